@@ -1,0 +1,146 @@
+//! The command line, declared with clap's derive API. Doc comments are the `--help` text; there is
+//! no logic here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// fmtool: convert, check and score Fashion-MNIST Keras models for the course's DNN-inference
+/// assignment, exactly as the autograder would.
+#[derive(Debug, Parser)]
+#[command(name = "fmtool", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Score a model on the 10,000 test images: accuracy, per-class accuracy, confusion matrix and
+    /// the points the autograder gives.
+    Score(ScoreArgs),
+    /// Write the model's outputs for every test image to a .npy file, or classify one picture.
+    Predict(PredictArgs),
+    /// Convert a Keras .h5 or .keras file into the course's fashion_mnist.json + fashion_mnist.npz.
+    Convert(ConvertArgs),
+    /// Check a model for everything that would make the grader fail or mis-score it.
+    Check(CheckArgs),
+    /// List the layer types and activations fmtool runs, and which the course template runs.
+    Layers(LayersArgs),
+    /// Manage the git pre-commit hook that runs `fmtool check` on every commit.
+    #[command(subcommand)]
+    Hook(HookCommand),
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Text for people.
+    #[default]
+    Human,
+    /// One JSON object on stdout (see schemas/).
+    Json,
+}
+
+/// Which forward pass grades the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Grader {
+    /// fmtool's engine: every supported layer, float32, as Keras computes it.
+    #[default]
+    Full,
+    /// The unmodified course template: float64, one image at a time, only Flatten and Dense with
+    /// relu/softmax; every other layer is silently skipped.
+    Classic,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Directory holding fashion_mnist.json and fashion_mnist.npz (or the .json file itself).
+    #[arg(long, default_value = "model")]
+    pub model: PathBuf,
+    /// Directory with t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz; the test set built
+    /// into fmtool is used when omitted.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Which data split to read from --data: t10k (test) or train.
+    #[arg(long, default_value = "t10k", requires = "data")]
+    pub split: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[arg(long, value_enum, default_value_t)]
+    pub grader: Grader,
+    /// Write confusion-matrix.png and misclassified.png into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    /// Exit with status 1 when the accuracy is below this value (0 to 1).
+    #[arg(long, value_name = "X")]
+    pub min_accuracy: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A picture to classify (PNG). Without it, every test image is run and --out is required.
+    pub image: Option<PathBuf>,
+    #[arg(long, default_value = "model")]
+    pub model: PathBuf,
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Where to write the (N, 10) float32 outputs as a .npy file.
+    #[arg(long, value_name = "FILE.npy")]
+    pub out: Option<PathBuf>,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The Keras model: a .h5 file (Keras 2 or Keras 3) or a .keras archive.
+    pub input: PathBuf,
+    /// Directory to write fashion_mnist.json and fashion_mnist.npz into.
+    #[arg(long, default_value = "model")]
+    pub out: PathBuf,
+    /// Replace existing fashion_mnist.json / fashion_mnist.npz.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// A model directory, or the model's files (.json, .npz, .h5). Defaults to model/.
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// `classic` turns layers the course template would skip from warnings into errors.
+    #[arg(long, value_enum, default_value_t)]
+    pub grader: Grader,
+}
+
+#[derive(Debug, Args)]
+pub struct LayersArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Write .git/hooks/pre-commit so that every commit runs `fmtool check`.
+    Install(HookInstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HookInstallArgs {
+    /// Replace an existing pre-commit hook.
+    #[arg(long)]
+    pub force: bool,
+    /// Also run `fmtool score --min-accuracy X` in the hook.
+    #[arg(long, value_name = "X")]
+    pub min_accuracy: Option<f64>,
+    /// The git repository (default: the one containing the current directory).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+}

@@ -1,0 +1,214 @@
+//! `fmtool score`: runs a model on the test set and computes what the autograder gives.
+
+use crate::cli::{Grader, ScoreArgs};
+use crate::dataset::{self, CLASS_NAMES, Dataset};
+use crate::engine::{InputShape, Model};
+use crate::error::Result;
+use crate::grader::{self, Points, TemplateStep};
+use crate::{ExitStatus, err, model};
+use ndarray::Array2;
+use std::io::IsTerminal;
+use std::time::Instant;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClassScore {
+    pub label: usize,
+    pub name: &'static str,
+    pub correct: usize,
+    pub total: usize,
+    pub accuracy: f64,
+}
+
+/// The result of `fmtool score`. Its JSON form is described by `schemas/score-report.schema.json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScoreReport {
+    pub accuracy: f64,
+    /// The autograder's total, out of 100.
+    pub points: u32,
+    pub points_table: Points,
+    pub model: String,
+    pub data: String,
+    pub grader: Grader,
+    pub images: usize,
+    pub correct: usize,
+    /// The model's input shape and where it came from (full grader only).
+    pub input: Option<InputShape>,
+    pub parameters: Option<usize>,
+    pub per_class: Vec<ClassScore>,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+    /// The course template's step for each layer (classic grader only).
+    pub template_steps: Vec<TemplateStep>,
+    pub notes: Vec<String>,
+    pub seconds: f64,
+    pub min_accuracy: Option<f64>,
+    /// Paths written by `--plot`.
+    pub plots: Vec<String>,
+    /// The predicted class of every image, in data order (for the plots).
+    #[serde(skip)]
+    pub predictions: Vec<usize>,
+}
+
+impl ScoreReport {
+    pub fn status(&self) -> ExitStatus {
+        match self.min_accuracy {
+            Some(min) if self.accuracy < min => ExitStatus::Failure,
+            _ => ExitStatus::Success,
+        }
+    }
+}
+
+/// Loads the data the command should score on.
+pub fn load_data(data: Option<&std::path::Path>, split: &str) -> Result<Dataset> {
+    let d = match data {
+        None => dataset::embedded_test_set(),
+        Some(dir) => dataset::load_dir(dir, split)?,
+    };
+    if d.image_values() != crate::engine::IMAGE_VALUES {
+        return Err(err!("{}: images are {}x{}, not the 28x28 of Fashion-MNIST", d.source, d.rows, d.cols));
+    }
+    Ok(d)
+}
+
+pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
+    let start = Instant::now();
+    if let Some(m) = args.min_accuracy {
+        if !(0.0..=1.0).contains(&m) {
+            return Err(err!("--min-accuracy {m} is not between 0 and 1"));
+        }
+    }
+    let files = model::load(&args.model)?;
+    let data = load_data(args.data.as_deref(), &args.split)?;
+    let (relu_ok, softmax_ok) = grader::self_test();
+    let mut notes = Vec::new();
+    let (predictions, input, parameters, template_steps) = match args.grader {
+        Grader::Full => {
+            let m = Model::build(&files.arch, &files.npz)?;
+            if m.input.inferred {
+                notes.push(format!(
+                    "the export carries no input shape; fmtool used {} ({})",
+                    crate::layers::fmt_shape(&m.input.shape),
+                    m.input.source
+                ));
+            }
+            let out_shape = m.output_shape().clone();
+            if out_shape != [10] {
+                return Err(err!(
+                    "the model's output is {} per image; the grader needs 10 class scores",
+                    crate::layers::fmt_shape(&out_shape)
+                )
+                .with_hint("end the model with Dense(10, activation=\"softmax\")"));
+            }
+            let images = data.images_f32();
+            let bar = Progress::new(data.len());
+            let out = m.predict(images.view(), &|n| bar.update(n))?;
+            bar.finish();
+            check_finite(out.iter().map(|&v| v as f64), &out)?;
+            let preds = out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>();
+            (preds, Some(m.input.clone()), Some(m.params()), Vec::new())
+        }
+        Grader::Classic => {
+            let plan = grader::plan_template(&files.arch, &files.npz)?;
+            let images = Array2::from_shape_fn((data.len(), data.image_values()), |(i, j)| {
+                data.pixels[i * data.image_values() + j] as f64 / 255.0
+            });
+            let out = plan.run(images.view())?;
+            if out.ncols() != 10 {
+                return Err(err!(
+                    "the course template's forward pass ends with {} values per image, not 10 class scores",
+                    out.ncols()
+                )
+                .with_hint("layers the template skips may have changed the shapes; run `fmtool check --grader classic`"));
+            }
+            check_finite(out.iter().copied(), &out)?;
+            let skipped_changing = plan.steps.iter().filter(|s| s.action == "skipped" && s.changes_result).count();
+            if skipped_changing > 0 {
+                notes.push(format!(
+                    "the course template skipped {skipped_changing} layer(s) that change the result; the trained model would score differently"
+                ));
+            }
+            let preds = out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>();
+            (preds, None, None, plan.steps)
+        }
+    };
+    let mut confusion = vec![vec![0usize; 10]; 10];
+    for (&p, &l) in predictions.iter().zip(&data.labels) {
+        confusion[l as usize][p] += 1;
+    }
+    let correct: usize = (0..10).map(|c| confusion[c][c]).sum();
+    let accuracy = correct as f64 / data.len() as f64;
+    let per_class = (0..10)
+        .map(|c| {
+            let total: usize = confusion[c].iter().sum();
+            ClassScore {
+                label: c,
+                name: CLASS_NAMES[c],
+                correct: confusion[c][c],
+                total,
+                accuracy: if total == 0 { 0.0 } else { confusion[c][c] as f64 / total as f64 },
+            }
+        })
+        .collect();
+    let table = grader::points(relu_ok, softmax_ok, true, Some(accuracy));
+    let mut report = ScoreReport {
+        accuracy,
+        points: table.total,
+        points_table: table,
+        model: files.paths.json.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+        data: data.source.clone(),
+        grader: args.grader,
+        images: data.len(),
+        correct,
+        input,
+        parameters,
+        per_class,
+        confusion,
+        template_steps,
+        notes,
+        seconds: 0.0,
+        min_accuracy: args.min_accuracy,
+        plots: Vec::new(),
+        predictions,
+    };
+    if let Some(dir) = &args.plot {
+        report.plots = crate::report::plot::write_plots(dir, &report, &data)?;
+    }
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn check_finite<T>(values: impl Iterator<Item = f64>, out: &Array2<T>) -> Result<()> {
+    let bad = values.enumerate().find(|(_, v)| !v.is_finite());
+    if let Some((i, v)) = bad {
+        let row = i / out.ncols();
+        return Err(err!("the model's output for test image {row} is {v}; the grader needs finite class scores")
+            .with_hint("run `fmtool check` to look for NaN or infinite weights"));
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr, shown only when stderr is a terminal.
+struct Progress {
+    total: usize,
+    tty: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        Progress { total, tty: std::io::stderr().is_terminal() }
+    }
+
+    fn update(&self, done: usize) {
+        if self.tty {
+            let width = 30;
+            let filled = done * width / self.total.max(1);
+            eprint!("\r[{}{}] {done}/{} images", "#".repeat(filled), " ".repeat(width - filled), self.total);
+        }
+    }
+
+    fn finish(&self) {
+        if self.tty {
+            eprint!("\r{}\r", " ".repeat(60));
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The Fashion-MNIST data: IDX files (gzip or raw) with their magic numbers, dimensions and lengths
+//! checked, and the test set embedded in the binary so `fmtool score` works in any directory.
+
+use crate::err;
+use crate::error::{Error, Result};
+use flate2::read::GzDecoder;
+use ndarray::Array2;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The class names, in label order.
+pub const CLASS_NAMES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+const EMBEDDED_IMAGES: &[u8] = include_bytes!("../data/fashion/t10k-images-idx3-ubyte.gz");
+const EMBEDDED_LABELS: &[u8] = include_bytes!("../data/fashion/t10k-labels-idx1-ubyte.gz");
+
+/// Images as raw bytes (one row of 784 per image) and their labels.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Where the data came from, for the report: a directory or `"embedded t10k"`.
+    pub source: String,
+    pub rows: usize,
+    pub cols: usize,
+    pub pixels: Vec<u8>,
+    pub labels: Vec<u8>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn image_values(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// Pixels divided by 255 as float32, one row per image (what the engine runs).
+    pub fn images_f32(&self) -> Array2<f32> {
+        let v: Vec<f32> = self.pixels.iter().map(|&p| p as f32 / 255.0).collect();
+        Array2::from_shape_vec((self.len(), self.image_values()), v).expect("length checked at load")
+    }
+
+    /// Pixels divided by 255 as float64, as the course grader computes them.
+    pub fn image_f64(&self, i: usize) -> Vec<f64> {
+        let n = self.image_values();
+        self.pixels[i * n..(i + 1) * n].iter().map(|&p| p as f64 / 255.0).collect()
+    }
+}
+
+/// The course's test set (10,000 images), from the copy embedded in the binary.
+pub fn embedded_test_set() -> Dataset {
+    let images = decode_idx(EMBEDDED_IMAGES, "embedded t10k-images-idx3-ubyte.gz", 3).expect("embedded data is valid");
+    let labels = decode_idx(EMBEDDED_LABELS, "embedded t10k-labels-idx1-ubyte.gz", 1).expect("embedded data is valid");
+    assemble("embedded Fashion-MNIST test set (t10k)".into(), images, labels).expect("embedded data is valid")
+}
+
+/// Loads `t10k` (or, with `split = "train"`, `train`) images and labels from a directory, accepting
+/// `.gz` and uncompressed files. `dir` may also be a course repository root holding `data/fashion/`.
+pub fn load_dir(dir: &Path, split: &str) -> Result<Dataset> {
+    let dir = if dir.join("data/fashion").is_dir() && find(dir, split, "images-idx3-ubyte").is_none() {
+        dir.join("data/fashion")
+    } else {
+        dir.to_path_buf()
+    };
+    let img_path = find(&dir, split, "images-idx3-ubyte").ok_or_else(|| missing(&dir, split, "images-idx3-ubyte"))?;
+    let lbl_path = find(&dir, split, "labels-idx1-ubyte").ok_or_else(|| missing(&dir, split, "labels-idx1-ubyte"))?;
+    let images = read_idx(&img_path, 3)?;
+    let labels = read_idx(&lbl_path, 1)?;
+    assemble(dir.display().to_string(), images, labels)
+}
+
+fn find(dir: &Path, split: &str, stem: &str) -> Option<PathBuf> {
+    [format!("{split}-{stem}.gz"), format!("{split}-{stem}"), format!("{split}-{}.gz", stem.replace("-idx", ".idx"))]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
+fn missing(dir: &Path, split: &str, stem: &str) -> Error {
+    err!("{} has no {split}-{stem}.gz (nor an uncompressed {split}-{stem})", dir.display())
+        .with_hint("pass --data DIR, the directory holding the Fashion-MNIST IDX files")
+}
+
+/// An IDX file's dimensions and payload.
+#[derive(Debug)]
+struct Idx {
+    dims: Vec<usize>,
+    data: Vec<u8>,
+}
+
+fn read_idx(path: &Path, rank: usize) -> Result<Idx> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    decode_idx(&bytes, &path.display().to_string(), rank)
+}
+
+/// Decodes an IDX file of unsigned bytes (type 0x08) with `rank` dimensions, gzip or raw.
+fn decode_idx(bytes: &[u8], name: &str, rank: usize) -> Result<Idx> {
+    let raw;
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        GzDecoder::new(bytes)
+            .take(200 << 20)
+            .read_to_end(&mut out)
+            .map_err(|e| err!("{name}: the gzip stream is damaged or truncated ({e})"))?;
+        raw = out;
+        &raw[..]
+    } else {
+        bytes
+    };
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+        return Err(err!("{name} is not an IDX file (bad magic number)"));
+    }
+    if bytes[2] != 0x08 {
+        return Err(err!("{name}: IDX element type 0x{:02x} is not unsigned bytes (0x08)", bytes[2]));
+    }
+    if bytes[3] as usize != rank {
+        return Err(err!("{name}: expected {rank} dimension(s), the header says {}", bytes[3]));
+    }
+    let header = 4 + 4 * rank;
+    if bytes.len() < header {
+        return Err(err!("{name}: the IDX header is truncated"));
+    }
+    let dims: Vec<usize> = (0..rank)
+        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
+        .collect();
+    let expected = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| err!("{name}: dimensions overflow"))?;
+    let have = bytes.len() - header;
+    if have != expected {
+        return Err(err!("{name}: the header promises {expected} bytes of data ({dims:?}), the file holds {have}"));
+    }
+    Ok(Idx { dims, data: bytes[header..].to_vec() })
+}
+
+fn assemble(source: String, images: Idx, labels: Idx) -> Result<Dataset> {
+    let (n, rows, cols) = (images.dims[0], images.dims[1], images.dims[2]);
+    if labels.dims[0] != n {
+        return Err(err!("{source}: {n} images but {} labels", labels.dims[0]));
+    }
+    if let Some(bad) = labels.data.iter().find(|&&l| l > 9) {
+        return Err(err!("{source}: label {bad} is not a Fashion-MNIST class (0-9)"));
+    }
+    Ok(Dataset { source, rows, cols, pixels: images.data, labels: labels.data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_test_set_is_fashion_mnist() {
+        let d = embedded_test_set();
+        assert_eq!((d.len(), d.rows, d.cols), (10_000, 28, 28));
+        // Every class has 1,000 test images.
+        let mut counts = [0; 10];
+        for &l in &d.labels {
+            counts[l as usize] += 1;
+        }
+        assert_eq!(counts, [1000; 10]);
+        assert_eq!(d.labels[0], 9, "the first test image is an ankle boot");
+    }
+
+    #[test]
+    fn bad_idx_files_are_refused() {
+        assert!(decode_idx(b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02", "l", 1).unwrap_err().message.contains("promises 5"));
+        assert!(decode_idx(b"PK\x03\x04", "l", 1).unwrap_err().message.contains("bad magic"));
+        assert!(decode_idx(b"\x00\x00\x08\x03", "i", 1).unwrap_err().message.contains("expected 1 dimension"));
+        assert!(decode_idx(&[0x1f, 0x8b, 8, 0, 0], "g", 1).unwrap_err().message.contains("gzip"));
+    }
+}

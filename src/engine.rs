@@ -1,0 +1,272 @@
+//! The forward pass: builds a graph of layers from course-format entries and weights, works out
+//! the input shape, and runs batches of flat 784-value rows through it on all cores. No I/O.
+
+use crate::err;
+use crate::error::{Error, Result};
+use crate::layers::{self, BuildCtx, Built, Op, Shape, Tensor, Weight, fmt_shape};
+use crate::model::{ArchEntry, Npz};
+use ndarray::{Array2, ArrayView2, Axis, IxDyn};
+use rayon::prelude::*;
+
+/// The number of values the grader feeds per image.
+pub const IMAGE_VALUES: usize = 784;
+
+/// Images per work item. Large enough to amortize per-layer overhead, small enough that a
+/// convolution's im2col buffer stays in cache-friendly sizes and both cores stay busy.
+pub const CHUNK: usize = 64;
+
+/// Where a node's input comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    ModelInput,
+    Node(usize),
+}
+
+/// One layer in the graph.
+pub struct Node {
+    pub name: String,
+    pub class_name: String,
+    pub inputs: Vec<Source>,
+    pub op: Box<dyn Op>,
+    pub output_shape: Shape,
+    pub params: usize,
+}
+
+/// How the model's input shape was found, for the report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct InputShape {
+    pub shape: Shape,
+    /// Where it came from: `"InputLayer input_layer"`, `"batch_input_shape of dense"`, or
+    /// `"inferred from conv2d's kernel"`.
+    pub source: String,
+    /// True when the files carried no input shape and fmtool inferred it.
+    pub inferred: bool,
+}
+
+/// A runnable model.
+pub struct Model {
+    pub nodes: Vec<Node>,
+    pub input: InputShape,
+}
+
+impl Model {
+    /// Builds the graph from architecture entries and an npz, checking every weight's presence and
+    /// shape. Errors name the layer, the JSON pointer and the npz key.
+    pub fn build(arch: &[ArchEntry], npz: &Npz) -> Result<Model> {
+        let mut weights = Vec::with_capacity(arch.len());
+        for e in arch {
+            let mut ws = Vec::with_capacity(e.weights.len());
+            for (j, key) in e.weights.iter().enumerate() {
+                let a = npz.array(key).map_err(|err| {
+                    let msg = format!("{}.weights[{j}] of layer {}: {}", e.pointer(), e.name, err.message);
+                    Error { message: msg, hint: err.hint }
+                })?;
+                ws.push(Weight { key: key.clone(), array: a.to_f32() });
+            }
+            weights.push(ws);
+        }
+        Model::build_with_weights(arch, weights)
+    }
+
+    /// Like [`Model::build`] with the weights already looked up, in entry order.
+    pub fn build_with_weights(arch: &[ArchEntry], mut weights: Vec<Vec<Weight>>) -> Result<Model> {
+        if arch.is_empty() {
+            return Err(err!("the model has no layers"));
+        }
+        let input = input_shape(arch, &weights)?;
+        let functional = arch.iter().any(|e| e.inbound.is_some());
+        let mut nodes: Vec<Node> = Vec::with_capacity(arch.len());
+        for (i, e) in arch.iter().enumerate() {
+            let inputs = if functional {
+                match &e.inbound {
+                    Some(names) if !names.is_empty() => names
+                        .iter()
+                        .map(|n| {
+                            nodes.iter().position(|node| &node.name == n).map(Source::Node).ok_or_else(|| {
+                                err!(
+                                    "{} (layer {}): inbound layer {n:?} is not an earlier layer of the model",
+                                    e.pointer(),
+                                    e.name
+                                )
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                    _ => vec![Source::ModelInput],
+                }
+            } else if i == 0 {
+                vec![Source::ModelInput]
+            } else {
+                vec![Source::Node(i - 1)]
+            };
+            let input_shapes: Vec<Shape> = inputs
+                .iter()
+                .map(|s| match s {
+                    Source::ModelInput => input.shape.clone(),
+                    Source::Node(j) => nodes[*j].output_shape.clone(),
+                })
+                .collect();
+            let ws = std::mem::take(&mut weights[i]);
+            let params = ws.iter().map(|w| w.array.len()).sum();
+            let ctx = BuildCtx { layer: e.layer(), weights: ws, input_shapes: &input_shapes };
+            let Built { op, output_shape } = layers::build(&ctx).map_err(|err| {
+                let shapes: Vec<String> = input_shapes.iter().map(|s| fmt_shape(s)).collect();
+                let where_ = format!("{} (layer {}, type {}, input {})", e.pointer(), e.name, e.class_name, shapes.join(" + "));
+                if err.message.contains(&e.name) { err.context(e.pointer()) } else { err.context(where_) }
+            })?;
+            nodes.push(Node { name: e.name.clone(), class_name: e.class_name.clone(), inputs, op, output_shape, params });
+        }
+        Ok(Model { nodes, input })
+    }
+
+    /// The per-sample output shape (of the last layer).
+    pub fn output_shape(&self) -> &Shape {
+        &self.nodes.last().expect("a model has at least one layer").output_shape
+    }
+
+    pub fn params(&self) -> usize {
+        self.nodes.iter().map(|n| n.params).sum()
+    }
+
+    pub fn flops_per_sample(&self) -> u64 {
+        self.nodes.iter().map(|n| n.op.flops_per_sample()).sum()
+    }
+
+    /// Runs one batch whose rows are flat images; the batch is reshaped to the input shape.
+    pub fn forward(&self, rows: ArrayView2<f32>) -> Result<Tensor> {
+        let n = rows.nrows();
+        let mut shape = vec![n];
+        shape.extend(&self.input.shape);
+        let x = rows
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(IxDyn(&shape))
+            .map_err(|_| self.input_mismatch(rows.ncols()))?;
+        // Each node's output is dropped as soon as its last consumer has run.
+        let mut remaining: Vec<usize> = vec![0; self.nodes.len()];
+        for node in &self.nodes {
+            for s in &node.inputs {
+                if let Source::Node(j) = s {
+                    remaining[*j] += 1;
+                }
+            }
+        }
+        let last = self.nodes.len() - 1;
+        let mut outputs: Vec<Option<Tensor>> = (0..self.nodes.len()).map(|_| None).collect();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let y = {
+                let ins: Vec<&Tensor> = node
+                    .inputs
+                    .iter()
+                    .map(|s| match s {
+                        Source::ModelInput => &x,
+                        Source::Node(j) => outputs[*j].as_ref().expect("inputs run before their consumers"),
+                    })
+                    .collect();
+                node.op.forward(&ins).map_err(|e| e.context(format!("layer {}", node.name)))?
+            };
+            for s in &node.inputs {
+                if let Source::Node(j) = s {
+                    remaining[*j] -= 1;
+                    if remaining[*j] == 0 && *j != last {
+                        outputs[*j] = None;
+                    }
+                }
+            }
+            outputs[i] = Some(y);
+        }
+        Ok(outputs[last].take().expect("the last node ran"))
+    }
+
+    fn input_mismatch(&self, got: usize) -> Error {
+        err!(
+            "the model's input shape {} ({}) does not hold the {got} values of one image",
+            fmt_shape(&self.input.shape),
+            self.input.source
+        )
+        .with_hint("the grader feeds rows of 784 values; give the model an input of (784,), (28, 28) or (28, 28, 1)")
+    }
+
+    /// Runs all images (rows of 784 values) in parallel chunks and returns the model's outputs,
+    /// one row per image. `progress` is called with the number of images finished so far.
+    pub fn predict(&self, images: ArrayView2<f32>, progress: &(dyn Fn(usize) + Sync)) -> Result<Array2<f32>> {
+        let per_image: usize = self.input.shape.iter().product();
+        if per_image != images.ncols() {
+            return Err(self.input_mismatch(images.ncols()));
+        }
+        let out_len: usize = self.output_shape().iter().product();
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let chunks: Vec<ArrayView2<f32>> = images.axis_chunks_iter(Axis(0), CHUNK).collect();
+        let results: Vec<Result<Tensor>> = chunks
+            .par_iter()
+            .map(|chunk| {
+                let y = self.forward(chunk.view())?;
+                let n = done.fetch_add(chunk.nrows(), std::sync::atomic::Ordering::Relaxed) + chunk.nrows();
+                progress(n);
+                Ok(y)
+            })
+            .collect();
+        let mut out = Array2::<f32>::zeros((images.nrows(), out_len));
+        let mut row = 0;
+        for r in results {
+            let y = r?;
+            let n = y.shape()[0];
+            let flat = y.into_shape_with_order((n, out_len)).map_err(|e| err!("output: {e}"))?;
+            out.slice_mut(ndarray::s![row..row + n, ..]).assign(&flat);
+            row += n;
+        }
+        Ok(out)
+    }
+}
+
+/// Finds the model's per-sample input shape: declared by an InputLayer or by the first layer's
+/// config, or inferred from the first layer's weights when the export carries none (Keras 3's
+/// `model.layers` drops the InputLayer of a Sequential model).
+pub fn input_shape(arch: &[ArchEntry], weights: &[Vec<Weight>]) -> Result<InputShape> {
+    if let Some(found) = declared_input_shape(arch) {
+        return Ok(found);
+    }
+    let first = &arch[0];
+    let ws = &weights[0];
+    let kernel_dim = |axis: usize| ws.first().and_then(|w| w.array.shape().get(axis).copied());
+    let (shape, why) = match first.class_name.as_str() {
+        "Conv2D" | "DepthwiseConv2D" | "SeparableConv2D" => {
+            let c = kernel_dim(2).unwrap_or(1);
+            (vec![IMAGE_VALUES / c.max(1) / 28, 28, c], format!("{}'s kernel takes {c} input channel(s)", first.name))
+        }
+        "Dense" => match kernel_dim(0) {
+            Some(n) => (vec![n], format!("{}'s kernel has {n} rows", first.name)),
+            None => (vec![IMAGE_VALUES], "the grader's flat rows".to_string()),
+        },
+        _ => (vec![IMAGE_VALUES], "the grader's flat rows".to_string()),
+    };
+    Ok(InputShape { shape, source: format!("inferred from {why}"), inferred: true })
+}
+
+/// The input shape written in the files, if any.
+pub fn declared_input_shape(arch: &[ArchEntry]) -> Option<InputShape> {
+    for e in arch.iter().take(2) {
+        let layer = e.layer();
+        for key in ["batch_shape", "batch_input_shape"] {
+            if let Some(dims) = layer.dims(key) {
+                if let Some(shape) = dims.get(1..).and_then(|d| d.iter().copied().collect::<Option<Vec<usize>>>()) {
+                    let source = if e.class_name == "InputLayer" {
+                        format!("InputLayer {}", e.name)
+                    } else {
+                        format!("{key} of {}", e.name)
+                    };
+                    return Some(InputShape { shape, source, inferred: false });
+                }
+            }
+        }
+        if let Some(dims) = e.config.get("build_config").and_then(|b| b.get("input_shape")).and_then(|v| v.as_array()) {
+            let dims: Option<Vec<usize>> = dims.iter().skip(1).map(|d| d.as_u64().map(|d| d as usize)).collect();
+            if let Some(shape) = dims {
+                return Some(InputShape { shape, source: format!("build_config of {}", e.name), inferred: false });
+            }
+        }
+        if e.class_name != "InputLayer" {
+            break;
+        }
+    }
+    None
+}

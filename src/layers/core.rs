@@ -1,0 +1,170 @@
+//! Core layers: InputLayer, Dense, Flatten, Activation, and the layers that are identities at
+//! inference time (Dropout and friends).
+
+use super::{Activation, BuildCtx, Built, Op, Shape, Tensor, Weight, fmt_dims};
+use crate::err;
+use crate::error::{Error, Result};
+use ndarray::{Array2, ArrayD, Ix2, IxDyn};
+
+/// Checks the number of weights a layer carries, naming what was expected.
+pub fn expect_weights(ctx: &BuildCtx, allowed: &[usize], what: &str) -> Result<()> {
+    if allowed.contains(&ctx.weights.len()) {
+        return Ok(());
+    }
+    let keys: Vec<&str> = ctx.weights.iter().map(|w| w.key.as_str()).collect();
+    Err(err!(
+        "layer {} ({}) should have {what}, but it lists {} weight array(s) {:?}",
+        ctx.layer.name,
+        ctx.layer.class_name,
+        ctx.weights.len(),
+        keys
+    ))
+}
+
+/// Checks one weight's shape: "kernel of dense_1 (dense_1_0): expected (256, 128), found (128, 256)".
+pub fn expect_shape(ctx: &BuildCtx, w: &Weight, role: &str, expected: &[usize]) -> Result<()> {
+    if w.array.shape() == expected {
+        return Ok(());
+    }
+    Err(err!(
+        "{role} of {} ({}): expected shape {}, found {}",
+        ctx.layer.name,
+        w.key,
+        fmt_dims(expected),
+        fmt_dims(w.array.shape())
+    ))
+}
+
+/// The single input shape of a layer that takes one input.
+pub fn single_input<'a>(ctx: &'a BuildCtx) -> Result<&'a Shape> {
+    match ctx.input_shapes {
+        [s] => Ok(s),
+        _ => Err(err!(
+            "layer {} ({}) takes one input, but it is connected to {}",
+            ctx.layer.name,
+            ctx.layer.class_name,
+            ctx.input_shapes.len()
+        )),
+    }
+}
+
+/// Forwards its input unchanged.
+struct Identity;
+
+impl Op for Identity {
+    fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+        Ok(inputs[0].clone())
+    }
+}
+
+pub fn build_input(ctx: &BuildCtx) -> Result<Built> {
+    expect_weights(ctx, &[0], "no weights")?;
+    Ok(Built { op: Box::new(Identity), output_shape: single_input(ctx)?.clone() })
+}
+
+/// Layers that only act during training (Dropout, GaussianNoise, RandomFlip, ...).
+pub fn build_identity(ctx: &BuildCtx) -> Result<Built> {
+    // Augmentation layers built by older Keras may carry a random-generator state array; it has
+    // no effect at inference.
+    Ok(Built { op: Box::new(Identity), output_shape: single_input(ctx)?.clone() })
+}
+
+struct Flatten;
+
+impl Op for Flatten {
+    fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+        let x = inputs[0];
+        let n = x.shape()[0];
+        let rest: usize = x.shape()[1..].iter().product();
+        Ok(x.as_standard_layout().into_owned().into_shape_with_order(IxDyn(&[n, rest])).map_err(|e| err!("Flatten: {e}"))?)
+    }
+}
+
+pub fn build_flatten(ctx: &BuildCtx) -> Result<Built> {
+    expect_weights(ctx, &[0], "no weights")?;
+    ctx.layer.require_channels_last()?;
+    let n: usize = single_input(ctx)?.iter().product();
+    Ok(Built { op: Box::new(Flatten), output_shape: vec![n] })
+}
+
+/// Dense: `activation(x @ kernel + bias)` over the last axis, as Keras applies it to any rank.
+pub struct Dense {
+    pub kernel: Array2<f32>,
+    pub bias: Option<Vec<f32>>,
+    pub activation: Activation,
+}
+
+impl Op for Dense {
+    fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+        let x = inputs[0];
+        let (units_in, units) = self.kernel.dim();
+        let mut out_shape = x.shape().to_vec();
+        let rows = x.len() / units_in;
+        let x2 = x
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order((rows, units_in))
+            .map_err(|e| err!("Dense: {e}"))?;
+        let mut y = x2.dot(&self.kernel);
+        if let Some(b) = &self.bias {
+            for mut row in y.rows_mut() {
+                for (v, bi) in row.iter_mut().zip(b) {
+                    *v += bi;
+                }
+            }
+        }
+        *out_shape.last_mut().expect("rank >= 2") = units;
+        let mut y = y.into_shape_with_order(IxDyn(&out_shape)).map_err(|e| err!("Dense: {e}"))?;
+        self.activation.apply(&mut y);
+        Ok(y)
+    }
+
+    fn flops_per_sample(&self) -> u64 {
+        2 * self.kernel.len() as u64
+    }
+}
+
+pub fn build_dense(ctx: &BuildCtx) -> Result<Built> {
+    let input = single_input(ctx)?;
+    let use_bias = ctx.layer.bool_or("use_bias", true)?;
+    expect_weights(ctx, if use_bias { &[2] } else { &[1] }, if use_bias { "2 weights (kernel, bias)" } else { "1 weight (kernel)" })?;
+    let units = ctx.layer.usize("units")?;
+    let units_in = *input.last().ok_or_else(|| err!("layer {}: Dense needs an input with at least one axis", ctx.layer.name))?;
+    expect_shape(ctx, &ctx.weights[0], "kernel", &[units_in, units])?;
+    let bias = if use_bias {
+        expect_shape(ctx, &ctx.weights[1], "bias", &[units])?;
+        Some(ctx.weights[1].array.iter().copied().collect())
+    } else {
+        None
+    };
+    let kernel = to2(&ctx.weights[0].array)?;
+    let activation = super::activation::layer_activation(&ctx.layer, "activation")?;
+    let mut out = input.clone();
+    *out.last_mut().expect("checked above") = units;
+    Ok(Built { op: Box::new(Dense { kernel, bias, activation }), output_shape: out })
+}
+
+/// An `Activation` layer.
+struct ActivationOp(Activation);
+
+impl Op for ActivationOp {
+    fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+        let mut y = inputs[0].clone();
+        self.0.apply(&mut y);
+        Ok(y)
+    }
+}
+
+pub fn build_activation(ctx: &BuildCtx) -> Result<Built> {
+    expect_weights(ctx, &[0], "no weights")?;
+    let act = super::activation::layer_activation(&ctx.layer, "activation")?;
+    Ok(Built { op: Box::new(ActivationOp(act)), output_shape: single_input(ctx)?.clone() })
+}
+
+/// Converts a weight known to be 2-D into an owned standard-layout matrix.
+pub fn to2(a: &ArrayD<f32>) -> Result<Array2<f32>> {
+    a.as_standard_layout()
+        .into_owned()
+        .into_dimensionality::<Ix2>()
+        .map_err(|e: ndarray::ShapeError| Error::new(format!("expected a matrix: {e}")))
+}

@@ -1,0 +1,75 @@
+//! fmtool: convert, check and score Fashion-MNIST Keras models for the course's DNN-inference
+//! assignment. `run` dispatches a parsed command line; commands compute values, `report` prints them.
+
+pub mod cli;
+pub mod commands;
+pub mod dataset;
+pub mod engine;
+pub mod error;
+pub mod grader;
+pub mod keras;
+pub mod layers;
+pub mod model;
+pub mod report;
+
+pub use error::{Error, Result};
+
+use cli::{Cli, Command, HookCommand};
+use std::io::Write;
+
+/// The outcome of a command, mapped to the process exit code by `main`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: it ran and found nothing wrong.
+    Success,
+    /// 1: it ran and found problems (check errors, accuracy below --min-accuracy).
+    Failure,
+    /// 2: it could not run (missing file, unreadable model, bad arguments).
+    Error,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Error => 2,
+        }
+    }
+}
+
+/// Runs one command, printing results to `out` and errors to `err`.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
+    let printed = match cli.command {
+        Command::Score(args) => commands::score::run(&args).map(|r| {
+            let status = r.status();
+            (report::print(&r, args.format, out), status)
+        }),
+        Command::Predict(args) => commands::predict::run(&args).map(|r| (report::print(&r, args.format, out), ExitStatus::Success)),
+        Command::Convert(args) => commands::convert::run(&args).map(|r| (report::print(&r, args.format, out), ExitStatus::Success)),
+        Command::Check(args) => commands::check::run(&args).map(|r| {
+            let status = r.status();
+            (report::print(&r, args.format, out), status)
+        }),
+        Command::Layers(args) => Ok((report::print(&commands::layers::run(), args.format, out), ExitStatus::Success)),
+        Command::Hook(HookCommand::Install(args)) => {
+            commands::hook::install(&args).map(|r| (report::print(&r, cli::Format::Human, out), ExitStatus::Success))
+        }
+    };
+    match printed {
+        Ok((Ok(()), status)) => status,
+        // A closed pipe (`fmtool layers | head`) is not an error.
+        Ok((Err(e), _)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitStatus::Success,
+        Ok((Err(e), _)) => {
+            let _ = writeln!(err, "error: cannot write the output: {e}");
+            ExitStatus::Error
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {}", e.message);
+            if let Some(h) = &e.hint {
+                let _ = writeln!(err, "hint: {h}");
+            }
+            ExitStatus::Error
+        }
+    }
+}

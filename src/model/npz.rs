@@ -1,0 +1,455 @@
+//! NumPy's `.npz` (a zip of `.npy` arrays) and `.npy` formats: reading every variant students
+//! produce (`np.savez`, `np.savez_compressed`, float32/float64/integer, C or Fortran order, either
+//! byte order) and writing exactly what `np.savez` writes. Pickles are never executed.
+
+use crate::err;
+use crate::error::{Error, Result};
+use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// The element type of an array as NumPy names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    F16,
+    F32,
+    F64,
+    Int,
+    Bool,
+}
+
+impl Dtype {
+    pub fn is_float(self) -> bool {
+        matches!(self, Dtype::F16 | Dtype::F32 | Dtype::F64)
+    }
+
+    pub fn numpy_name(self) -> &'static str {
+        match self {
+            Dtype::F16 => "float16",
+            Dtype::F32 => "float32",
+            Dtype::F64 => "float64",
+            Dtype::Int => "integer",
+            Dtype::Bool => "bool",
+        }
+    }
+}
+
+/// One array, decoded into C order. Values are kept as f64 so that float64 weights stay exact for
+/// the course-template grader; [`NpyArray::to_f32`] gives the float32 tensor the engine runs.
+#[derive(Debug, Clone)]
+pub struct NpyArray {
+    /// The dtype string from the header (`<f4`, `>f8`, ...).
+    pub descr: String,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub fortran_order: bool,
+    pub data: Vec<f64>,
+}
+
+impl NpyArray {
+    pub fn from_f32(array: &ArrayD<f32>) -> NpyArray {
+        NpyArray {
+            descr: "<f4".into(),
+            dtype: Dtype::F32,
+            shape: array.shape().to_vec(),
+            fortran_order: false,
+            data: array.iter().map(|&v| v as f64).collect(),
+        }
+    }
+
+    pub fn to_f32(&self) -> ArrayD<f32> {
+        ArrayD::from_shape_vec(IxDyn(&self.shape), self.data.iter().map(|&v| v as f32).collect())
+            .expect("data length matches shape (checked when read)")
+    }
+
+    pub fn to_f64(&self) -> ArrayD<f64> {
+        ArrayD::from_shape_vec(IxDyn(&self.shape), self.data.clone()).expect("data length matches shape (checked when read)")
+    }
+
+    /// The number of NaN and infinite values.
+    pub fn non_finite(&self) -> (usize, usize) {
+        let nan = self.data.iter().filter(|v| v.is_nan()).count();
+        let inf = self.data.iter().filter(|v| v.is_infinite()).count();
+        (nan, inf)
+    }
+}
+
+/// One member of an npz: its key (the member name without `.npy`) and the array, or why it could
+/// not be read. Members are kept even when broken so that `check` can report all of them.
+#[derive(Debug, Clone)]
+pub struct NpzEntry {
+    pub key: String,
+    pub array: Result<NpyArray, String>,
+}
+
+/// A whole npz file, members in archive order.
+#[derive(Debug, Clone)]
+pub struct Npz {
+    pub path: PathBuf,
+    pub entries: Vec<NpzEntry>,
+}
+
+impl Npz {
+    pub fn get(&self, key: &str) -> Option<&NpzEntry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.key.as_str())
+    }
+
+    /// The array under `key`, or an error naming the file and the key.
+    pub fn array(&self, key: &str) -> Result<&NpyArray> {
+        match self.get(key) {
+            None => Err(err!("{}: no array named {key:?}", self.path.display()).with_hint(format!(
+                "the file holds {}",
+                summarize_keys(self.keys())
+            ))),
+            Some(NpzEntry { array: Err(e), .. }) => Err(err!("{}: array {key:?}: {e}", self.path.display())),
+            Some(NpzEntry { array: Ok(a), .. }) => Ok(a),
+        }
+    }
+}
+
+fn summarize_keys<'a>(keys: impl Iterator<Item = &'a str>) -> String {
+    let keys: Vec<&str> = keys.collect();
+    match keys.len() {
+        0 => "no arrays".into(),
+        n if n <= 8 => format!("{n} arrays: {}", keys.join(", ")),
+        n => format!("{n} arrays: {}, ...", keys[..8].join(", ")),
+    }
+}
+
+/// Reads an npz file. Errors that make the whole file unreadable (not a zip, truncated central
+/// directory) are returned; errors in single members are kept in their [`NpzEntry`].
+pub fn read_npz(path: &Path) -> Result<Npz> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    read_npz_bytes(path, &bytes)
+}
+
+/// Like [`read_npz`], from bytes already in memory; `path` is used in messages only.
+pub fn read_npz_bytes(path: &Path, bytes: &[u8]) -> Result<Npz> {
+    let shown = path.display();
+    if bytes.starts_with(b"\x93NUMPY") {
+        return Err(err!("{shown} is a single .npy array, not an .npz archive")
+            .with_hint("save all weights into one archive with np.savez(\"fashion_mnist.npz\", **arrays)"));
+    }
+    if bytes.first() == Some(&0x80) {
+        return Err(err!("{shown} is a Python pickle, not an .npz archive; fmtool never loads pickles")
+            .with_hint("save the weights with np.savez(\"fashion_mnist.npz\", **arrays)"));
+    }
+    if !bytes.starts_with(b"PK") {
+        return Err(err!("{shown} is not an .npz archive (no zip signature)")
+            .with_hint("save the weights with np.savez(\"fashion_mnist.npz\", **arrays)"));
+    }
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| err!("{shown} is not a readable .npz archive ({e}); the file may be truncated"))?;
+    let mut entries = Vec::with_capacity(zip.len());
+    for i in 0..zip.len() {
+        let mut member = match zip.by_index(i) {
+            Ok(m) => m,
+            Err(e) => {
+                entries.push(NpzEntry { key: format!("#{i}"), array: Err(format!("unreadable member: {e}")) });
+                continue;
+            }
+        };
+        let name = match member.name() {
+            Ok(n) => n.to_string(),
+            Err(e) => {
+                entries.push(NpzEntry { key: format!("#{i}"), array: Err(format!("member with an unreadable name: {e}")) });
+                continue;
+            }
+        };
+        if member.is_dir() {
+            continue;
+        }
+        let key = name.strip_suffix(".npy").unwrap_or(&name).to_string();
+        let array = read_npy_member(&mut member, &name);
+        entries.push(NpzEntry { key, array });
+    }
+    Ok(Npz { path: path.to_path_buf(), entries })
+}
+
+/// Reads one `.npy` stream, never allocating more than the stream really holds.
+fn read_npy_member(r: &mut impl Read, name: &str) -> Result<NpyArray, String> {
+    let mut head = [0u8; 10];
+    read_exact_or(r, &mut head).map_err(|_| format!("member {name} is too short to be an array"))?;
+    if &head[..6] != b"\x93NUMPY" {
+        return Err(if head[0] == 0x80 {
+            format!("member {name} is a Python pickle, not a .npy array; fmtool never loads pickles")
+        } else {
+            format!("member {name} is not a .npy array")
+        });
+    }
+    let header_len = match head[6] {
+        1 => u16::from_le_bytes([head[8], head[9]]) as usize,
+        2 | 3 => {
+            let mut more = [0u8; 2];
+            read_exact_or(r, &mut more).map_err(|_| format!("member {name}: truncated header"))?;
+            u32::from_le_bytes([head[8], head[9], more[0], more[1]]) as usize
+        }
+        v => return Err(format!("member {name}: unknown .npy format version {v}")),
+    };
+    if header_len > 1 << 20 {
+        return Err(format!("member {name}: header of {header_len} bytes is not plausible"));
+    }
+    let mut header = vec![0u8; header_len];
+    read_exact_or(r, &mut header).map_err(|_| format!("member {name}: truncated header"))?;
+    let header = String::from_utf8_lossy(&header);
+    let h = parse_header(&header).map_err(|e| format!("member {name}: {e}"))?;
+    let (dtype, size, little) = parse_descr(&h.descr).map_err(|e| format!("member {name}: {e}"))?;
+    let count = h.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    let nbytes = count.and_then(|c| c.checked_mul(size));
+    let (count, nbytes) = match (count, nbytes) {
+        (Some(c), Some(n)) => (c, n),
+        _ => return Err(format!("member {name}: shape {:?} is too large", h.shape)),
+    };
+    // Read at most what the header promises (plus one byte to detect trailing data). A lying
+    // header cannot make us allocate more than the member really holds.
+    let mut raw = Vec::new();
+    r.take(nbytes as u64 + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("member {name}: cannot read data: {e}"))?;
+    if raw.len() < nbytes {
+        return Err(format!(
+            "member {name}: header promises {nbytes} bytes of data for shape {:?}, but the member holds {}; the file is truncated or corrupt",
+            h.shape,
+            raw.len()
+        ));
+    }
+    let data = decode(&raw[..nbytes], dtype, size, little, &h.descr)?;
+    debug_assert_eq!(data.len(), count);
+    let data = if h.fortran_order && h.shape.len() > 1 {
+        let f = ArrayD::from_shape_vec(IxDyn(&h.shape).f(), data).map_err(|e| format!("member {name}: {e}"))?;
+        f.as_standard_layout().iter().copied().collect()
+    } else {
+        data
+    };
+    Ok(NpyArray { descr: h.descr, dtype, shape: h.shape, fortran_order: h.fortran_order, data })
+}
+
+fn read_exact_or(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<()> {
+    r.read_exact(buf)
+}
+
+struct Header {
+    descr: String,
+    fortran_order: bool,
+    shape: Vec<usize>,
+}
+
+/// Parses the Python dict literal of a .npy header:
+/// `{'descr': '<f4', 'fortran_order': False, 'shape': (784, 128), }`.
+fn parse_header(h: &str) -> Result<Header, String> {
+    let value_after = |key: &str| -> Result<&str, String> {
+        let at = h.find(&format!("'{key}'")).ok_or_else(|| format!("header has no '{key}': {h:?}"))?;
+        let rest = &h[at + key.len() + 2..];
+        let colon = rest.find(':').ok_or_else(|| format!("malformed header {h:?}"))?;
+        Ok(rest[colon + 1..].trim_start())
+    };
+    let d = value_after("descr")?;
+    let descr = if let Some(s) = d.strip_prefix('\'') {
+        s.split('\'').next().unwrap_or_default().to_string()
+    } else if d.starts_with('[') {
+        return Err("structured (record) arrays are not supported; save plain float arrays".into());
+    } else {
+        return Err(format!("malformed descr in header {h:?}"));
+    };
+    let f = value_after("fortran_order")?;
+    let fortran_order = if f.starts_with("True") {
+        true
+    } else if f.starts_with("False") {
+        false
+    } else {
+        return Err(format!("malformed fortran_order in header {h:?}"));
+    };
+    let s = value_after("shape")?;
+    let inner = s
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| format!("malformed shape in header {h:?}"))?;
+    let mut shape = Vec::new();
+    for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let part = part.trim_end_matches('L');
+        shape.push(part.parse::<usize>().map_err(|_| format!("malformed shape in header {h:?}"))?);
+    }
+    Ok(Header { descr, fortran_order, shape })
+}
+
+/// Maps a descr such as `<f4` to (dtype, item size, little endian).
+fn parse_descr(descr: &str) -> Result<(Dtype, usize, bool), String> {
+    let (order, code) = match descr.chars().next() {
+        Some(c @ ('<' | '>' | '|' | '=')) => (c, &descr[1..]),
+        _ => ('=', descr),
+    };
+    let little = order != '>';
+    let dtype = match code {
+        "f2" => (Dtype::F16, 2),
+        "f4" => (Dtype::F32, 4),
+        "f8" => (Dtype::F64, 8),
+        "i1" | "u1" => (Dtype::Int, 1),
+        "i2" | "u2" => (Dtype::Int, 2),
+        "i4" | "u4" => (Dtype::Int, 4),
+        "i8" | "u8" => (Dtype::Int, 8),
+        "b1" | "?" => (Dtype::Bool, 1),
+        "O" => {
+            return Err(
+                "object array (pickled Python objects); fmtool never unpickles. Save each weight as a plain float32 array"
+                    .into(),
+            );
+        }
+        other => return Err(format!("dtype {other:?} is not a number type fmtool reads")),
+    };
+    Ok((dtype.0, dtype.1, little))
+}
+
+fn decode(raw: &[u8], dtype: Dtype, size: usize, little: bool, descr: &str) -> Result<Vec<f64>, String> {
+    let signed = !descr.contains('u');
+    let chunks = raw.chunks_exact(size);
+    macro_rules! conv {
+        ($t:ty, $n:expr) => {
+            chunks
+                .map(|c| {
+                    let b: [u8; $n] = c.try_into().expect("chunk size");
+                    (if little { <$t>::from_le_bytes(b) } else { <$t>::from_be_bytes(b) }) as f64
+                })
+                .collect()
+        };
+    }
+    Ok(match (dtype, size) {
+        (Dtype::F32, 4) => conv!(f32, 4),
+        (Dtype::F64, 8) => conv!(f64, 8),
+        (Dtype::F16, 2) => chunks
+            .map(|c| {
+                let b = [c[0], c[1]];
+                f16_to_f64(if little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+            })
+            .collect(),
+        (Dtype::Bool, 1) | (Dtype::Int, 1) if !signed || dtype == Dtype::Bool => chunks.map(|c| c[0] as f64).collect(),
+        (Dtype::Int, 1) => chunks.map(|c| c[0] as i8 as f64).collect(),
+        (Dtype::Int, 2) if signed => conv!(i16, 2),
+        (Dtype::Int, 2) => conv!(u16, 2),
+        (Dtype::Int, 4) if signed => conv!(i32, 4),
+        (Dtype::Int, 4) => conv!(u32, 4),
+        (Dtype::Int, 8) if signed => conv!(i64, 8),
+        (Dtype::Int, 8) => conv!(u64, 8),
+        _ => return Err(format!("dtype {descr:?} is not supported")),
+    })
+}
+
+fn f16_to_f64(h: u16) -> f64 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = ((h >> 10) & 0x1f) as i32;
+    let frac = (h & 0x3ff) as f64;
+    match exp {
+        0 => sign * frac * 2f64.powi(-24),
+        31 if frac == 0.0 => sign * f64::INFINITY,
+        31 => f64::NAN,
+        e => sign * (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
+    }
+}
+
+/// The bytes of one `.npy` file holding `array` as little-endian float32, exactly as NumPy 2 writes
+/// it (format 1.0, header padded with spaces to a multiple of 64 bytes and ended by a newline).
+pub fn npy_bytes_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let shape_txt = match shape {
+        [d] => format!("({d},)"),
+        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_txt}, }}");
+    let total = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - total % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len() * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// Writes arrays as an `np.savez` archive (stored, not compressed) into `w`, in the given order.
+/// Timestamps are fixed so the same arrays always give the same bytes.
+pub fn write_npz<W: Write + Seek>(w: W, arrays: &[(String, ArrayD<f32>)]) -> Result<W> {
+    let mut zip = zip::ZipWriter::new(w);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .last_modified_time(zip::DateTime::default())
+        .large_file(false);
+    for (key, array) in arrays {
+        let std = array.as_standard_layout();
+        let data: Vec<f32> = std.iter().copied().collect();
+        zip.start_file(format!("{key}.npy"), options).map_err(|e| err!("cannot write array {key}: {e}"))?;
+        zip.write_all(&npy_bytes_f32(array.shape(), &data)).map_err(|e| err!("cannot write array {key}: {e}"))?;
+    }
+    zip.finish().map_err(|e| err!("cannot finish the npz archive: {e}"))
+}
+
+/// Writes a single `.npy` file's bytes (used by `fmtool predict --out`).
+pub fn npy_file_bytes(array: &ArrayD<f32>) -> Vec<u8> {
+    let data: Vec<f32> = array.as_standard_layout().iter().copied().collect();
+    npy_bytes_f32(array.shape(), &data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn header_parses_numpy_variants() {
+        let h = parse_header("{'descr': '<f4', 'fortran_order': False, 'shape': (784, 128), }").unwrap();
+        assert_eq!((h.descr.as_str(), h.fortran_order, h.shape), ("<f4", false, vec![784, 128]));
+        let h = parse_header("{'descr': '>f8', 'fortran_order': True, 'shape': (10,), }").unwrap();
+        assert_eq!(h.shape, vec![10]);
+        let h = parse_header("{'descr': '<f4', 'fortran_order': False, 'shape': (), }").unwrap();
+        assert!(h.shape.is_empty());
+        assert!(parse_header("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }").is_err());
+    }
+
+    #[test]
+    fn write_then_read_round_trips() {
+        let a = array![[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]].into_dyn();
+        let b = array![0.5f32, -1.5].into_dyn();
+        let cur = write_npz(std::io::Cursor::new(Vec::new()), &[("dense_0".into(), a.clone()), ("dense_1".into(), b.clone())]).unwrap();
+        let npz = read_npz_bytes(Path::new("t.npz"), cur.get_ref()).unwrap();
+        assert_eq!(npz.keys().collect::<Vec<_>>(), ["dense_0", "dense_1"]);
+        assert_eq!(npz.array("dense_0").unwrap().to_f32(), a);
+        assert_eq!(npz.array("dense_1").unwrap().to_f32(), b);
+        assert!(npz.array("dense_2").unwrap_err().message.contains("no array named \"dense_2\""));
+    }
+
+    #[test]
+    fn npy_header_is_64_byte_aligned() {
+        let bytes = npy_bytes_f32(&[784, 128], &[]);
+        let hl = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + hl) % 64, 0);
+        assert_eq!(bytes[10 + hl - 1], b'\n');
+    }
+
+    #[test]
+    fn lying_header_is_refused_without_allocating() {
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (9999999999,), }\n";
+        let mut fake = b"\x93NUMPY\x01\x00".to_vec();
+        fake.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        fake.extend_from_slice(header.as_bytes());
+        fake.extend_from_slice(&[0u8; 16]);
+        let err = read_npy_member(&mut std::io::Cursor::new(fake), "x.npy").unwrap_err();
+        assert!(err.contains("header promises"), "{err}");
+    }
+
+    #[test]
+    fn object_arrays_are_refused() {
+        let err = parse_descr("|O").unwrap_err();
+        assert!(err.contains("never unpickles"));
+    }
+
+    #[test]
+    fn f16_decodes() {
+        assert_eq!(f16_to_f64(0x3c00), 1.0);
+        assert_eq!(f16_to_f64(0xc000), -2.0);
+    }
+}

@@ -1,0 +1,29 @@
+//! Developer tasks for fmtool: `cargo xtask fixtures | train | bench`. Python work runs in a venv that
+//! these tasks create themselves (`.venv/` at the repo root, ignored by git), with pinned versions.
+
+mod python;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("fixtures") => python::run_script("xtask/py/make_fixtures.py", &args[1..]),
+        Some("train") => python::run_script("xtask/py/train.py", &args[1..]),
+        Some("bench") => python::run_script("xtask/py/bench.py", &args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask <fixtures|train|bench> [args...]");
+            eprintln!("  fixtures            regenerate tests/fixtures with real Keras (TensorFlow CPU in .venv)");
+            eprintln!("  train [--arch cnn|mlp] [--epochs N] [--seed S]   train and export the shipped model");
+            eprintln!("  bench               measure fmtool score against NumPy and Keras, write BENCHMARKS.md");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

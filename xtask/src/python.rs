@@ -1,0 +1,42 @@
+//! The Python side of the developer tasks: creates `.venv/` with pinned TensorFlow CPU, tf_keras and
+//! NumPy, and runs scripts from `xtask/py/` in it from the repository root.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Pinned versions: fixtures and the shipped model are reproducible only with these.
+pub const REQUIREMENTS: &[&str] = &["tensorflow-cpu==2.21.0", "tf_keras==2.21.0", "pillow"];
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the repo root").to_path_buf()
+}
+
+/// Returns the venv's python, creating the venv and installing the pinned packages if needed.
+pub fn venv_python() -> Result<PathBuf, String> {
+    let root = repo_root();
+    let venv = root.join(".venv");
+    let python = venv.join("bin").join("python");
+    let marker = venv.join(".fmtool-requirements");
+    let wanted = REQUIREMENTS.join("\n");
+    if python.exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(python);
+    }
+    if !python.exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(&python).args(["-m", "pip", "install", "-q"]).args(REQUIREMENTS))?;
+    std::fs::write(&marker, wanted).map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
+    Ok(python)
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd.status().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed with {status}")) }
+}
+
+/// Runs `script` (relative to the repo root) in the venv with `args`, from the repo root.
+pub fn run_script(script: &str, args: &[String]) -> Result<(), String> {
+    let python = venv_python()?;
+    let root = repo_root();
+    run(Command::new(python).arg(root.join(script)).args(args).current_dir(&root))
+}
