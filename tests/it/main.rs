@@ -1,0 +1,5 @@
+//! fmtool's one integration-test binary: CLI runs as a user sees them, and comparisons with
+//! fixtures written by real Keras and read by real NumPy.
+
+mod common;
+mod score;

@@ -1,0 +1,1 @@
+//! `fmtool score` as a user runs it.
