@@ -128,7 +128,8 @@ fn decode_idx(bytes: &[u8], name: &str, rank: usize) -> Result<Idx> {
     let dims: Vec<usize> = (0..rank)
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
         .collect();
-    let expected = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| err!("{name}: dimensions overflow"))?;
+    let expected =
+        dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| err!("{name}: dimensions overflow"))?;
     let have = bytes.len() - header;
     if have != expected {
         return Err(err!("{name}: the header promises {expected} bytes of data ({dims:?}), the file holds {have}"));
@@ -166,7 +167,9 @@ mod tests {
 
     #[test]
     fn bad_idx_files_are_refused() {
-        assert!(decode_idx(b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02", "l", 1).unwrap_err().message.contains("promises 5"));
+        assert!(
+            decode_idx(b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02", "l", 1).unwrap_err().message.contains("promises 5")
+        );
         assert!(decode_idx(b"PK\x03\x04", "l", 1).unwrap_err().message.contains("bad magic"));
         assert!(decode_idx(b"\x00\x00\x08\x03", "i", 1).unwrap_err().message.contains("expected 1 dimension"));
         assert!(decode_idx(&[0x1f, 0x8b, 8, 0, 0], "g", 1).unwrap_err().message.contains("gzip"));

@@ -110,10 +110,18 @@ impl Model {
             let ctx = BuildCtx { layer: e.layer(), weights: ws, input_shapes: &input_shapes };
             let Built { op, output_shape } = layers::build(&ctx).map_err(|err| {
                 let shapes: Vec<String> = input_shapes.iter().map(|s| fmt_shape(s)).collect();
-                let where_ = format!("{} (layer {}, type {}, input {})", e.pointer(), e.name, e.class_name, shapes.join(" + "));
+                let where_ =
+                    format!("{} (layer {}, type {}, input {})", e.pointer(), e.name, e.class_name, shapes.join(" + "));
                 if err.message.contains(&e.name) { err.context(e.pointer()) } else { err.context(where_) }
             })?;
-            nodes.push(Node { name: e.name.clone(), class_name: e.class_name.clone(), inputs, op, output_shape, params });
+            nodes.push(Node {
+                name: e.name.clone(),
+                class_name: e.class_name.clone(),
+                inputs,
+                op,
+                output_shape,
+                params,
+            });
         }
         Ok(Model { nodes, input })
     }

@@ -45,7 +45,12 @@ pub fn points(relu_ok: bool, softmax_ok: bool, model_runs: bool, accuracy: Optio
     ];
     for (threshold, pts) in ACCURACY_TIERS {
         let passed = model_runs && accuracy.is_some_and(|a| a >= threshold);
-        items.push(PointsItem { item: format!("accuracy >= {threshold:.2}"), earned: if passed { pts } else { 0 }, max: pts, passed });
+        items.push(PointsItem {
+            item: format!("accuracy >= {threshold:.2}"),
+            earned: if passed { pts } else { 0 },
+            max: pts,
+            passed,
+        });
     }
     let total = items.iter().map(|i| i.earned).sum();
     let max = items.iter().map(|i| i.max).sum();
@@ -157,17 +162,28 @@ pub fn plan_template(arch: &[ArchEntry], npz: &Npz) -> Result<TemplatePlan> {
                 let get = |j: usize| -> Result<ndarray::ArrayD<f64>> {
                     Ok(npz
                         .array(&e.weights[j])
-                        .map_err(|er| er.context(format!("{}.weights[{j}] (layer {}): the template would crash with KeyError", e.pointer(), e.name)))?
+                        .map_err(|er| {
+                            er.context(format!(
+                                "{}.weights[{j}] (layer {}): the template would crash with KeyError",
+                                e.pointer(),
+                                e.name
+                            ))
+                        })?
                         .to_f64())
                 };
                 let w = get(0)?;
                 let b = get(1)?;
                 let w = w.into_dimensionality::<ndarray::Ix2>().map_err(|_| {
-                    err!("{} (layer {}): kernel {} is not a matrix; the template's x @ W would fail", e.pointer(), e.name, e.weights[0])
+                    err!(
+                        "{} (layer {}): kernel {} is not a matrix; the template's x @ W would fail",
+                        e.pointer(),
+                        e.name,
+                        e.weights[0]
+                    )
                 })?;
-                let b = b.into_dimensionality::<ndarray::Ix1>().map_err(|_| {
-                    err!("{} (layer {}): bias {} is not a vector", e.pointer(), e.name, e.weights[1])
-                })?;
+                let b = b
+                    .into_dimensionality::<ndarray::Ix1>()
+                    .map_err(|_| err!("{} (layer {}): bias {} is not a vector", e.pointer(), e.name, e.weights[1]))?;
                 let act = match e.config.get("activation") {
                     Some(Value::String(s)) if s == "relu" => TemplateAct::Relu,
                     Some(Value::String(s)) if s == "softmax" => TemplateAct::Softmax,
@@ -179,7 +195,9 @@ pub fn plan_template(arch: &[ArchEntry], npz: &Npz) -> Result<TemplatePlan> {
                     None => "none".into(),
                 };
                 let (ignored, act_txt) = match act {
-                    TemplateAct::None if shown != "linear" && shown != "none" => (true, format!("activation {shown} IGNORED")),
+                    TemplateAct::None if shown != "linear" && shown != "none" => {
+                        (true, format!("activation {shown} IGNORED"))
+                    }
                     TemplateAct::None => (false, "no activation".to_string()),
                     TemplateAct::Relu => (false, "relu".to_string()),
                     TemplateAct::Softmax => (false, "softmax".to_string()),
@@ -188,7 +206,8 @@ pub fn plan_template(arch: &[ArchEntry], npz: &Npz) -> Result<TemplatePlan> {
                 ops.push(TemplateOp::Dense { w, b, act });
             }
             other => {
-                let changes = crate::layers::lookup(other).map(|s| s.classic == Classic::SkipsChangingResult).unwrap_or(true);
+                let changes =
+                    crate::layers::lookup(other).map(|s| s.classic == Classic::SkipsChangingResult).unwrap_or(true);
                 steps.push(step(e, "skipped", changes, "the template has no branch for this type".into()));
             }
         }

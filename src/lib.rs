@@ -45,8 +45,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
             let status = r.status();
             (report::print(&r, args.format, out), status)
         }),
-        Command::Predict(args) => commands::predict::run(&args).map(|r| (report::print(&r, args.format, out), ExitStatus::Success)),
-        Command::Convert(args) => commands::convert::run(&args).map(|r| (report::print(&r, args.format, out), ExitStatus::Success)),
+        Command::Predict(args) => {
+            commands::predict::run(&args).map(|r| (report::print(&r, args.format, out), ExitStatus::Success))
+        }
+        Command::Convert(args) => {
+            commands::convert::run(&args).map(|r| (report::print(&r, args.format, out), ExitStatus::Success))
+        }
         Command::Check(args) => commands::check::run(&args).map(|r| {
             let status = r.status();
             (report::print(&r, args.format, out), status)

@@ -30,7 +30,12 @@ pub fn run() -> LayersReport {
     LayersReport {
         layers: registry()
             .iter()
-            .map(|s| LayerRow { class_name: s.class_name, family: s.family, weights: s.weights, course_template: s.classic })
+            .map(|s| LayerRow {
+                class_name: s.class_name,
+                family: s.family,
+                weights: s.weights,
+                course_template: s.classic,
+            })
             .collect(),
         activations: activation::activations()
             .iter()
@@ -41,7 +46,11 @@ pub fn run() -> LayersReport {
 
 impl Human for LayersReport {
     fn human(&self, w: &mut dyn Write) -> io::Result<()> {
-        writeln!(w, "Layers fmtool runs ({}). Course template: runs = the template computes it; skips = it is silently skipped", self.layers.len())?;
+        writeln!(
+            w,
+            "Layers fmtool runs ({}). Course template: runs = the template computes it; skips = it is silently skipped",
+            self.layers.len()
+        )?;
         writeln!(w, "(harmless: same result; CHANGES RESULT: the graded model differs from the trained one).")?;
         let mut families: Vec<Family> = Vec::new();
         for l in &self.layers {

@@ -118,7 +118,9 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
                     "the course template's forward pass ends with {} values per image, not 10 class scores",
                     out.ncols()
                 )
-                .with_hint("layers the template skips may have changed the shapes; run `fmtool check --grader classic`"));
+                .with_hint(
+                    "layers the template skips may have changed the shapes; run `fmtool check --grader classic`",
+                ));
             }
             check_finite(out.iter().copied(), &out)?;
             let skipped_changing = plan.steps.iter().filter(|s| s.action == "skipped" && s.changes_result).count();

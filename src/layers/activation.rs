@@ -121,10 +121,7 @@ pub fn activations() -> &'static [ActivationSpec] {
 impl Activation {
     /// Finds an activation by its Keras name or alias.
     pub fn by_name(name: &str) -> Option<Activation> {
-        ACTIVATIONS
-            .iter()
-            .find(|s| s.name == name || s.aliases.contains(&name))
-            .map(|spec| Activation { spec })
+        ACTIVATIONS.iter().find(|s| s.name == name || s.aliases.contains(&name)).map(|spec| Activation { spec })
     }
 
     pub fn linear() -> Activation {

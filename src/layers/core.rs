@@ -76,7 +76,10 @@ impl Op for Flatten {
         let x = inputs[0];
         let n = x.shape()[0];
         let rest: usize = x.shape()[1..].iter().product();
-        Ok(x.as_standard_layout().into_owned().into_shape_with_order(IxDyn(&[n, rest])).map_err(|e| err!("Flatten: {e}"))?)
+        Ok(x.as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(IxDyn(&[n, rest]))
+            .map_err(|e| err!("Flatten: {e}"))?)
     }
 }
 
@@ -127,9 +130,14 @@ impl Op for Dense {
 pub fn build_dense(ctx: &BuildCtx) -> Result<Built> {
     let input = single_input(ctx)?;
     let use_bias = ctx.layer.bool_or("use_bias", true)?;
-    expect_weights(ctx, if use_bias { &[2] } else { &[1] }, if use_bias { "2 weights (kernel, bias)" } else { "1 weight (kernel)" })?;
+    expect_weights(
+        ctx,
+        if use_bias { &[2] } else { &[1] },
+        if use_bias { "2 weights (kernel, bias)" } else { "1 weight (kernel)" },
+    )?;
     let units = ctx.layer.usize("units")?;
-    let units_in = *input.last().ok_or_else(|| err!("layer {}: Dense needs an input with at least one axis", ctx.layer.name))?;
+    let units_in =
+        *input.last().ok_or_else(|| err!("layer {}: Dense needs an input with at least one axis", ctx.layer.name))?;
     expect_shape(ctx, &ctx.weights[0], "kernel", &[units_in, units])?;
     let bias = if use_bias {
         expect_shape(ctx, &ctx.weights[1], "bias", &[units])?;

@@ -128,11 +128,35 @@ pub fn registry() -> &'static [LayerSpec] {
     use Classic::*;
     use Family::*;
     static REGISTRY: &[LayerSpec] = &[
-        LayerSpec { class_name: "InputLayer", family: Core, classic: SkipsHarmlessly, weights: "", build: core::build_input },
-        LayerSpec { class_name: "Dense", family: Core, classic: Runs, weights: "kernel, bias", build: core::build_dense },
+        LayerSpec {
+            class_name: "InputLayer",
+            family: Core,
+            classic: SkipsHarmlessly,
+            weights: "",
+            build: core::build_input,
+        },
+        LayerSpec {
+            class_name: "Dense",
+            family: Core,
+            classic: Runs,
+            weights: "kernel, bias",
+            build: core::build_dense,
+        },
         LayerSpec { class_name: "Flatten", family: Reshaping, classic: Runs, weights: "", build: core::build_flatten },
-        LayerSpec { class_name: "Activation", family: Activation, classic: SkipsChangingResult, weights: "", build: core::build_activation },
-        LayerSpec { class_name: "Dropout", family: Identity, classic: SkipsHarmlessly, weights: "", build: core::build_identity },
+        LayerSpec {
+            class_name: "Activation",
+            family: Activation,
+            classic: SkipsChangingResult,
+            weights: "",
+            build: core::build_activation,
+        },
+        LayerSpec {
+            class_name: "Dropout",
+            family: Identity,
+            classic: SkipsHarmlessly,
+            weights: "",
+            build: core::build_identity,
+        },
     ];
     REGISTRY
 }
@@ -146,11 +170,9 @@ pub fn lookup(class_name: &str) -> Option<&'static LayerSpec> {
 pub fn build(ctx: &BuildCtx) -> Result<Built> {
     match lookup(ctx.layer.class_name) {
         Some(spec) => (spec.build)(ctx),
-        None => Err(crate::err!(
-            "layer {} has type {:?}, which fmtool cannot run",
-            ctx.layer.name,
-            ctx.layer.class_name
-        )
-        .with_hint("run `fmtool layers` for the supported layer types")),
+        None => {
+            Err(crate::err!("layer {} has type {:?}, which fmtool cannot run", ctx.layer.name, ctx.layer.class_name)
+                .with_hint("run `fmtool layers` for the supported layer types"))
+        }
     }
 }

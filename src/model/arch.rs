@@ -72,7 +72,9 @@ impl Layout {
             Layout::KerasModelJson => "Keras' model.to_json() output, not the course format",
             Layout::ConfigList => "a list of Keras get_config() dicts, not the course format",
             Layout::LayersWrapper => "a {\"layers\": [...]} object, not the course format (a plain list)",
-            Layout::Unknown => "not the course format (a JSON list with one {name, type, config, weights} entry per layer)",
+            Layout::Unknown => {
+                "not the course format (a JSON list with one {name, type, config, weights} entry per layer)"
+            }
         }
     }
 }
@@ -85,7 +87,9 @@ pub fn detect_layout(v: &Value) -> Layout {
         Value::Array(items) if items.iter().any(is_course_entry) => Layout::Course,
         Value::Array(items) if !items.is_empty() && items.iter().all(is_config_entry) => Layout::ConfigList,
         Value::Array(items) if items.is_empty() => Layout::Course,
-        Value::Object(m) if m.get("class_name").is_some() && m.get("config").and_then(|c| c.get("layers")).is_some() => {
+        Value::Object(m)
+            if m.get("class_name").is_some() && m.get("config").and_then(|c| c.get("layers")).is_some() =>
+        {
             Layout::KerasModelJson
         }
         Value::Object(m) if m.get("layers").map(Value::is_array).unwrap_or(false) => Layout::LayersWrapper,
@@ -158,7 +162,9 @@ pub fn parse_arch(value: &Value) -> Result<Vec<ArchEntry>> {
                     })
                     .collect::<Result<_>>()?,
             ),
-            Some(other) => return Err(err!("{at}.{INBOUND_KEY}: expected a list of layer names, found {}", short(other))),
+            Some(other) => {
+                return Err(err!("{at}.{INBOUND_KEY}: expected a list of layer names, found {}", short(other)));
+            }
         };
         out.push(ArchEntry { index, name, class_name, config, weights, inbound });
     }
@@ -188,7 +194,10 @@ mod tests {
 
     #[test]
     fn recognises_other_layouts() {
-        assert_eq!(detect_layout(&json!({"class_name": "Sequential", "config": {"layers": []}})), Layout::KerasModelJson);
+        assert_eq!(
+            detect_layout(&json!({"class_name": "Sequential", "config": {"layers": []}})),
+            Layout::KerasModelJson
+        );
         assert_eq!(detect_layout(&json!([{"class_name": "Dense", "config": {}}])), Layout::ConfigList);
         assert_eq!(detect_layout(&json!({"layers": []})), Layout::LayersWrapper);
         let e = parse_arch(&json!({"layers": []})).unwrap_err();

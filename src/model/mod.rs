@@ -5,7 +5,7 @@ pub mod arch;
 pub mod npz;
 
 pub use arch::{ArchEntry, Layout};
-pub use npz::{Npz, NpyArray};
+pub use npz::{NpyArray, Npz};
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};

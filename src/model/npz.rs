@@ -64,7 +64,8 @@ impl NpyArray {
     }
 
     pub fn to_f64(&self) -> ArrayD<f64> {
-        ArrayD::from_shape_vec(IxDyn(&self.shape), self.data.clone()).expect("data length matches shape (checked when read)")
+        ArrayD::from_shape_vec(IxDyn(&self.shape), self.data.clone())
+            .expect("data length matches shape (checked when read)")
     }
 
     /// The number of NaN and infinite values.
@@ -102,10 +103,8 @@ impl Npz {
     /// The array under `key`, or an error naming the file and the key.
     pub fn array(&self, key: &str) -> Result<&NpyArray> {
         match self.get(key) {
-            None => Err(err!("{}: no array named {key:?}", self.path.display()).with_hint(format!(
-                "the file holds {}",
-                summarize_keys(self.keys())
-            ))),
+            None => Err(err!("{}: no array named {key:?}", self.path.display())
+                .with_hint(format!("the file holds {}", summarize_keys(self.keys())))),
             Some(NpzEntry { array: Err(e), .. }) => Err(err!("{}: array {key:?}: {e}", self.path.display())),
             Some(NpzEntry { array: Ok(a), .. }) => Ok(a),
         }
@@ -157,7 +156,10 @@ pub fn read_npz_bytes(path: &Path, bytes: &[u8]) -> Result<Npz> {
         let name = match member.name() {
             Ok(n) => n.to_string(),
             Err(e) => {
-                entries.push(NpzEntry { key: format!("#{i}"), array: Err(format!("member with an unreadable name: {e}")) });
+                entries.push(NpzEntry {
+                    key: format!("#{i}"),
+                    array: Err(format!("member with an unreadable name: {e}")),
+                });
                 continue;
             }
         };
@@ -208,9 +210,7 @@ fn read_npy_member(r: &mut impl Read, name: &str) -> Result<NpyArray, String> {
     // Read at most what the header promises (plus one byte to detect trailing data). A lying
     // header cannot make us allocate more than the member really holds.
     let mut raw = Vec::new();
-    r.take(nbytes as u64 + 1)
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("member {name}: cannot read data: {e}"))?;
+    r.take(nbytes as u64 + 1).read_to_end(&mut raw).map_err(|e| format!("member {name}: cannot read data: {e}"))?;
     if raw.len() < nbytes {
         return Err(format!(
             "member {name}: header promises {nbytes} bytes of data for shape {:?}, but the member holds {}; the file is truncated or corrupt",
@@ -414,7 +414,11 @@ mod tests {
     fn write_then_read_round_trips() {
         let a = array![[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]].into_dyn();
         let b = array![0.5f32, -1.5].into_dyn();
-        let cur = write_npz(std::io::Cursor::new(Vec::new()), &[("dense_0".into(), a.clone()), ("dense_1".into(), b.clone())]).unwrap();
+        let cur = write_npz(
+            std::io::Cursor::new(Vec::new()),
+            &[("dense_0".into(), a.clone()), ("dense_1".into(), b.clone())],
+        )
+        .unwrap();
         let npz = read_npz_bytes(Path::new("t.npz"), cur.get_ref()).unwrap();
         assert_eq!(npz.keys().collect::<Vec<_>>(), ["dense_0", "dense_1"]);
         assert_eq!(npz.array("dense_0").unwrap().to_f32(), a);

@@ -52,11 +52,7 @@ pub fn npz_f32(path: &Path, key: &str) -> (Vec<usize>, Vec<f32>) {
 /// A python3 with numpy, if this machine has one (CI installs numpy; tests that need it say so).
 pub fn python_with_numpy() -> Option<String> {
     for py in ["python3", "python"] {
-        let ok = Command::new(py)
-            .args(["-c", "import numpy"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
+        let ok = Command::new(py).args(["-c", "import numpy"]).output().map(|o| o.status.success()).unwrap_or(false);
         if ok {
             return Some(py.to_string());
         }
