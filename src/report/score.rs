@@ -15,7 +15,7 @@ impl Human for ScoreReport {
         writeln!(w, "data:     {} ({} images)", self.data, self.images)?;
         writeln!(w, "grader:   {grader}")?;
         if let Some(input) = &self.input {
-            writeln!(w, "input:    {} from {}", crate::layers::fmt_shape(&input.shape), input.source)?;
+            writeln!(w, "input:    {}, {}", crate::layers::fmt_shape(&input.shape), input.source)?;
         }
         if let Some(p) = self.parameters {
             writeln!(w, "params:   {p}")?;

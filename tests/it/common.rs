@@ -49,13 +49,51 @@ pub fn npz_f32(path: &Path, key: &str) -> (Vec<usize>, Vec<f32>) {
     (a.shape().to_vec(), a.iter().copied().collect())
 }
 
-/// A python3 with numpy, if this machine has one (CI installs numpy; tests that need it say so).
+/// A python with numpy: `$FMTOOL_PYTHON`, else `python3` or `python` on PATH (CI installs numpy
+/// into the venv it puts first on PATH).
 pub fn python_with_numpy() -> Option<String> {
-    for py in ["python3", "python"] {
+    let from_env = std::env::var("FMTOOL_PYTHON").ok();
+    for py in from_env.iter().map(String::as_str).chain(["python3", "python"]) {
         let ok = Command::new(py).args(["-c", "import numpy"]).output().map(|o| o.status.success()).unwrap_or(false);
         if ok {
             return Some(py.to_string());
         }
     }
     None
+}
+
+/// Like [`python_with_numpy`], but a test that needs NumPy fails with a clear message when there is
+/// none, instead of passing without having checked anything.
+pub fn require_numpy() -> String {
+    python_with_numpy().expect(
+        "this test compares with real NumPy: install numpy for python3 (CI does: see .ci/run), or set FMTOOL_PYTHON",
+    )
+}
+
+/// Every fixture model directory (holding fashion_mnist.json + fashion_mnist.npz) under `tests/fixtures/<group>`.
+pub fn fixture_models(group: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(fixture(group)) else { return out };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.join("fashion_mnist.json").is_file() && p.join("fashion_mnist.npz").is_file() {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The layer types of a course-format model.
+pub fn layer_types(dir: &Path) -> Vec<String> {
+    fmtool::model::arch::read_arch(&dir.join("fashion_mnist.json"))
+        .expect("fixture json parses")
+        .into_iter()
+        .map(|e| e.class_name)
+        .collect()
+}
+
+/// A fresh temporary directory.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
 }

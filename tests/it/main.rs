@@ -2,4 +2,5 @@
 //! fixtures written by real Keras and read by real NumPy.
 
 mod common;
+mod numpy_crosscheck;
 mod score;

@@ -1,4 +1,4 @@
-//! Developer tasks for fmtool: `cargo xtask fixtures | train | bench`. Python work runs in a venv that
+//! Developer tasks for fmtool: `cargo xtask test | fixtures | train | bench`. Python work runs in a venv that
 //! these tasks create themselves (`.venv/` at the repo root, ignored by git), with pinned versions.
 
 mod python;
@@ -11,8 +11,12 @@ fn main() -> ExitCode {
         Some("fixtures") => python::run_script("xtask/py/make_fixtures.py", &args[1..]),
         Some("train") => python::run_script("xtask/py/train.py", &args[1..]),
         Some("bench") => python::run_script("xtask/py/bench.py", &args[1..]),
+        Some("test") => python::test(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <fixtures|train|bench> [args...]");
+            eprintln!("usage: cargo xtask <test|fixtures|train|bench> [args...]");
+            eprintln!(
+                "  test [cargo test args]  run the whole test suite (installs NumPy and pre-commit in .venv-test)"
+            );
             eprintln!("  fixtures            regenerate tests/fixtures with real Keras (TensorFlow CPU in .venv)");
             eprintln!("  train [--arch cnn|mlp] [--epochs N] [--seed S]   train and export the shipped model");
             eprintln!("  bench               measure fmtool score against NumPy and Keras, write BENCHMARKS.md");

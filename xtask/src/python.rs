@@ -40,3 +40,35 @@ pub fn run_script(script: &str, args: &[String]) -> Result<(), String> {
     let root = repo_root();
     run(Command::new(python).arg(root.join(script)).args(args).current_dir(&root))
 }
+
+/// What the test suite needs from Python: NumPy (cross-checks against a real NumPy forward pass)
+/// and the pre-commit framework (the hook test). Small, unlike the TensorFlow venv.
+pub const TEST_REQUIREMENTS: &[&str] = &["numpy", "pre-commit"];
+
+/// `cargo xtask test`: makes `.venv-test` with [`TEST_REQUIREMENTS`] if needed, puts it first on
+/// PATH and runs `cargo test --workspace` with the given extra arguments.
+pub fn test(args: &[String]) -> Result<(), String> {
+    let root = repo_root();
+    let venv = root.join(".venv-test");
+    let bin = venv.join("bin");
+    let marker = venv.join(".fmtool-requirements");
+    let wanted = TEST_REQUIREMENTS.join("\n");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        run(Command::new(bin.join("python"))
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+            .args(TEST_REQUIREMENTS))?;
+        std::fs::write(&marker, wanted).map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![bin.clone()];
+    paths.extend(std::env::split_paths(&path));
+    let path = std::env::join_paths(paths).map_err(|e| e.to_string())?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(cargo)
+        .args(["test", "--workspace"])
+        .args(args)
+        .env("PATH", path)
+        .env("FMTOOL_PYTHON", bin.join("python"))
+        .current_dir(&root))
+}

@@ -1,0 +1,86 @@
+//! Real NumPy against fmtool: the course template's NumPy forward pass (tests/numpy/course_template.py)
+//! over the same files must agree with `--grader classic` image for image, and with
+//! `fmtool predict` within 1e-5.
+
+use crate::common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// Runs the course template in NumPy; returns (predictions, outputs as f32 rows).
+fn numpy_template(python: &str, model: &Path, out_dir: &Path) -> (Vec<usize>, Vec<f32>) {
+    let out = out_dir.join("numpy.npz");
+    let status = Command::new(python)
+        .arg(root().join("tests/numpy/course_template.py"))
+        .arg(model)
+        .arg(root().join("data/fashion"))
+        .arg(&out)
+        .status()
+        .expect("python runs");
+    assert!(status.success(), "the NumPy template pass failed on {}", model.display());
+    let npz = fmtool::model::npz::read_npz(&out).unwrap();
+    let preds = npz.array("predictions").unwrap().data.iter().map(|&v| v as usize).collect();
+    let outputs = npz.array("outputs").unwrap().data.iter().map(|&v| v as f32).collect();
+    (preds, outputs)
+}
+
+/// Models the course template can run exactly: only Flatten, Dense and InputLayer.
+fn template_models() -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = ["keras3", "keras2"]
+        .iter()
+        .flat_map(|g| fixture_models(g))
+        .filter(|d| layer_types(d).iter().all(|t| matches!(t.as_str(), "Dense" | "Flatten" | "InputLayer")))
+        .collect();
+    if root().join("model/classic/fashion_mnist.json").is_file() {
+        v.push(root().join("model/classic"));
+    }
+    v
+}
+
+#[test]
+fn numpy_template_agrees_with_classic_grader_and_predict() {
+    let python = require_numpy();
+    let models = template_models();
+    assert!(!models.is_empty(), "no Flatten/Dense fixture to compare on");
+    let data = fmtool::dataset::embedded_test_set();
+    let images = ndarray::Array2::from_shape_fn((data.len(), 784), |(i, j)| data.pixels[i * 784 + j] as f64 / 255.0);
+    for model in models {
+        let tmp = tempdir();
+        let (np_preds, np_out) = numpy_template(&python, &model, tmp.path());
+
+        // Image for image against the classic grader (the code behind `--grader classic`).
+        let files = fmtool::model::load(&model).unwrap();
+        let plan = fmtool::grader::plan_template(&files.arch, &files.npz).unwrap();
+        let out = plan.run(images.view()).unwrap();
+        let ours: Vec<usize> = out.rows().into_iter().map(|r| fmtool::grader::argmax(r.iter().copied())).collect();
+        let differ: Vec<usize> = (0..ours.len()).filter(|&i| ours[i] != np_preds[i]).collect();
+        assert!(differ.is_empty(), "{}: classic grader and NumPy disagree on images {differ:?}", model.display());
+
+        // The CLI's classic accuracy is NumPy's.
+        let run = fmtool(&["score", "--model", model.to_str().unwrap(), "--grader", "classic", "--format", "json"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let np_correct = np_preds.iter().zip(&data.labels).filter(|(p, l)| **p == **l as usize).count();
+        assert_eq!(v["correct"].as_u64().unwrap() as usize, np_correct, "{}", model.display());
+
+        // fmtool predict (float32 engine) within 1e-5 of NumPy's float64 template outputs.
+        let npy = tmp.path().join("pred.npy");
+        let run = fmtool(&["predict", "--model", model.to_str().unwrap(), "--out", npy.to_str().unwrap()]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let bytes = std::fs::read(&npy).unwrap();
+        let pred = read_npy_f32(&bytes);
+        assert_eq!(pred.len(), np_out.len());
+        let max = pred.iter().zip(&np_out).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(max <= 1e-5, "{}: predict differs from NumPy by {max}", model.display());
+    }
+}
+
+/// Reads a .npy file's float32 payload by wrapping it in a one-member npz for fmtool's reader.
+fn read_npy_f32(bytes: &[u8]) -> Vec<f32> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("a.npy", zip::write::SimpleFileOptions::default()).unwrap();
+    zip.write_all(bytes).unwrap();
+    let cur = zip.finish().unwrap();
+    let npz = fmtool::model::npz::read_npz_bytes(Path::new("pred.npy"), cur.get_ref()).unwrap();
+    npz.array("a").unwrap().data.iter().map(|&v| v as f32).collect()
+}
