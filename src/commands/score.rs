@@ -91,6 +91,23 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
                     m.input.source
                 ));
             }
+            match grader::plan_template(&files.arch, &files.npz) {
+                Ok(plan) => {
+                    let changed: Vec<String> = plan
+                        .steps
+                        .iter()
+                        .filter(|s| s.changes_result)
+                        .map(|s| format!("{} ({}, {})", s.name, s.class_name, s.action))
+                        .collect();
+                    if !changed.is_empty() {
+                        notes.push(format!(
+                            "the unmodified course template does not run these layers as trained: {}; it grades a different model. `fmtool score --grader classic` shows what it gives",
+                            changed.join(", ")
+                        ));
+                    }
+                }
+                Err(e) => notes.push(format!("the unmodified course template would fail on this model: {}", e.message)),
+            }
             let out_shape = m.output_shape().clone();
             if out_shape != [10] {
                 return Err(err!(
