@@ -39,6 +39,9 @@ pub struct ScoreReport {
     pub confusion: Vec<Vec<usize>>,
     /// The course template's step for each layer (classic grader only).
     pub template_steps: Vec<TemplateStep>,
+    /// Why the model did not run (the course template crashes on it, classic grader only); the
+    /// autograder then gives no points for the model and no accuracy points.
+    pub failure: Option<String>,
     pub notes: Vec<String>,
     pub seconds: f64,
     pub min_accuracy: Option<f64>,
@@ -72,15 +75,15 @@ pub fn load_data(data: Option<&std::path::Path>, split: &str) -> Result<Dataset>
 
 pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
     let start = Instant::now();
-    if let Some(m) = args.min_accuracy {
-        if !(0.0..=1.0).contains(&m) {
+    if let Some(m) = args.min_accuracy
+        && !(0.0..=1.0).contains(&m) {
             return Err(err!("--min-accuracy {m} is not between 0 and 1"));
         }
-    }
     let files = model::load(&args.model)?;
     let data = load_data(args.data.as_deref(), &args.split)?;
     let (relu_ok, softmax_ok) = grader::self_test();
     let mut notes = Vec::new();
+    let mut failure = None;
     let (predictions, input, parameters, template_steps) = match args.grader {
         Grader::Full => {
             let m = Model::build(&files.arch, &files.npz)?;
@@ -125,29 +128,41 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
             (preds, Some(m.input.clone()), Some(m.params()), Vec::new())
         }
         Grader::Classic => {
-            let plan = grader::plan_template(&files.arch, &files.npz)?;
-            let images = Array2::from_shape_fn((data.len(), data.image_values()), |(i, j)| {
-                data.pixels[i * data.image_values() + j] as f64 / 255.0
-            });
-            let out = plan.run(images.view())?;
-            if out.ncols() != 10 {
-                return Err(err!(
-                    "the course template's forward pass ends with {} values per image, not 10 class scores",
-                    out.ncols()
-                )
-                .with_hint(
-                    "layers the template skips may have changed the shapes; run `fmtool check --grader classic`",
-                ));
-            }
-            check_finite(out.iter().copied(), &out)?;
-            let skipped_changing = plan.steps.iter().filter(|s| s.action == "skipped" && s.changes_result).count();
+            let n = data.image_values();
+            let images = Array2::from_shape_fn((data.len(), n), |(i, j)| data.pixels[i * n + j] as f64 / 255.0);
+            let (steps, outcome) = match grader::plan_template(&files.arch, &files.npz) {
+                Err(e) => (Vec::new(), Err(e)),
+                Ok(plan) => {
+                    let outcome = plan.run(images.view()).and_then(|out| {
+                        if out.ncols() != 10 {
+                            return Err(err!(
+                                "the course template's forward pass ends with {} values per image, not 10 class scores",
+                                out.ncols()
+                            )
+                            .with_hint("layers the template skips may have changed the shapes; run `fmtool check --grader classic`"));
+                        }
+                        check_finite(out.iter().copied(), &out)?;
+                        Ok(out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>())
+                    });
+                    (plan.steps, outcome)
+                }
+            };
+            let skipped_changing = steps.iter().filter(|s| s.changes_result).count();
             if skipped_changing > 0 {
                 notes.push(format!(
-                    "the course template skipped {skipped_changing} layer(s) that change the result; the trained model would score differently"
+                    "the course template does not run {skipped_changing} layer(s) as trained; the trained model would score differently"
                 ));
             }
-            let preds = out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>();
-            (preds, None, None, plan.steps)
+            match outcome {
+                Ok(preds) => (preds, None, None, steps),
+                Err(e) => {
+                    failure = Some(match &e.hint {
+                        Some(h) => format!("{} (hint: {h})", e.message),
+                        None => e.message.clone(),
+                    });
+                    (Vec::new(), None, None, steps)
+                }
+            }
         }
     };
     let mut confusion = vec![vec![0usize; 10]; 10];
@@ -168,7 +183,7 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
             }
         })
         .collect();
-    let table = grader::points(relu_ok, softmax_ok, true, Some(accuracy));
+    let table = grader::points(relu_ok, softmax_ok, failure.is_none(), Some(accuracy));
     let mut report = ScoreReport {
         accuracy,
         points: table.total,
@@ -183,6 +198,7 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
         per_class,
         confusion,
         template_steps,
+        failure,
         notes,
         seconds: 0.0,
         min_accuracy: args.min_accuracy,

@@ -21,6 +21,9 @@ impl Human for ScoreReport {
             writeln!(w, "params:   {p}")?;
         }
         writeln!(w)?;
+        if let Some(f) = &self.failure {
+            writeln!(w, "THE MODEL DOES NOT RUN: {f}")?;
+        }
         writeln!(w, "accuracy: {:.4} ({} / {} correct)", self.accuracy, self.correct, self.images)?;
         writeln!(w, "\nper class:")?;
         for c in &self.per_class {
@@ -66,11 +69,10 @@ impl Human for ScoreReport {
         for p in &self.plots {
             writeln!(w, "wrote {p}")?;
         }
-        if let Some(min) = self.min_accuracy {
-            if self.accuracy < min {
+        if let Some(min) = self.min_accuracy
+            && self.accuracy < min {
                 writeln!(w, "\nFAILED: accuracy {:.4} is below --min-accuracy {min}", self.accuracy)?;
             }
-        }
         writeln!(w, "\nscored in {:.3} s", self.seconds)?;
         Ok(())
     }

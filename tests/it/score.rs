@@ -22,7 +22,7 @@ fn batchnorm_fixture() -> PathBuf {
         .chain(fixture_models("special"))
         .find(|d| {
             let t = layer_types(d);
-            t.contains(&"BatchNormalization".to_string()) && t.contains(&"Dense".to_string())
+            t.contains(&"BatchNormalization".to_string()) && t.iter().all(|t| !t.starts_with("Conv"))
         })
         .expect("the fixtures include a model with BatchNormalization")
 }
@@ -68,7 +68,7 @@ fn accuracy_matches_keras_on_the_fixture_inputs() {
     let model = fmtool::engine::Model::build(&files.arch, &files.npz).unwrap();
     let data = fmtool::dataset::embedded_test_set();
     let images = data.images_f32();
-    let out = model.predict(images.slice(ndarray::s![..64, ..]), &|_| {}).unwrap();
+    let out = model.predict(images.slice(ndarray::s![..keras_preds.len(), ..]), &|_| {}).unwrap();
     let ours: Vec<usize> = out.rows().into_iter().map(|r| fmtool::grader::argmax(r.iter().copied())).collect();
     assert_eq!(ours, keras_preds);
 }
@@ -98,7 +98,7 @@ fn classic_grader_lists_what_the_template_skips() {
     let bn = steps.iter().find(|s| s["type"] == "BatchNormalization").expect("the BN layer is listed");
     assert_eq!(bn["action"], "skipped");
     assert_eq!(bn["changes_result"], true);
-    assert!(v["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("skipped")));
+    assert!(v["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("as trained")));
 }
 
 #[test]
@@ -187,4 +187,22 @@ fn committed_data_is_the_course_data() {
     let d = fmtool::dataset::load_dir(&root().join("data/fashion"), "t10k").unwrap();
     let e = fmtool::dataset::embedded_test_set();
     assert_eq!((d.pixels, d.labels), (e.pixels, e.labels));
+}
+
+#[test]
+fn classic_grader_reports_a_template_crash_as_lost_points() {
+    // A CNN: the template skips the convolutions and then multiplies the raw (1, 784) row by the
+    // first Dense kernel, which does not fit. The autograder gives only the relu/softmax points.
+    let dir = fixture_models("keras3")
+        .into_iter()
+        .find(|d| layer_types(d).iter().any(|t| t == "Conv2D"))
+        .expect("a keras3 CNN fixture");
+    let run = fmtool(&["score", "--model", dir.to_str().unwrap(), "--grader", "classic", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = json(&run);
+    assert_eq!(schema_errors("score-report.schema.json", &v), Vec::<String>::new());
+    assert_eq!(v["points"], 20);
+    assert!(v["failure"].as_str().unwrap().contains("matmul shapes do not match"), "{}", v["failure"]);
+    let human = fmtool(&["score", "--model", dir.to_str().unwrap(), "--grader", "classic"]);
+    assert!(human.stdout.contains("THE MODEL DOES NOT RUN"), "{}", human.stdout);
 }
