@@ -20,5 +20,7 @@ pub fn print<T: serde::Serialize + Human>(value: &T, format: Format, w: &mut dyn
     }
 }
 
+mod canvas;
 pub mod plot;
+mod predict;
 mod score;

@@ -3,4 +3,5 @@
 
 mod common;
 mod numpy_crosscheck;
+mod predict;
 mod score;
