@@ -256,14 +256,15 @@ pub fn declared_input_shape(arch: &[ArchEntry]) -> Option<InputShape> {
         let layer = e.layer();
         for key in ["batch_shape", "batch_input_shape"] {
             if let Some(dims) = layer.dims(key)
-                && let Some(shape) = dims.get(1..).and_then(|d| d.iter().copied().collect::<Option<Vec<usize>>>()) {
-                    let source = if e.class_name == "InputLayer" {
-                        format!("InputLayer {}", e.name)
-                    } else {
-                        format!("{key} of {}", e.name)
-                    };
-                    return Some(InputShape { shape, source, inferred: false });
-                }
+                && let Some(shape) = dims.get(1..).and_then(|d| d.iter().copied().collect::<Option<Vec<usize>>>())
+            {
+                let source = if e.class_name == "InputLayer" {
+                    format!("InputLayer {}", e.name)
+                } else {
+                    format!("{key} of {}", e.name)
+                };
+                return Some(InputShape { shape, source, inferred: false });
+            }
         }
         if let Some(dims) = e.config.get("build_config").and_then(|b| b.get("input_shape")).and_then(|v| v.as_array()) {
             let dims: Option<Vec<usize>> = dims.iter().skip(1).map(|d| d.as_u64().map(|d| d as usize)).collect();

@@ -76,9 +76,10 @@ pub fn load_data(data: Option<&std::path::Path>, split: &str) -> Result<Dataset>
 pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
     let start = Instant::now();
     if let Some(m) = args.min_accuracy
-        && !(0.0..=1.0).contains(&m) {
-            return Err(err!("--min-accuracy {m} is not between 0 and 1"));
-        }
+        && !(0.0..=1.0).contains(&m)
+    {
+        return Err(err!("--min-accuracy {m} is not between 0 and 1"));
+    }
     let files = model::load(&args.model)?;
     let data = load_data(args.data.as_deref(), &args.split)?;
     let (relu_ok, softmax_ok) = grader::self_test();

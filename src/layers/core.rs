@@ -76,10 +76,7 @@ impl Op for Flatten {
         let x = inputs[0];
         let n = x.shape()[0];
         let rest: usize = x.shape()[1..].iter().product();
-        x.as_standard_layout()
-            .into_owned()
-            .into_shape_with_order(IxDyn(&[n, rest]))
-            .map_err(|e| err!("Flatten: {e}"))
+        x.as_standard_layout().into_owned().into_shape_with_order(IxDyn(&[n, rest])).map_err(|e| err!("Flatten: {e}"))
     }
 }
 

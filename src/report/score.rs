@@ -70,9 +70,10 @@ impl Human for ScoreReport {
             writeln!(w, "wrote {p}")?;
         }
         if let Some(min) = self.min_accuracy
-            && self.accuracy < min {
-                writeln!(w, "\nFAILED: accuracy {:.4} is below --min-accuracy {min}", self.accuracy)?;
-            }
+            && self.accuracy < min
+        {
+            writeln!(w, "\nFAILED: accuracy {:.4} is below --min-accuracy {min}", self.accuracy)?;
+        }
         writeln!(w, "\nscored in {:.3} s", self.seconds)?;
         Ok(())
     }

@@ -2,5 +2,6 @@
 //! fixtures written by real Keras and read by real NumPy.
 
 mod common;
+mod keras_fixtures;
 mod numpy_crosscheck;
 mod score;

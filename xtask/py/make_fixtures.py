@@ -64,7 +64,7 @@ def inbound_names(model):
                     elif isinstance(v, dict):
                         for x in v.values():
                             walk(x)
-                    elif isinstance(v, list):
+                    elif isinstance(v, (list, tuple)):
                         for x in v:
                             walk(x)
                 walk(node.get("args", []))
