@@ -20,5 +20,6 @@ pub fn print<T: serde::Serialize + Human>(value: &T, format: Format, w: &mut dyn
     }
 }
 
+mod convert;
 pub mod plot;
 mod score;

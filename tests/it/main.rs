@@ -2,6 +2,7 @@
 //! fixtures written by real Keras and read by real NumPy.
 
 mod common;
+mod convert;
 mod keras_fixtures;
 mod numpy_crosscheck;
 mod score;
