@@ -58,11 +58,11 @@ pub fn convert_model(
     let arrays: Vec<(String, ndarray::ArrayD<f32>)> =
         weights.iter().flatten().map(|Weight { key, array }| (key.clone(), array.clone())).collect();
     let model = Model::build_with_weights(&entries, weights).map_err(|e| e.context(path.display()))?;
-    Ok((km, entries, arrays, model))
+    Ok(Converted { keras: km, entries, arrays, model })
 }
 
 pub fn run(args: &ConvertArgs) -> Result<ConvertReport> {
-    let (km, entries, arrays, model) = convert_model(&args.input)?;
+    let Converted { keras: km, entries, arrays, model } = convert_model(&args.input)?;
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io("create the directory", &args.out, &e))?;
     let json_path = args.out.join(JSON_NAME);
     let npz_path = args.out.join(NPZ_NAME);
