@@ -33,11 +33,18 @@ pub struct ConvertReport {
     pub total_params: usize,
 }
 
-/// Converts in memory: the course entries, the arrays in npz order, and the built engine model
-/// (which proves every layer runs and every shape fits).
-pub fn convert_model(
-    path: &Path,
-) -> Result<(keras::KerasModel, Vec<ArchEntry>, Vec<(String, ndarray::ArrayD<f32>)>, Model)> {
+/// A model converted in memory.
+pub struct Converted {
+    pub keras: keras::KerasModel,
+    pub entries: Vec<ArchEntry>,
+    /// The arrays in npz order, under their course keys.
+    pub arrays: Vec<(String, ndarray::ArrayD<f32>)>,
+    /// The built engine model, which proves every layer runs and every shape fits.
+    pub model: Model,
+}
+
+/// Converts in memory: the course entries, the arrays in npz order, and the built engine model.
+pub fn convert_model(path: &Path) -> Result<Converted> {
     let km = keras::read_model(path)?;
     let unsupported: Vec<String> = km
         .layers
