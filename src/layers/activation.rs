@@ -54,16 +54,16 @@ fn selu(x: f32) -> f32 {
 pub(crate) fn gelu_exact(x: f32) -> f32 {
     0.5 * x * (1.0 + libm::erff(x / std::f32::consts::SQRT_2))
 }
-pub(crate) fn gelu_tanh(x: f32) -> f32 {
-    const C: f32 = 0.797_884_6; // sqrt(2 / pi)
-    0.5 * x * (1.0 + (C * (x + 0.044715 * x * x * x)).tanh())
-}
 pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 fn hard_sigmoid(x: f32) -> f32 {
     // Keras 3: relu6(x + 3) / 6.
     relu6(x + 3.0) / 6.0
+}
+fn hard_sigmoid_keras2(x: f32) -> f32 {
+    // Keras 2 / tf.keras: clip(0.2 * x + 0.5, 0, 1).
+    (0.2 * x + 0.5).clamp(0.0, 1.0)
 }
 fn tanh(x: f32) -> f32 {
     x.tanh()
@@ -100,9 +100,14 @@ static ACTIVATIONS: &[ActivationSpec] = &[
     ActivationSpec { name: "elu", aliases: &[], classic: false, kind: Kind::Elementwise(elu) },
     ActivationSpec { name: "selu", aliases: &[], classic: false, kind: Kind::Elementwise(selu) },
     ActivationSpec { name: "gelu", aliases: &[], classic: false, kind: Kind::Elementwise(gelu_exact) },
-    ActivationSpec { name: "gelu_approximate", aliases: &[], classic: false, kind: Kind::Elementwise(gelu_tanh) },
     ActivationSpec { name: "sigmoid", aliases: &[], classic: false, kind: Kind::Elementwise(sigmoid) },
     ActivationSpec { name: "hard_sigmoid", aliases: &[], classic: false, kind: Kind::Elementwise(hard_sigmoid) },
+    ActivationSpec {
+        name: "hard_sigmoid_keras2",
+        aliases: &[],
+        classic: false,
+        kind: Kind::Elementwise(hard_sigmoid_keras2),
+    },
     ActivationSpec { name: "tanh", aliases: &[], classic: false, kind: Kind::Elementwise(tanh) },
     ActivationSpec { name: "softplus", aliases: &[], classic: false, kind: Kind::Elementwise(softplus) },
     ActivationSpec { name: "softsign", aliases: &[], classic: false, kind: Kind::Elementwise(softsign) },
@@ -167,11 +172,19 @@ impl Activation {
 }
 
 /// Reads a layer's `activation` key into an [`Activation`], naming the layer on failure.
+///
+/// `hard_sigmoid` changed its formula between Keras 2 and Keras 3; a config whose `dtype` is a
+/// plain string (Keras 2, and the first Keras 3 releases) gets the Keras 2 formula, a DTypePolicy
+/// dict (Keras 3) the Keras 3 one.
 pub fn layer_activation(layer: &super::LayerConfig, key: &str) -> Result<Activation> {
-    Activation::from_json(layer.get(key)).map_err(|e| {
+    let act = Activation::from_json(layer.get(key)).map_err(|e| {
         err!("layer {} ({}): {e}", layer.name, layer.class_name)
             .with_hint("run `fmtool layers` for the supported activations")
-    })
+    })?;
+    if act.name() == "hard_sigmoid" && !layer.get("dtype").is_some_and(|d| d.is_object()) {
+        return Ok(Activation::by_name("hard_sigmoid_keras2").expect("in the table"));
+    }
+    Ok(act)
 }
 
 /// Softmax (or log-softmax) over the last axis, computed as Keras does: `exp(x - max) / sum`.
@@ -227,7 +240,6 @@ mod tests {
         assert_eq!(at("relu6", 7.0), 6.0);
         assert!((at("sigmoid", 0.0) - 0.5).abs() < 1e-7);
         assert!((at("gelu", 1.0) - 0.841_344_8).abs() < 1e-6);
-        assert!((at("gelu_approximate", 1.0) - 0.841_192).abs() < 1e-5);
         assert!((at("softplus", 100.0) - 100.0).abs() < 1e-5);
         assert!((at("selu", -1.0) - (-1.111_330_7)).abs() < 1e-6);
         assert_eq!(at("hard_sigmoid", 3.0), 1.0);

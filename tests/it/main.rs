@@ -2,6 +2,8 @@
 //! fixtures written by real Keras and read by real NumPy.
 
 mod common;
+mod convert;
+mod keras_fixtures;
 mod numpy_crosscheck;
 mod predict;
 mod score;

@@ -64,7 +64,7 @@ def inbound_names(model):
                     elif isinstance(v, dict):
                         for x in v.values():
                             walk(x)
-                    elif isinstance(v, list):
+                    elif isinstance(v, (list, tuple)):
                         for x in v:
                             walk(x)
                 walk(node.get("args", []))
@@ -319,6 +319,18 @@ def special(k, writer, xte, train, only):
         m.save(os.path.join(d, "model.h5"))
         y = m.predict(xte, verbose=0)
         np.savez(os.path.join(d, "io.npz"), x=xte, y=np.asarray(y, np.float32), input_shape=np.array((784,), np.int64))
+    if want("numpy_variants") and writer == "keras3":
+        # The same MLP export re-saved the ways students' notebooks do: float64, Fortran order,
+        # np.savez_compressed.
+        src = os.path.join(OUT, "keras3", "mlp_784")
+        d = os.path.join(base, "numpy_variants")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        shutil.copy(os.path.join(src, "fashion_mnist.json"), d)
+        shutil.copy(os.path.join(src, "io.npz"), d)
+        with np.load(os.path.join(src, "fashion_mnist.npz")) as z:
+            arrays = {k: np.asfortranarray(z[k].astype(np.float64)) for k in z.files}
+        np.savez_compressed(os.path.join(d, "fashion_mnist.npz"), **arrays)
     if want("unsupported"):
         m = k.Sequential([k.Input((28, 28)), L.Conv1D(4, 3), L.LSTM(4), L.Dense(10, activation="softmax")])
         d = os.path.join(base, f"unsupported_{writer}")
@@ -335,7 +347,7 @@ def main():
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.list:
-        print("\n".join(list(CASES) + ["chunked_names", "weights_only", "nested", "unsupported"]))
+        print("\n".join(list(CASES) + ["chunked_names", "weights_only", "nested", "unsupported", "numpy_variants"]))
         return
     only = set(args.only.split(",")) if args.only else None
     if args.child is None:

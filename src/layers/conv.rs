@@ -1,0 +1,518 @@
+//! Convolutions on channels-last images: Conv2D (strides, same/valid padding, dilation, groups),
+//! DepthwiseConv2D and SeparableConv2D. Conv2D is im2col into a reused buffer plus an sgemm, so a
+//! chunk of images costs one allocation per layer, not one per image.
+
+use super::core::{expect_shape, expect_weights, single_input};
+use super::{Activation, BuildCtx, Built, Op, Shape, Tensor};
+use crate::err;
+use crate::error::Result;
+use ndarray::{ArrayD, IxDyn};
+
+/// Output size and padding of one spatial axis, as TensorFlow computes them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AxisGeom {
+    pub input: usize,
+    pub output: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub dilation: usize,
+    /// Zero rows added before the input (TF puts the odd extra one after).
+    pub pad_before: usize,
+}
+
+impl AxisGeom {
+    /// `same` padding: output = ceil(input / stride); `valid`: no padding.
+    pub fn new(input: usize, kernel: usize, stride: usize, dilation: usize, same: bool) -> Option<AxisGeom> {
+        if kernel == 0 || stride == 0 || dilation == 0 {
+            return None;
+        }
+        let span = (kernel - 1) * dilation + 1;
+        if same {
+            let output = input.div_ceil(stride);
+            let needed = ((output.max(1) - 1) * stride + span).saturating_sub(input);
+            (output > 0).then_some(AxisGeom { input, output, kernel, stride, dilation, pad_before: needed / 2 })
+        } else {
+            (input >= span).then(|| AxisGeom {
+                input,
+                output: (input - span) / stride + 1,
+                kernel,
+                stride,
+                dilation,
+                pad_before: 0,
+            })
+        }
+    }
+
+    /// The input index read by output `o` and kernel tap `k`, or `None` inside the padding.
+    #[inline]
+    pub fn source(&self, o: usize, k: usize) -> Option<usize> {
+        let i = (o * self.stride + k * self.dilation) as isize - self.pad_before as isize;
+        (i >= 0 && (i as usize) < self.input).then_some(i as usize)
+    }
+}
+
+/// Reads `padding` ("same" or "valid").
+pub fn padding_is_same(ctx: &BuildCtx) -> Result<bool> {
+    match ctx.layer.str_or("padding", "valid")? {
+        "same" => Ok(true),
+        "valid" => Ok(false),
+        other => Err(err!(
+            "layer {} ({}): padding {other:?} is not supported; use \"same\" or \"valid\"",
+            ctx.layer.name,
+            ctx.layer.class_name
+        )),
+    }
+}
+
+/// The (height, width, channels) of an image input.
+pub fn image_input(ctx: &BuildCtx) -> Result<(usize, usize, usize)> {
+    match single_input(ctx)?.as_slice() {
+        [h, w, c] => Ok((*h, *w, *c)),
+        other => Err(err!(
+            "layer {} ({}) needs an image input (height, width, channels), but receives {}",
+            ctx.layer.name,
+            ctx.layer.class_name,
+            super::fmt_shape(other)
+        )
+        .with_hint("add a Reshape((28, 28, 1)) before it, or give the model keras.Input((28, 28, 1))")),
+    }
+}
+
+fn geometry(ctx: &BuildCtx, h: usize, w: usize) -> Result<(AxisGeom, AxisGeom, [usize; 2])> {
+    ctx.layer.require_channels_last()?;
+    let k = ctx.layer.usizes("kernel_size", 2)?;
+    let s = ctx.layer.usizes_or("strides", 2, 1)?;
+    let d = ctx.layer.usizes_or("dilation_rate", 2, 1)?;
+    if s.iter().any(|&v| v > 1) && d.iter().any(|&v| v > 1) {
+        return Err(err!(
+            "layer {}: strides > 1 together with dilation_rate > 1 is not supported by Keras",
+            ctx.layer.name
+        ));
+    }
+    let same = padding_is_same(ctx)?;
+    let gy = AxisGeom::new(h, k[0], s[0], d[0], same);
+    let gx = AxisGeom::new(w, k[1], s[1], d[1], same);
+    match (gy, gx) {
+        (Some(gy), Some(gx)) => Ok((gy, gx, [k[0], k[1]])),
+        _ => Err(err!(
+            "layer {} ({}): kernel {:?} with strides {:?} and dilation {:?} does not fit the {h}x{w} input",
+            ctx.layer.name,
+            ctx.layer.class_name,
+            k,
+            s,
+            d
+        )),
+    }
+}
+
+/// Conv2D.
+pub struct Conv2d {
+    gy: AxisGeom,
+    gx: AxisGeom,
+    cin: usize,
+    cout: usize,
+    groups: usize,
+    /// The Keras kernel (kh, kw, cin / groups, cout) in C order.
+    kernel: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    activation: Activation,
+}
+
+/// Rows of the im2col matrix filled per sgemm call: keeps the buffer near the L2 cache.
+const ROW_BLOCK: usize = 1024;
+
+impl Conv2d {
+    fn out_len(&self) -> usize {
+        self.gy.output * self.gx.output * self.cout
+    }
+
+    /// Computes one image's output into `out` (oh * ow * cout), using `col` as scratch.
+    fn run_rows(&self, x: &[f32], out: &mut [f32], col: &mut Vec<f32>) {
+        let (gy, gx) = (self.gy, self.gx);
+        let cin_g = self.cin / self.groups;
+        let cout_g = self.cout / self.groups;
+        let k = gy.kernel * gx.kernel * cin_g;
+        let rows = gy.output * gx.output;
+        let pointwise = gy.kernel == 1 && gx.kernel == 1 && gy.stride == 1 && gx.stride == 1 && self.groups == 1;
+        for g in 0..self.groups {
+            let mut r0 = 0;
+            while r0 < rows {
+                let r1 = (r0 + ROW_BLOCK).min(rows);
+                let m = r1 - r0;
+                let a: &[f32] = if pointwise {
+                    &x[r0 * self.cin..r1 * self.cin]
+                } else {
+                    col.clear();
+                    col.resize(m * k, 0.0);
+                    for (ri, r) in (r0..r1).enumerate() {
+                        let (oy, ox) = (r / gx.output, r % gx.output);
+                        let row = &mut col[ri * k..(ri + 1) * k];
+                        for ky in 0..gy.kernel {
+                            let Some(iy) = gy.source(oy, ky) else { continue };
+                            for kx in 0..gx.kernel {
+                                let Some(ix) = gx.source(ox, kx) else { continue };
+                                let src = (iy * gx.input + ix) * self.cin + g * cin_g;
+                                let dst = (ky * gx.kernel + kx) * cin_g;
+                                row[dst..dst + cin_g].copy_from_slice(&x[src..src + cin_g]);
+                            }
+                        }
+                    }
+                    col
+                };
+                let c = &mut out[r0 * self.cout + g * cout_g..];
+                // SAFETY: a is m x k (row stride k), the kernel slice is k x cout_g with row stride
+                // cout starting at column g * cout_g, and c is m x cout_g with row stride cout; all
+                // three lie inside their slices by construction of the sizes above.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        m,
+                        k,
+                        cout_g,
+                        1.0,
+                        a.as_ptr(),
+                        k as isize,
+                        1,
+                        self.kernel.as_ptr().add(g * cout_g),
+                        self.cout as isize,
+                        1,
+                        0.0,
+                        c.as_mut_ptr(),
+                        self.cout as isize,
+                        1,
+                    );
+                }
+                r0 = r1;
+            }
+        }
+        if let Some(b) = &self.bias {
+            for px in out.chunks_exact_mut(self.cout) {
+                for (v, bi) in px.iter_mut().zip(b) {
+                    *v += bi;
+                }
+            }
+        }
+    }
+}
+
+impl Op for Conv2d {
+    fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+        let x = inputs[0].as_standard_layout();
+        let x = x.as_slice().expect("standard layout");
+        let n = inputs[0].shape()[0];
+        let in_len = self.gy.input * self.gx.input * self.cin;
+        let out_len = self.out_len();
+        let mut out = vec![0f32; n * out_len];
+        let mut col = Vec::new();
+        for i in 0..n {
+            self.run_rows(&x[i * in_len..(i + 1) * in_len], &mut out[i * out_len..(i + 1) * out_len], &mut col);
+        }
+        let mut y = ArrayD::from_shape_vec(IxDyn(&[n, self.gy.output, self.gx.output, self.cout]), out)
+            .expect("sizes computed above");
+        self.activation.apply(&mut y);
+        Ok(y)
+    }
+
+    fn flops_per_sample(&self) -> u64 {
+        (2 * self.gy.output * self.gx.output * self.kernel.len()) as u64
+    }
+}
+
+pub fn build_conv2d(ctx: &BuildCtx) -> Result<Built> {
+    let (h, w, cin) = image_input(ctx)?;
+    let (gy, gx, k) = geometry(ctx, h, w)?;
+    let cout = ctx.layer.usize("filters")?;
+    let groups = ctx.layer.usize_or("groups", 1)?;
+    if groups == 0 || cin % groups != 0 || cout % groups != 0 || cout == 0 {
+        return Err(err!(
+            "layer {}: groups={groups} must divide both the {cin} input channels and the {cout} filters",
+            ctx.layer.name
+        ));
+    }
+    let use_bias = ctx.layer.bool_or("use_bias", true)?;
+    expect_weights(
+        ctx,
+        if use_bias { &[2] } else { &[1] },
+        if use_bias { "2 weights (kernel, bias)" } else { "1 weight (kernel)" },
+    )?;
+    expect_shape(ctx, &ctx.weights[0], "kernel", &[k[0], k[1], cin / groups, cout])?;
+    let bias = if use_bias {
+        expect_shape(ctx, &ctx.weights[1], "bias", &[cout])?;
+        Some(ctx.weights[1].array.iter().copied().collect())
+    } else {
+        None
+    };
+    let activation = super::activation::layer_activation(&ctx.layer, "activation")?;
+    let kernel = ctx.weights[0].array.as_standard_layout().iter().copied().collect();
+    let op = Conv2d { gy, gx, cin, cout, groups, kernel, bias, activation };
+    Ok(Built { output_shape: vec![gy.output, gx.output, cout], op: Box::new(op) })
+}
+
+/// DepthwiseConv2D: each input channel convolved with its own `depth_multiplier` filters; output
+/// channel `c * depth_multiplier + m`.
+pub struct Depthwise {
+    gy: AxisGeom,
+    gx: AxisGeom,
+    cin: usize,
+    mult: usize,
+    /// (kh, kw, cin, mult) in C order.
+    kernel: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    activation: Activation,
+}
+
+impl Depthwise {
+    fn cout(&self) -> usize {
+        self.cin * self.mult
+    }
+
+    fn run_image(&self, x: &[f32], out: &mut [f32]) {
+        let (gy, gx) = (self.gy, self.gx);
+        let cout = self.cout();
+        for oy in 0..gy.output {
+            for ox in 0..gx.output {
+                let o = &mut out[(oy * gx.output + ox) * cout..][..cout];
+                match &self.bias {
+                    Some(b) => o.copy_from_slice(b),
+                    None => o.fill(0.0),
+                }
+                for ky in 0..gy.kernel {
+                    let Some(iy) = gy.source(oy, ky) else { continue };
+                    for kx in 0..gx.kernel {
+                        let Some(ix) = gx.source(ox, kx) else { continue };
+                        let px = &x[(iy * gx.input + ix) * self.cin..][..self.cin];
+                        let kk = &self.kernel[(ky * gx.kernel + kx) * cout..][..cout];
+                        if self.mult == 1 {
+                            for ((ov, xv), kv) in o.iter_mut().zip(px).zip(kk) {
+                                *ov += xv * kv;
+                            }
+                        } else {
+                            for (c, xv) in px.iter().enumerate() {
+                                for m in 0..self.mult {
+                                    o[c * self.mult + m] += xv * kk[c * self.mult + m];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn forward_raw(&self, x: &Tensor) -> Tensor {
+        let x = x.as_standard_layout();
+        let xs = x.as_slice().expect("standard layout");
+        let n = x.shape()[0];
+        let in_len = self.gy.input * self.gx.input * self.cin;
+        let out_len = self.gy.output * self.gx.output * self.cout();
+        let mut out = vec![0f32; n * out_len];
+        for i in 0..n {
+            self.run_image(&xs[i * in_len..(i + 1) * in_len], &mut out[i * out_len..(i + 1) * out_len]);
+        }
+        ArrayD::from_shape_vec(IxDyn(&[n, self.gy.output, self.gx.output, self.cout()]), out)
+            .expect("sizes computed above")
+    }
+}
+
+impl Op for Depthwise {
+    fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+        let mut y = self.forward_raw(inputs[0]);
+        self.activation.apply(&mut y);
+        Ok(y)
+    }
+
+    fn flops_per_sample(&self) -> u64 {
+        (2 * self.gy.output * self.gx.output * self.kernel.len()) as u64
+    }
+}
+
+fn depthwise_part(ctx: &BuildCtx, kernel_index: usize, bias: Option<Vec<f32>>) -> Result<Depthwise> {
+    let (h, w, cin) = image_input(ctx)?;
+    let (gy, gx, k) = geometry(ctx, h, w)?;
+    let mult = ctx.layer.usize_or("depth_multiplier", 1)?;
+    if mult == 0 {
+        return Err(err!("layer {}: depth_multiplier must be at least 1", ctx.layer.name));
+    }
+    let role = if ctx.layer.class_name == "SeparableConv2D" { "depthwise kernel" } else { "kernel" };
+    expect_shape(ctx, &ctx.weights[kernel_index], role, &[k[0], k[1], cin, mult])?;
+    let kernel = ctx.weights[kernel_index].array.as_standard_layout().iter().copied().collect();
+    Ok(Depthwise { gy, gx, cin, mult, kernel, bias, activation: Activation::linear() })
+}
+
+pub fn build_depthwise(ctx: &BuildCtx) -> Result<Built> {
+    let use_bias = ctx.layer.bool_or("use_bias", true)?;
+    expect_weights(
+        ctx,
+        if use_bias { &[2] } else { &[1] },
+        if use_bias { "2 weights (kernel, bias)" } else { "1 weight (kernel)" },
+    )?;
+    let (_, _, cin) = image_input(ctx)?;
+    let mult = ctx.layer.usize_or("depth_multiplier", 1)?;
+    let bias = if use_bias {
+        expect_shape(ctx, &ctx.weights[1], "bias", &[cin * mult])?;
+        Some(ctx.weights[1].array.iter().copied().collect())
+    } else {
+        None
+    };
+    let mut op = depthwise_part(ctx, 0, bias)?;
+    op.activation = super::activation::layer_activation(&ctx.layer, "activation")?;
+    Ok(Built { output_shape: vec![op.gy.output, op.gx.output, op.cout()], op: Box::new(op) })
+}
+
+/// SeparableConv2D: a depthwise convolution, then a 1x1 convolution with the bias.
+struct Separable {
+    depthwise: Depthwise,
+    pointwise: Vec<f32>,
+    cout: usize,
+    bias: Option<Vec<f32>>,
+    activation: Activation,
+}
+
+impl Op for Separable {
+    fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+        let d = self.depthwise.forward_raw(inputs[0]);
+        let (n, oh, ow, c) = (d.shape()[0], d.shape()[1], d.shape()[2], d.shape()[3]);
+        let rows = n * oh * ow;
+        let ds = d.as_slice().expect("built in standard layout");
+        let mut out = vec![0f32; rows * self.cout];
+        // SAFETY: ds is rows x c, pointwise is c x cout, out is rows x cout, all row-major.
+        unsafe {
+            matrixmultiply::sgemm(
+                rows,
+                c,
+                self.cout,
+                1.0,
+                ds.as_ptr(),
+                c as isize,
+                1,
+                self.pointwise.as_ptr(),
+                self.cout as isize,
+                1,
+                0.0,
+                out.as_mut_ptr(),
+                self.cout as isize,
+                1,
+            );
+        }
+        if let Some(b) = &self.bias {
+            for px in out.chunks_exact_mut(self.cout) {
+                for (v, bi) in px.iter_mut().zip(b) {
+                    *v += bi;
+                }
+            }
+        }
+        let mut y = ArrayD::from_shape_vec(IxDyn(&[n, oh, ow, self.cout]), out).expect("sizes computed above");
+        self.activation.apply(&mut y);
+        Ok(y)
+    }
+
+    fn flops_per_sample(&self) -> u64 {
+        self.depthwise.flops_per_sample()
+            + (2 * self.depthwise.gy.output * self.depthwise.gx.output * self.pointwise.len()) as u64
+    }
+}
+
+pub fn build_separable(ctx: &BuildCtx) -> Result<Built> {
+    let use_bias = ctx.layer.bool_or("use_bias", true)?;
+    expect_weights(
+        ctx,
+        if use_bias { &[3] } else { &[2] },
+        if use_bias {
+            "3 weights (depthwise kernel, pointwise kernel, bias)"
+        } else {
+            "2 weights (depthwise kernel, pointwise kernel)"
+        },
+    )?;
+    let depthwise = depthwise_part(ctx, 0, None)?;
+    let cout = ctx.layer.usize("filters")?;
+    expect_shape(ctx, &ctx.weights[1], "pointwise kernel", &[1, 1, depthwise.cout(), cout])?;
+    let bias = if use_bias {
+        expect_shape(ctx, &ctx.weights[2], "bias", &[cout])?;
+        Some(ctx.weights[2].array.iter().copied().collect())
+    } else {
+        None
+    };
+    let pointwise = ctx.weights[1].array.as_standard_layout().iter().copied().collect();
+    let activation = super::activation::layer_activation(&ctx.layer, "activation")?;
+    let shape: Shape = vec![depthwise.gy.output, depthwise.gx.output, cout];
+    Ok(Built { output_shape: shape, op: Box::new(Separable { depthwise, pointwise, cout, bias, activation }) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_padding_matches_tensorflow() {
+        // 28 with kernel 3 stride 2: output 14, total padding 1, all of it after.
+        let g = AxisGeom::new(28, 3, 2, 1, true).unwrap();
+        assert_eq!((g.output, g.pad_before), (14, 0));
+        let g = AxisGeom::new(28, 5, 1, 1, true).unwrap();
+        assert_eq!((g.output, g.pad_before), (28, 2));
+        let g = AxisGeom::new(7, 3, 1, 2, false).unwrap();
+        assert_eq!(g.output, 3);
+        assert!(AxisGeom::new(2, 3, 1, 1, false).is_none());
+        assert!(AxisGeom::new(2, 0, 1, 1, false).is_none());
+    }
+
+    /// A naive convolution, written from the definition, to compare the im2col path with.
+    #[allow(clippy::too_many_arguments)]
+    fn naive(
+        x: &[f32],
+        h: usize,
+        w: usize,
+        cin: usize,
+        k: &[f32],
+        kh: usize,
+        kw: usize,
+        cout: usize,
+        gy: AxisGeom,
+        gx: AxisGeom,
+    ) -> Vec<f32> {
+        let mut out = vec![0f32; gy.output * gx.output * cout];
+        for oy in 0..gy.output {
+            for ox in 0..gx.output {
+                for o in 0..cout {
+                    let mut s = 0f32;
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let (Some(iy), Some(ix)) = (gy.source(oy, ky), gx.source(ox, kx)) else { continue };
+                            for c in 0..cin {
+                                s += x[(iy * w + ix) * cin + c] * k[((ky * kw + kx) * cin + c) * cout + o];
+                            }
+                        }
+                    }
+                    out[(oy * gx.output + ox) * cout + o] = s;
+                }
+            }
+        }
+        let _ = h;
+        out
+    }
+
+    #[test]
+    fn im2col_conv_equals_the_definition() {
+        let (h, w, cin, cout, kh, kw) = (5, 6, 3, 4, 3, 2);
+        let x: Vec<f32> = (0..h * w * cin).map(|i| ((i * 7919) % 13) as f32 / 13.0 - 0.5).collect();
+        let k: Vec<f32> = (0..kh * kw * cin * cout).map(|i| ((i * 104729) % 17) as f32 / 17.0 - 0.5).collect();
+        for (stride, same, dil) in [(1, true, 1), (2, true, 1), (1, false, 1), (2, false, 1), (1, true, 2)] {
+            let gy = AxisGeom::new(h, kh, stride, dil, same).unwrap();
+            let gx = AxisGeom::new(w, kw, stride, dil, same).unwrap();
+            let conv = Conv2d {
+                gy,
+                gx,
+                cin,
+                cout,
+                groups: 1,
+                kernel: k.clone(),
+                bias: None,
+                activation: Activation::linear(),
+            };
+            let mut out = vec![0f32; conv.out_len()];
+            conv.run_rows(&x, &mut out, &mut Vec::new());
+            let want = naive(&x, h, w, cin, &k, kh, kw, cout, gy, gx);
+            for (a, b) in out.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "stride {stride} same {same}: {a} vs {b}");
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+"""Trains the shipped models with real Keras: `cargo xtask train [--arch cnn|mlp] [--epochs N] [--seed S] [--data DIR]`.
+
+Trains on the full Fashion-MNIST training set minus a validation split (the last 5,000 training
+images; the test set is never used for any decision), saves the Keras model as `.h5`, converts it
+with `fmtool convert` (falling back to the course notebook's own export when fmtool cannot), and
+writes a model card. The CNN goes to model/, the course-template-compatible MLP to model/classic/.
+"""
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+
+import numpy as np  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def build_cnn(keras):
+    L = keras.layers
+
+    def block(x, filters):
+        x = L.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = L.BatchNormalization()(x)
+        return L.ReLU()(x)
+
+    inp = keras.Input((28, 28, 1), name="image")
+    x = block(inp, 32)
+    x = L.MaxPooling2D(2)(x)
+    x = block(x, 64)
+    x = block(x, 64)
+    x = L.MaxPooling2D(2)(x)
+    x = block(x, 128)
+    x = L.MaxPooling2D(2)(x)
+    x = L.Flatten()(x)
+    x = L.Dropout(0.3)(x)
+    x = L.Dense(256, use_bias=False)(x)
+    x = L.BatchNormalization()(x)
+    x = L.ReLU()(x)
+    x = L.Dropout(0.4)(x)
+    out = L.Dense(10, activation="softmax")(x)
+    return keras.Model(inp, out, name="fashion_cnn")
+
+
+def build_mlp(keras):
+    L = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            L.Flatten(),
+            L.Dense(1024, activation="relu"),
+            L.Dropout(0.4),
+            L.Dense(512, activation="relu"),
+            L.Dropout(0.4),
+            L.Dense(10, activation="softmax"),
+        ],
+        name="fashion_mlp",
+    )
+
+
+def flops_per_image(model):
+    total = 0
+    for layer in model.layers:
+        name = type(layer).__name__
+        if name == "Dense":
+            total += 2 * int(np.prod(layer.kernel.shape))
+        elif name == "Conv2D":
+            oh, ow = layer.output.shape[1:3]
+            total += 2 * int(np.prod(layer.kernel.shape)) * oh * ow
+    return total
+
+
+def augment(tf, x, y, flips):
+    # Random shifts of up to 2 pixels (pad, then crop back) and, optionally, horizontal flips.
+    x = tf.pad(x, [[2, 2], [2, 2], [0, 0]])
+    x = tf.image.random_crop(x, (28, 28, 1))
+    if flips:
+        x = tf.image.random_flip_left_right(x)
+    return x, y
+
+
+def course_export(model, out_dir):
+    arch, arrays = [], {}
+    for layer in model.layers:
+        ws = layer.get_weights()
+        names = [f"{layer.name}_{i}" for i in range(len(ws))]
+        arch.append({"name": layer.name, "type": type(layer).__name__, "config": layer.get_config(), "weights": names})
+        arrays.update({n: np.asarray(w, np.float32) for n, w in zip(names, ws)})
+    with open(os.path.join(out_dir, "fashion_mnist.json"), "w") as f:
+        json.dump(arch, f)
+    np.savez(os.path.join(out_dir, "fashion_mnist.npz"), **arrays)
+
+
+def template_accuracy(out_dir, x_test, y_test):
+    """The course template's NumPy pass: float64, one image at a time, Flatten and Dense only."""
+    with open(os.path.join(out_dir, "fashion_mnist.json")) as f:
+        arch = json.load(f)
+    weights = np.load(os.path.join(out_dir, "fashion_mnist.npz"))
+    w = {k: weights[k] for k in weights.files}
+    correct = 0
+    for i in range(len(x_test)):
+        x = x_test[i : i + 1].reshape(1, 784).astype(np.float64) / 255.0
+        for layer in arch:
+            if layer["type"] == "Flatten":
+                x = x.reshape(x.shape[0], -1)
+            elif layer["type"] == "Dense":
+                x = x @ w[layer["weights"][0]] + w[layer["weights"][1]]
+                act = layer["config"].get("activation")
+                if act == "relu":
+                    x = np.maximum(0, x)
+                elif act == "softmax":
+                    e = np.exp(x - x.max(axis=-1, keepdims=True))
+                    x = e / e.sum(axis=-1, keepdims=True)
+        correct += int(np.argmax(x) == y_test[i])
+    return correct / len(x_test)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", choices=["cnn", "mlp"], default="cnn")
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=20261124)
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--subset", type=int, default=None, help="train on the first N images (pilot runs)")
+    args = ap.parse_args()
+    epochs = args.epochs or (24 if args.arch == "cnn" else 40)
+
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(args.seed)
+    x_all = load_idx(f"{args.data}/train-images-idx3-ubyte.gz")
+    y_all = load_idx(f"{args.data}/train-labels-idx1-ubyte.gz").astype(np.int64)
+    x_test = load_idx(f"{args.data}/t10k-images-idx3-ubyte.gz")
+    y_test = load_idx(f"{args.data}/t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    x_train, y_train = x_all[:-5000], y_all[:-5000]
+    x_val, y_val = x_all[-5000:], y_all[-5000:]
+    if args.subset:
+        x_train, y_train = x_train[: args.subset], y_train[: args.subset]
+
+    def prep(x):
+        return (x.astype(np.float32) / 255.0)[..., None]
+
+    model = build_cnn(keras) if args.arch == "cnn" else build_mlp(keras)
+    batch = 128
+    steps = int(np.ceil(len(x_train) / batch)) * epochs
+    schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.02, warmup_target=None)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    ds = tf.data.Dataset.from_tensor_slices((prep(x_train), y_train)).shuffle(60000, seed=args.seed)
+    ds = ds.map(lambda x, y: augment(tf, x, y, flips=True), num_parallel_calls=2).batch(batch).prefetch(2)
+    val = (prep(x_val), y_val)
+    if args.arch == "mlp":
+        val = (prep(x_val)[..., 0], y_val)
+        ds = ds.map(lambda x, y: (x[..., 0], y))
+    start = time.time()
+    hist = model.fit(ds, validation_data=val, epochs=epochs, verbose=2)
+    wall = time.time() - start
+
+    out_dir = os.path.join(ROOT, "model") if args.arch == "cnn" else os.path.join(ROOT, "model", "classic")
+    os.makedirs(out_dir, exist_ok=True)
+    h5 = os.path.join(out_dir, "fashion_mnist.h5")
+    model.save(h5)
+    xt = prep(x_test) if args.arch == "cnn" else prep(x_test)[..., 0]
+    test_acc = float(np.mean(np.argmax(model.predict(xt, verbose=0, batch_size=512), axis=1) == y_test))
+    val_acc = float(hist.history["val_accuracy"][-1])
+
+    converter = "fmtool convert"
+    r = subprocess.run(["cargo", "run", "--release", "-q", "--", "convert", h5, "--out", out_dir, "--force"], cwd=ROOT)
+    if r.returncode != 0:
+        converter = "the course notebook's export (fmtool convert failed)"
+        course_export(model, out_dir)
+    print(f"exported with {converter}")
+    extra = ""
+    if args.arch == "mlp":
+        extra = f"- course template NumPy pass (float64, one image at a time): test accuracy {template_accuracy(out_dir, x_test, y_test):.4f}\n"
+
+    card = f"""# {"Shipped CNN" if args.arch == "cnn" else "Course-template-compatible MLP"} ({model.name})
+
+Trained by `cargo xtask train --arch {args.arch} --epochs {epochs} --seed {args.seed}`.
+
+- versions: TensorFlow {tf.__version__}, Keras {keras.__version__}, NumPy {np.__version__}, Python {platform.python_version()}
+- data: Fashion-MNIST training set, first 55,000 images for training, last 5,000 for validation{f" (subset {args.subset})" if args.subset else ""}; augmentation: random shifts of up to 2 px and horizontal flips
+- optimizer: AdamW (weight decay 1e-4), cosine decay from 2e-3 over {epochs} epochs, batch {batch}
+- parameters: {model.count_params():,}; FLOPs per image (2 x multiply-adds of Conv2D/Dense): {flops_per_image(model):,}
+- wall time: {wall:.0f} s on this machine ({os.cpu_count()} cores)
+- validation accuracy (Keras): {val_acc:.4f}
+- test accuracy (Keras predict, reported only; never used for choices): {test_acc:.4f}
+{extra}- exported with {converter}
+- fmtool score: (filled in by cargo xtask bench)
+
+Architecture:
+
+```
+"""
+    lines = []
+    model.summary(print_fn=lambda s, **_: lines.append(s))
+    card += "\n".join(lines) + "\n```\n"
+    with open(os.path.join(out_dir, "README.md"), "w") as f:
+        f.write(card)
+    print(card)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
