@@ -4,6 +4,7 @@
 mod check;
 mod common;
 mod convert;
+mod hook;
 mod keras_fixtures;
 mod numpy_crosscheck;
 mod predict;
