@@ -384,6 +384,11 @@ impl KerasModel {
         }
         (entries, weights)
     }
+
+    /// Like [`KerasModel::take_course`], copying the weights instead of moving them.
+    pub fn to_course(&self) -> (Vec<ArchEntry>, Vec<Vec<Weight>>) {
+        self.clone().take_course()
+    }
 }
 
 #[cfg(test)]
