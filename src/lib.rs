@@ -1,6 +1,8 @@
 //! fmtool: convert, check and score Fashion-MNIST Keras models for the course's DNN-inference
 //! assignment. `run` dispatches a parsed command line; commands compute values, `report` prints them.
 
+pub mod atomic;
+pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod dataset;
@@ -10,6 +12,7 @@ pub mod grader;
 pub mod keras;
 pub mod layers;
 pub mod model;
+pub mod picture;
 pub mod report;
 
 pub use error::{Error, Result};

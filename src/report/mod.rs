@@ -20,6 +20,9 @@ pub fn print<T: serde::Serialize + Human>(value: &T, format: Format, w: &mut dyn
     }
 }
 
+mod canvas;
+mod check;
 mod convert;
 pub mod plot;
+mod predict;
 mod score;

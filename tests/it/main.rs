@@ -1,8 +1,11 @@
 //! fmtool's one integration-test binary: CLI runs as a user sees them, and comparisons with
 //! fixtures written by real Keras and read by real NumPy.
 
+mod check;
 mod common;
 mod convert;
+mod hook;
 mod keras_fixtures;
 mod numpy_crosscheck;
+mod predict;
 mod score;
