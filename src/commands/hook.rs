@@ -60,9 +60,10 @@ fn hooks_dir(repo: &Path) -> Result<PathBuf> {
 
 pub fn install(args: &HookInstallArgs) -> Result<HookReport> {
     if let Some(x) = args.min_accuracy
-        && !(0.0..=1.0).contains(&x) {
-            return Err(err!("--min-accuracy {x} is not between 0 and 1"));
-        }
+        && !(0.0..=1.0).contains(&x)
+    {
+        return Err(err!("--min-accuracy {x} is not between 0 and 1"));
+    }
     let dir = hooks_dir(&args.repo)?;
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, &e))?;
     let path = dir.join("pre-commit");
