@@ -1136,7 +1136,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", help="comma-separated case names (see --list)")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
-    ap.add_argument("--writer", choices=["keras3", "keras2", "keras215", "both"], default="both")
+    ap.add_argument("--writer", choices=["keras3", "keras2", "both"], default="both")
     ap.add_argument("--verify", action="store_true", help="only verify the fixtures on disk")
     ap.add_argument("--docs", action="store_true", help="only rewrite README.md and LAYOUTS.md (and verify)")
     ap.add_argument("--child", choices=WRITERS, help=argparse.SUPPRESS)
