@@ -2,7 +2,7 @@
 //! DepthwiseConv2D and SeparableConv2D. Conv2D is im2col into a reused buffer plus an sgemm, so a
 //! chunk of images costs one allocation per layer, not one per image.
 
-use super::core::{expect_shape, expect_weights, single_input};
+use super::core::{expect_kernel_and_bias, expect_shape, expect_weights, optional_bias, single_input};
 use super::{Activation, BuildCtx, Built, Op, Shape, Tensor};
 use crate::err;
 use crate::error::Result;
@@ -228,19 +228,9 @@ pub fn build_conv2d(ctx: &BuildCtx) -> Result<Built> {
             ctx.layer.name
         ));
     }
-    let use_bias = ctx.layer.bool_or("use_bias", true)?;
-    expect_weights(
-        ctx,
-        if use_bias { &[2] } else { &[1] },
-        if use_bias { "2 weights (kernel, bias)" } else { "1 weight (kernel)" },
-    )?;
+    let use_bias = expect_kernel_and_bias(ctx)?;
     expect_shape(ctx, &ctx.weights[0], "kernel", &[k[0], k[1], cin / groups, cout])?;
-    let bias = if use_bias {
-        expect_shape(ctx, &ctx.weights[1], "bias", &[cout])?;
-        Some(ctx.weights[1].array.iter().copied().collect())
-    } else {
-        None
-    };
+    let bias = optional_bias(ctx, use_bias, 1, cout)?;
     let activation = super::activation::layer_activation(&ctx.layer, "activation")?;
     let kernel = ctx.weights[0].array.as_standard_layout().iter().copied().collect();
     let op = Conv2d { gy, gx, cin, cout, groups, kernel, bias, activation };
@@ -339,20 +329,10 @@ fn depthwise_part(ctx: &BuildCtx, kernel_index: usize, bias: Option<Vec<f32>>) -
 }
 
 pub fn build_depthwise(ctx: &BuildCtx) -> Result<Built> {
-    let use_bias = ctx.layer.bool_or("use_bias", true)?;
-    expect_weights(
-        ctx,
-        if use_bias { &[2] } else { &[1] },
-        if use_bias { "2 weights (kernel, bias)" } else { "1 weight (kernel)" },
-    )?;
+    let use_bias = expect_kernel_and_bias(ctx)?;
     let (_, _, cin) = image_input(ctx)?;
     let mult = ctx.layer.usize_or("depth_multiplier", 1)?;
-    let bias = if use_bias {
-        expect_shape(ctx, &ctx.weights[1], "bias", &[cin * mult])?;
-        Some(ctx.weights[1].array.iter().copied().collect())
-    } else {
-        None
-    };
+    let bias = optional_bias(ctx, use_bias, 1, cin * mult)?;
     let mut op = depthwise_part(ctx, 0, bias)?;
     op.activation = super::activation::layer_activation(&ctx.layer, "activation")?;
     Ok(Built { output_shape: vec![op.gy.output, op.gx.output, op.cout()], op: Box::new(op) })

@@ -35,6 +35,26 @@ pub fn expect_shape(ctx: &BuildCtx, w: &Weight, role: &str, expected: &[usize]) 
     ))
 }
 
+/// Reads `use_bias` and checks that the layer lists (kernel, bias), or (kernel) without a bias.
+pub fn expect_kernel_and_bias(ctx: &BuildCtx) -> Result<bool> {
+    let use_bias = ctx.layer.bool_or("use_bias", true)?;
+    expect_weights(
+        ctx,
+        if use_bias { &[2] } else { &[1] },
+        if use_bias { "2 weights (kernel, bias)" } else { "1 weight (kernel)" },
+    )?;
+    Ok(use_bias)
+}
+
+/// The bias at `weights[index]`, checked to hold `n` values, when the layer uses one.
+pub fn optional_bias(ctx: &BuildCtx, use_bias: bool, index: usize, n: usize) -> Result<Option<Vec<f32>>> {
+    if !use_bias {
+        return Ok(None);
+    }
+    expect_shape(ctx, &ctx.weights[index], "bias", &[n])?;
+    Ok(Some(ctx.weights[index].array.iter().copied().collect()))
+}
+
 /// The single input shape of a layer that takes one input.
 pub fn single_input<'a>(ctx: &'a BuildCtx) -> Result<&'a Shape> {
     match ctx.input_shapes {
@@ -126,22 +146,12 @@ impl Op for Dense {
 
 pub fn build_dense(ctx: &BuildCtx) -> Result<Built> {
     let input = single_input(ctx)?;
-    let use_bias = ctx.layer.bool_or("use_bias", true)?;
-    expect_weights(
-        ctx,
-        if use_bias { &[2] } else { &[1] },
-        if use_bias { "2 weights (kernel, bias)" } else { "1 weight (kernel)" },
-    )?;
+    let use_bias = expect_kernel_and_bias(ctx)?;
     let units = ctx.layer.usize("units")?;
     let units_in =
         *input.last().ok_or_else(|| err!("layer {}: Dense needs an input with at least one axis", ctx.layer.name))?;
     expect_shape(ctx, &ctx.weights[0], "kernel", &[units_in, units])?;
-    let bias = if use_bias {
-        expect_shape(ctx, &ctx.weights[1], "bias", &[units])?;
-        Some(ctx.weights[1].array.iter().copied().collect())
-    } else {
-        None
-    };
+    let bias = optional_bias(ctx, use_bias, 1, units)?;
     let kernel = to2(&ctx.weights[0].array)?;
     let activation = super::activation::layer_activation(&ctx.layer, "activation")?;
     let mut out = input.clone();
