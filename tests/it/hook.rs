@@ -111,6 +111,11 @@ fn pre_commit_framework_runs_fmtool_check() {
             // `language: rust` runs `cargo install --path .` on a clone; a build directory kept
             // between runs makes later runs rebuild only fmtool itself.
             .env("CARGO_TARGET_DIR", pre_commit_target())
+            // The test is about the hook's wiring, not the binary's speed: an unoptimized build
+            // takes a fraction of the release profile's time (thin LTO on 2 cores: minutes).
+            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+            .env("CARGO_PROFILE_RELEASE_LTO", "false")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
             .output()
             .expect("pre-commit runs")
     };
