@@ -1,8 +1,8 @@
 //! Findings about the arrays in the npz themselves: members that are pickles or object arrays
 //! (`pickled-array`), not `.npy` at all (`not-npy-member`) or undecodable (`unreadable-array`);
 //! integer or boolean weights (`non-float-weights`); NaN or infinite values (`non-finite`); float64
-//! and float16 weights (warnings). Problems in arrays no layer uses are warnings: the grader never
-//! reads them.
+//! and float16 weights (warnings). In arrays no layer uses only broken members are reported, as
+//! warnings: the grader never reads their values.
 
 use super::{Finding, Location, ModelView, Severity, unravel};
 use crate::model::Npz;
@@ -12,6 +12,7 @@ use std::collections::HashSet;
 pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
     let used: HashSet<&str> = view.arch.iter().flat_map(|e| e.weights.iter().map(String::as_str)).collect();
     let mut out = Vec::new();
+    let mut float64: Vec<(&str, String, Location)> = Vec::new();
     for entry in &npz.entries {
         let key = entry.key.as_str();
         // When some entries did not parse, an array may belong to one of them: treat it as used.
@@ -22,6 +23,8 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
         let at = Location { layer: layer_of(), ..at };
         let unused_note = if referenced { "" } else { " (no layer uses it)" };
         let a = match &entry.array {
+            // The values of an array nobody reads do not matter (it is reported as unused).
+            Ok(_) if !referenced => continue,
             Ok(a) => a,
             Err(msg) => {
                 let (code, hint) = if msg.contains("pickle") || msg.contains("object array") {
@@ -48,14 +51,7 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
         let shape = crate::layers::fmt_dims(&a.shape);
         match a.dtype {
             Dtype::F32 => {}
-            Dtype::F64 => out.push(
-                Finding::warning(
-                    "float64-weights",
-                    at.clone(),
-                    format!("{key} {shape} is float64 ({}); Keras weights are float32", a.descr),
-                )
-                .hint("the course notebook saves float32; convert with w.astype(np.float32) (float64 doubles the file and is not what Keras computed with)"),
-            ),
+            Dtype::F64 => float64.push((key, shape.clone(), at.clone())),
             Dtype::F16 => out.push(
                 Finding::warning("float16-weights", at.clone(), format!("{key} {shape} is float16; precision was lost"))
                     .hint("save the float32 weights from get_weights() without casting"),
@@ -65,7 +61,7 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
                     "non-float-weights",
                     sev,
                     at.clone(),
-                    format!("{key} {shape} has dtype {} ({}), not float{unused_note}", a.dtype.numpy_name(), a.descr),
+                    format!("{key} {shape} has dtype {} ({}), not float", a.dtype.numpy_name(), a.descr),
                 )
                 .hint("weights must be float32 arrays; an integer array usually means a cast or rounding went wrong before np.savez"),
             ),
@@ -81,13 +77,43 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
                     sev,
                     at,
                     format!(
-                        "{key} {shape} has {nan} NaN and {inf} infinite value(s) of {}; the first is {} at {idx}{unused_note}",
+                        "{key} {shape} has {nan} NaN and {inf} infinite value(s) of {}; the first is {} at {idx}",
                         a.data.len(),
                         a.data[first]
                     ),
                 )
                 .hint("training diverged (a learning rate too high, or unnormalized inputs); train again, e.g. with a lower learning rate and inputs scaled to [0, 1]"),
             );
+        }
+    }
+    // One warning for the whole file when several arrays are float64: it is one export decision.
+    let hint = "the course notebook saves float32; convert with w.astype(np.float32) (float64 doubles the file and is not what Keras computed with)";
+    match float64.as_slice() {
+        [] => {}
+        [(key, shape, at)] => out.push(
+            Finding::warning(
+                "float64-weights",
+                at.clone(),
+                format!("{key} {shape} is float64; Keras weights are float32"),
+            )
+            .hint(hint),
+        ),
+        many => {
+            let keys: Vec<&str> = many.iter().map(|(k, _, _)| *k).take(4).collect();
+            let more = if many.len() > 4 { ", ..." } else { "" };
+            out.push(
+                Finding::warning(
+                    "float64-weights",
+                    Location::file(view.npz_file),
+                    format!(
+                        "{} of {} arrays are float64 ({}{more}); Keras weights are float32",
+                        many.len(),
+                        npz.entries.len(),
+                        keys.join(", ")
+                    ),
+                )
+                .hint(hint),
+            )
         }
     }
     out
@@ -137,11 +163,16 @@ mod tests {
         let n = with_entry(n, "dense_0", Ok(array(Dtype::F64, "<f8", &[784, 128], vec![0.0; 784 * 128])));
         let n = with_entry(n, "spare", Ok(array(Dtype::Int, "<i4", &[2], vec![1.0, 2.0])));
         let f = check(&view(&a, &n, Grader::Full), &n);
-        assert_eq!(codes(&f), ["non-float-weights", "float64-weights", "non-float-weights"]);
+        assert_eq!(codes(&f), ["non-float-weights", "float64-weights"], "an unused array's dtype does not matter");
         assert_eq!(f[0].severity, Severity::Error);
         assert!(f[0].message.contains("dtype integer (<i8)"));
         assert_eq!(f[1].severity, Severity::Warning);
-        assert_eq!(f[2].severity, Severity::Warning, "an unused array only warns");
+        assert_eq!(f[1].location.key.as_deref(), Some("dense_0"));
+        let n = with_entry(n, "dense_1", Ok(array(Dtype::F64, "<f8", &[128], vec![0.0; 128])));
+        let f = check(&view(&a, &n, Grader::Full), &n);
+        let f64s: Vec<&Finding> = f.iter().filter(|f| f.code == "float64-weights").collect();
+        assert_eq!(f64s.len(), 1, "grouped: {f:?}");
+        assert!(f64s[0].message.starts_with("2 of 5 arrays are float64 (dense_0, dense_1)"), "{}", f64s[0].message);
     }
 
     #[test]

@@ -92,10 +92,11 @@ pub fn check(view: &ModelView, keras: &KerasSide, convert: &str) -> Vec<Finding>
             "stale-export",
             Location::file(keras.file),
             format!(
-                "{} holds different weights than {}{when}: {} of {compared} arrays differ ({}{})",
+                "{} holds different weights than {}{when}: {} of {compared} arrays {} ({}{})",
                 file_name(keras.file),
                 view.npz_name(),
                 differ.len(),
+                if differ.len() == 1 { "differs" } else { "differ" },
                 shown.join("; "),
                 if differ.len() > 3 { "; ..." } else { "" }
             ),

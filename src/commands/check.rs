@@ -221,7 +221,7 @@ pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSum
             match crate::keras::read_model(k) {
                 Ok(m) => {
                     let (entries, weights) = m.to_course();
-                    let newer = modified(k).zip(modified(npz_path)).map(|(a, b)| a > b);
+                    let newer = modified(k).zip(modified(npz_path)).and_then(|(a, b)| (a != b).then_some(a > b));
                     let side = KerasSide { file: ks, entries: &entries, weights: &weights, newer };
                     findings.extend(stale::check(&view, &side, &convert));
                 }

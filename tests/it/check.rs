@@ -330,7 +330,7 @@ fn numpy_and_keras_written_files_get_their_findings() {
     let expect: &[(&str, &[&str])] = &[
         ("good", &[]),
         // Float64 and Fortran order are read correctly: a warning, and the shapes flow.
-        ("float64_fortran", &["float64-weights", "float64-weights"]),
+        ("float64_fortran", &["float64-weights"]),
         ("object_array", &["pickled-array"]),
         ("non_npy_member", &["not-npy-member"]),
         ("int_nan", &["non-finite", "non-float-weights"]),

@@ -11,7 +11,7 @@ tests/fixtures/check/<case>/ (fashion_mnist.json + fashion_mnist.npz each):
   to_json           fashion_mnist.json is model.to_json()
   config_list       fashion_mnist.json is model.get_config()["layers"]
 
-Run with a Python that has Keras 3 and NumPy: `.venv/bin/python xtask/py/make_check_fixtures.py`.
+Run with `cargo xtask check-fixtures` (the .venv of `cargo xtask fixtures`, Keras 3 and NumPy).
 The model is small and untrained (seeded): these fixtures are about file formats, not accuracy.
 """
 
