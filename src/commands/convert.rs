@@ -1,14 +1,17 @@
 //! `fmtool convert`: a Keras .h5 / .keras file into the course's fashion_mnist.json + fashion_mnist.npz.
-//! Both files are written to temporary files in the output directory and renamed into place only
-//! when everything succeeded, so an error never leaves a half-written model behind.
+//! The model is read, translated and built by the engine in memory first, so that nothing is
+//! written for a model fmtool cannot run; then both files are written to temporary files in the
+//! output directory and renamed into place together, so an error never leaves a half-written or
+//! half-replaced model behind.
 
 use crate::cli::ConvertArgs;
-use crate::engine::Model;
+use crate::engine::{InputShape, Model};
 use crate::error::{Error, Result};
 use crate::keras::{self, Layout};
 use crate::layers::{Shape, Weight};
 use crate::model::{ArchEntry, JSON_NAME, NPZ_NAME};
 use crate::{err, layers};
+use ndarray::ArrayD;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,34 +21,53 @@ pub struct SummaryRow {
     pub name: String,
     #[serde(rename = "type")]
     pub class_name: String,
+    /// Per-sample output shape (without the batch axis).
     pub output_shape: Shape,
     pub params: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ConvertReport {
+    /// The Keras file that was converted.
     pub input: String,
     pub layout: Layout,
     pub keras_version: Option<String>,
+    /// The files written.
     pub json: String,
     pub npz: String,
+    /// The model's per-sample input shape and where it came from.
+    pub input_shape: InputShape,
+    /// Nested models whose layers were inlined.
+    pub inlined: Vec<String>,
     pub layers: Vec<SummaryRow>,
     pub total_params: usize,
 }
 
-/// A model converted in memory.
+/// A model converted in memory, with the bytes of both files ready to write.
 pub struct Converted {
+    /// The file's model (its layers' weights moved into `model`).
     pub keras: keras::KerasModel,
     pub entries: Vec<ArchEntry>,
-    /// The arrays in npz order, under their course keys.
-    pub arrays: Vec<(String, ndarray::ArrayD<f32>)>,
     /// The built engine model, which proves every layer runs and every shape fits.
     pub model: Model,
+    /// fashion_mnist.json: a list in `model.layers` order, keys in file order.
+    pub json: String,
+    /// fashion_mnist.npz, exactly as `np.savez` lays it out, arrays in entry order.
+    pub npz: Vec<u8>,
 }
 
-/// Converts in memory: the course entries, the arrays in npz order, and the built engine model.
+/// Converts in memory: reads the Keras file, refuses layers the engine cannot run (naming all of
+/// them), and builds the engine model so that shape problems surface before anything is written.
 pub fn convert_model(path: &Path) -> Result<Converted> {
-    let km = keras::read_model(path)?;
+    translate(keras::read_model(path)?, &path.display().to_string())
+}
+
+/// Like [`convert_model`], from the file's bytes; `shown` names it in messages.
+pub fn convert_bytes(bytes: Vec<u8>, shown: &str) -> Result<Converted> {
+    translate(keras::read_model_bytes(bytes, shown)?, shown)
+}
+
+fn translate(mut km: keras::KerasModel, shown: &str) -> Result<Converted> {
     let unsupported: Vec<String> = km
         .layers
         .iter()
@@ -53,44 +75,35 @@ pub fn convert_model(path: &Path) -> Result<Converted> {
         .map(|l| format!("{} ({})", l.name, l.class_name))
         .collect();
     if !unsupported.is_empty() {
-        return Err(err!(
-            "{}: fmtool cannot run {} layer(s): {}",
-            path.display(),
-            unsupported.len(),
-            unsupported.join(", ")
-        )
-        .with_hint("run `fmtool layers` for the supported layer types, and replace these layers in the model"));
+        return Err(err!("{shown}: fmtool cannot run {} of its layers: {}", unsupported.len(), unsupported.join(", "))
+            .with_hint("run `fmtool layers` for the layer types fmtool runs, and replace these layers in the model"));
     }
-    let (entries, weights) = km.to_course();
-    let arrays: Vec<(String, ndarray::ArrayD<f32>)> =
-        weights.iter().flatten().map(|Weight { key, array }| (key.clone(), array.clone())).collect();
-    let model = Model::build_with_weights(&entries, weights).map_err(|e| e.context(path.display()))?;
-    Ok(Converted { keras: km, entries, arrays, model })
+    let (entries, weights) = km.take_course();
+    let json = serde_json::to_string(&serde_json::Value::Array(entries.iter().map(ArchEntry::to_json).collect()))
+        .map_err(|e| err!("cannot serialize the architecture: {e}"))?;
+    // The arrays move into the npz writer's list and back, so a 10 MB model is not copied twice.
+    let counts: Vec<usize> = weights.iter().map(Vec::len).collect();
+    let arrays: Vec<(String, ArrayD<f32>)> =
+        weights.into_iter().flatten().map(|Weight { key, array }| (key, array)).collect();
+    let bytes: usize = arrays.iter().map(|(k, a)| a.len() * 4 + 2 * k.len() + 256).sum();
+    let npz =
+        crate::model::npz::write_npz(std::io::Cursor::new(Vec::with_capacity(bytes + 1024)), &arrays)?.into_inner();
+    let mut arrays = arrays.into_iter();
+    let weights: Vec<Vec<Weight>> =
+        counts.iter().map(|&n| arrays.by_ref().take(n).map(|(key, array)| Weight { key, array }).collect()).collect();
+    let model = Model::build_with_weights(&entries, weights).map_err(|e| e.context(shown))?;
+    Ok(Converted { keras: km, entries, model, json, npz })
 }
 
 pub fn run(args: &ConvertArgs) -> Result<ConvertReport> {
-    let Converted { keras: km, entries, arrays, model } = convert_model(&args.input)?;
-    std::fs::create_dir_all(&args.out).map_err(|e| Error::io("create the directory", &args.out, &e))?;
     let json_path = args.out.join(JSON_NAME);
     let npz_path = args.out.join(NPZ_NAME);
+    // Refuse early, before the work; write_together checks again when it renames.
     if !args.force {
-        let existing: Vec<String> =
-            [&json_path, &npz_path].iter().filter(|p| p.exists()).map(|p| p.display().to_string()).collect();
-        if !existing.is_empty() {
-            return Err(err!("{} already exist(s); fmtool does not overwrite it", existing.join(" and "))
-                .with_hint("pass --force to replace it, or --out DIR to write elsewhere"));
-        }
+        refuse_existing(&[&json_path, &npz_path])?;
     }
-    let json = serde_json::to_string(&serde_json::Value::Array(entries.iter().map(ArchEntry::to_json).collect()))
-        .map_err(|e| err!("cannot serialize the architecture: {e}"))?;
-    let mut tmp_json = temp_in(&args.out)?;
-    tmp_json.write_all(json.as_bytes()).map_err(|e| Error::io("write", tmp_json.path(), &e))?;
-    let tmp_npz = temp_in(&args.out)?;
-    let (file, tmp_npz_path) = tmp_npz.into_parts();
-    let file = crate::model::npz::write_npz(file, &arrays).map_err(|e| e.context(npz_path.display()))?;
-    file.sync_all().map_err(|e| Error::io("write", &tmp_npz_path, &e))?;
-    tmp_npz_path.persist(&npz_path).map_err(|e| Error::io("write", &npz_path, &e.error))?;
-    tmp_json.persist(&json_path).map_err(|e| Error::io("write", &json_path, &e.error))?;
+    let Converted { keras: km, model, json, npz, .. } = convert_model(&args.input)?;
+    write_together(&args.out, &[(NPZ_NAME, npz.as_slice()), (JSON_NAME, json.as_bytes())], args.force)?;
     let layers = model
         .nodes
         .iter()
@@ -107,15 +120,149 @@ pub fn run(args: &ConvertArgs) -> Result<ConvertReport> {
         keras_version: km.keras_version,
         json: json_path.display().to_string(),
         npz: npz_path.display().to_string(),
-        layers,
+        input_shape: model.input.clone(),
+        inlined: km.inlined,
         total_params: model.params(),
+        layers,
     })
 }
 
-fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(".fmtool-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("write a temporary file in", &PathBuf::from(dir), &e))
+fn refuse_existing(paths: &[&Path]) -> Result<()> {
+    let existing: Vec<String> = paths.iter().filter(|p| p.exists()).map(|p| p.display().to_string()).collect();
+    match existing.as_slice() {
+        [] => Ok(()),
+        [one] => Err(err!("{one} already exists; fmtool does not overwrite it")
+            .with_hint("pass --force to replace it, or --out DIR to write elsewhere")),
+        many => Err(err!("{} already exist; fmtool does not overwrite them", many.join(" and "))
+            .with_hint("pass --force to replace them, or --out DIR to write elsewhere")),
+    }
+}
+
+/// Writes `files` (name, bytes) into `dir` all together or not at all: each goes to a temporary
+/// file in `dir` first; then existing targets (only with `force`) are moved aside and the new
+/// files renamed into place. Any failure undoes every step, including creating `dir`, so `dir`
+/// is left as it was.
+pub fn write_together(dir: &Path, files: &[(&str, &[u8])], force: bool) -> Result<()> {
+    let created = create_dirs(dir)?;
+    let result = write_steps(dir, files, force);
+    if let (Err(_), Some(top)) = (&result, created) {
+        // Only empty directories go; remove_dir refuses anything else.
+        for d in dir.ancestors() {
+            if std::fs::remove_dir(d).is_err() || d == top {
+                break;
+            }
+        }
+    }
+    result
+}
+
+/// Creates `dir` and missing parents; returns the outermost directory it created.
+fn create_dirs(dir: &Path) -> Result<Option<PathBuf>> {
+    let top = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).last().map(Path::to_path_buf);
+    if top.is_some() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, &e))?;
+    }
+    Ok(top)
+}
+
+fn write_steps(dir: &Path, files: &[(&str, &[u8])], force: bool) -> Result<()> {
+    let temp = |prefix: &str| {
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io("write a temporary file in", dir, &e))
+    };
+    // 1. Every new file complete on disk under a temporary name.
+    let mut staged = Vec::with_capacity(files.len());
+    for (name, bytes) in files {
+        let mut t = temp(".fmtool-new-")?;
+        t.write_all(bytes).map_err(|e| Error::io("write", t.path(), &e))?;
+        t.as_file().sync_all().map_err(|e| Error::io("write", t.path(), &e))?;
+        staged.push((dir.join(name), t));
+    }
+    // 2. Rename into place; `undo` restores the directory if a later step fails.
+    let mut placed: Vec<PathBuf> = Vec::new();
+    let mut moved_aside: Vec<(PathBuf, tempfile::TempPath)> = Vec::new();
+    let undo = |placed: &[PathBuf], moved_aside: Vec<(PathBuf, tempfile::TempPath)>| {
+        for p in placed {
+            let _ = std::fs::remove_file(p);
+        }
+        for (target, old) in moved_aside {
+            if std::fs::rename(&old, &target).is_ok() {
+                let _ = old.keep();
+            }
+        }
+    };
+    for (target, t) in staged {
+        if target.symlink_metadata().is_ok() {
+            if !force {
+                let refused = refuse_existing(&[&target]);
+                undo(&placed, moved_aside);
+                return refused;
+            }
+            let old = match temp(".fmtool-old-") {
+                Ok(o) => o.into_temp_path(),
+                Err(e) => {
+                    undo(&placed, moved_aside);
+                    return Err(e);
+                }
+            };
+            if let Err(e) = std::fs::rename(&target, &old) {
+                undo(&placed, moved_aside);
+                return Err(Error::io("replace", &target, &e));
+            }
+            moved_aside.push((target.clone(), old));
+        }
+        if let Err(e) = t.persist_noclobber(&target) {
+            undo(&placed, moved_aside);
+            return Err(Error::io("write", &target, &e.error));
+        }
+        placed.push(target);
+    }
+    // 3. Done: the replaced files go.
+    drop(moved_aside);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn files_land_together_and_replace_only_with_force() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        write_together(&dir, &[("x", b"1"), ("y", b"2")], false).unwrap();
+        assert_eq!(names(&dir), ["x", "y"]);
+        let e = write_together(&dir, &[("x", b"3")], false).unwrap_err();
+        assert!(e.hint.unwrap().contains("--force"));
+        assert_eq!(std::fs::read(dir.join("x")).unwrap(), b"1");
+        write_together(&dir, &[("x", b"3"), ("y", b"4")], true).unwrap();
+        assert_eq!(names(&dir), ["x", "y"]);
+        assert_eq!(std::fs::read(dir.join("y")).unwrap(), b"4");
+    }
+
+    #[test]
+    fn a_failure_restores_the_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("x"), b"old").unwrap();
+        // "y" is a directory, so renaming a file over it fails after "x" was already replaced.
+        std::fs::create_dir(tmp.path().join("y")).unwrap();
+        std::fs::write(tmp.path().join("y/keep"), b"").unwrap();
+        assert!(write_together(tmp.path(), &[("x", b"new"), ("y", b"new")], true).is_err());
+        assert_eq!(names(tmp.path()), ["x", "y"]);
+        assert_eq!(std::fs::read(tmp.path().join("x")).unwrap(), b"old");
+        // A directory it created is removed again.
+        let fresh = tmp.path().join("new/deeper");
+        assert!(write_together(&fresh, &[("x", b"1"), ("x", b"2")], false).is_err());
+        assert!(!tmp.path().join("new").exists());
+    }
 }

@@ -1,67 +1,91 @@
-//! HDF5 access for Keras files, on the pure-Rust `hdf5-reader` crate: string-list attributes
-//! (fixed, variable-length, chunked into `name0`, `name1`, ...; an empty list stored as an empty
-//! float array), and float arrays read as float32.
+//! HDF5 access for Keras files, on the pure-Rust `hdf5-reader` crate: string and string-list
+//! attributes (fixed or variable length, chunked into `name0`, `name1`, ... when Keras had to split
+//! them, an empty list stored as an empty float array), and numeric datasets read as float32.
 
 use crate::err;
-use crate::error::{Error, Result};
-use hdf5_reader::Hdf5File;
+use crate::error::Result;
 use hdf5_reader::group::Group;
-use ndarray::ArrayD;
+use hdf5_reader::{Attribute, ByteOrder, Datatype, Hdf5File, OpenOptions};
+use ndarray::{ArrayD, IxDyn};
 
 /// The 8-byte signature at the start of every HDF5 file (without a user block).
 pub const SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
 
-/// Opens an HDF5 file from bytes; `what` names it in messages.
-pub fn open(bytes: &[u8], what: &str) -> Result<Hdf5File> {
-    Hdf5File::from_bytes(bytes)
-        .map_err(|e| err!("{what} is not a readable HDF5 file ({e}); it may be truncated or corrupt"))
+/// Opens an HDF5 file from bytes; `what` names it in messages. No single read may allocate more
+/// than a generous multiple of the file's size: Keras stores weights uncompressed, so a dataset
+/// claiming more is corrupt, and refusing it beats an allocation failure.
+pub fn open(bytes: Vec<u8>, what: &str) -> Result<Hdf5File> {
+    let len = bytes.len() as u64;
+    let limit = bytes.len().saturating_mul(16).max(256 << 20);
+    let options = OpenOptions::default().with_max_read_bytes(limit).with_max_chunk_bytes(limit.min(256 << 20));
+    let file = Hdf5File::from_vec_with_options(bytes, options)
+        .map_err(|e| err!("{what} is not a readable HDF5 file ({e}); it may be truncated or corrupt"))?;
+    // Like the HDF5 library, refuse a file shorter than its superblock says: the missing part
+    // may hold nothing fmtool reads (optimizer state), but the file is damaged.
+    let sb = file.superblock();
+    let end = sb.base_address.saturating_add(sb.eof_address);
+    if end > len {
+        return Err(err!("{what} is truncated: it has {len} bytes, but its HDF5 header says it ends at byte {end}")
+            .with_hint(
+                "copy or download the file again, or save the model again with model.save(\"fashion_mnist.h5\")",
+            ));
+    }
+    Ok(file)
 }
 
 pub fn root(file: &Hdf5File, what: &str) -> Result<Group> {
     file.root_group().map_err(|e| err!("{what}: cannot read the root group ({e}); the file may be corrupt"))
 }
 
-/// Whether `group` has an attribute called `name`.
-pub fn has_attr(group: &Group, name: &str) -> bool {
-    group.attributes().map(|a| a.iter().any(|a| a.name == name)).unwrap_or(false)
-}
+/// The attributes of a group, decoded once (`hdf5-reader` decodes all of them on every lookup).
+pub struct Attrs(Vec<Attribute>);
 
-/// A string attribute (Keras' `model_config`, `keras_version`), or `None` when absent.
-pub fn attr_string(group: &Group, name: &str) -> Result<Option<String>> {
-    if !has_attr(group, name) {
-        return Ok(None);
+impl Attrs {
+    pub fn of(group: &Group) -> Result<Attrs> {
+        group.attributes().map(Attrs).map_err(|e| err!("cannot read the attributes of {:?} ({e})", group.name()))
     }
-    let a = group.attribute(name).map_err(|e| err!("attribute {name}: {e}"))?;
-    match a.read_string() {
-        Ok(s) => Ok(Some(s)),
-        Err(_) => {
-            let list = a.read_strings().map_err(|e| err!("attribute {name} is not a string: {e}"))?;
-            Ok(list.into_iter().next())
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|a| a.name == name)
+    }
+
+    fn get(&self, name: &str) -> Option<&Attribute> {
+        self.0.iter().find(|a| a.name == name)
+    }
+
+    /// A string attribute (Keras' `model_config`, `keras_version`), or `None` when absent.
+    pub fn string(&self, name: &str) -> Result<Option<String>> {
+        let Some(a) = self.get(name) else { return Ok(None) };
+        match a.read_string() {
+            Ok(s) => Ok(Some(s)),
+            Err(_) => {
+                let list = a.read_strings().map_err(|e| err!("attribute {name} is not a string ({e})"))?;
+                Ok(list.into_iter().next())
+            }
         }
     }
-}
 
-/// A list-of-strings attribute such as `layer_names` or `weight_names`, reassembled from chunks
-/// (`layer_names0`, `layer_names1`, ...) when Keras had to split it. An empty list is stored by
-/// h5py as an empty float64 array. `None` when the attribute is absent.
-pub fn attr_string_list(group: &Group, name: &str) -> Result<Option<Vec<String>>> {
-    let read_one = |n: &str| -> Result<Vec<String>> {
-        let a = group.attribute(n).map_err(|e| err!("attribute {n}: {e}"))?;
-        if a.num_elements().unwrap_or(1) == 0 {
-            return Ok(Vec::new());
+    /// A list-of-strings attribute such as `layer_names` or `weight_names`, reassembled from the
+    /// chunks `name0`, `name1`, ... that Keras writes when the list exceeds HDF5's 64 KB attribute
+    /// limit. h5py stores an empty list as an empty float64 array. `None` when absent.
+    pub fn string_list(&self, name: &str) -> Result<Option<Vec<String>>> {
+        let read_one = |a: &Attribute| -> Result<Vec<String>> {
+            if a.num_elements().unwrap_or(1) == 0 {
+                return Ok(Vec::new());
+            }
+            a.read_strings().map_err(|e| err!("attribute {} is not a list of names ({e})", a.name))
+        };
+        if let Some(a) = self.get(name) {
+            return read_one(a).map(Some);
         }
-        a.read_strings().map_err(|e| err!("attribute {n} is not a list of names: {e}"))
-    };
-    if has_attr(group, name) {
-        return read_one(name).map(Some);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(a) = self.get(&format!("{name}{i}")) {
+            out.extend(read_one(a)?);
+            i += 1;
+        }
+        Ok(if i == 0 { None } else { Some(out) })
     }
-    let mut out = Vec::new();
-    let mut i = 0;
-    while has_attr(group, &format!("{name}{i}")) {
-        out.extend(read_one(&format!("{name}{i}"))?);
-        i += 1;
-    }
-    Ok(if i == 0 { None } else { Some(out) })
 }
 
 /// Follows a `/`-separated path of groups below `group`.
@@ -78,8 +102,9 @@ pub fn has_group(group: &Group, name: &str) -> bool {
     group.member_names().map(|(groups, _)| groups.iter().any(|g| g == name)).unwrap_or(false)
 }
 
-/// Reads the dataset at `path` below `group` as float32 (float64 data is narrowed, as Keras does
-/// when it loads weights into float32 variables).
+/// Reads the dataset at `path` below `group` as float32, as Keras does when it loads weights into
+/// float32 variables (float64 is rounded to nearest, integers such as Normalization's sample count
+/// are converted, float16 is widened).
 pub fn read_f32(group: &Group, path: &str) -> Result<ArrayD<f32>> {
     let (dir, leaf) = match path.rfind('/') {
         Some(i) => (&path[..i], &path[i + 1..]),
@@ -87,22 +112,65 @@ pub fn read_f32(group: &Group, path: &str) -> Result<ArrayD<f32>> {
     };
     let g = subgroup(group, dir)?;
     let ds = g.dataset(leaf).map_err(|e| err!("no dataset {path:?} ({e})"))?;
-    match ds.read_array::<f32>() {
-        Ok(a) => Ok(a),
-        Err(first) => {
-            // float64 arrays, and integer ones such as Normalization's sample count.
-            if let Ok(a) = ds.read_array::<f64>() {
-                return Ok(a.mapv(|v| v as f32));
-            }
-            if let Ok(a) = ds.read_array::<i64>() {
-                return Ok(a.mapv(|v| v as f32));
-            }
-            if let Ok(a) = ds.read_array::<i32>() {
-                return Ok(a.mapv(|v| v as f32));
-            }
-            Err(Error::new(format!("dataset {path:?} cannot be read as numbers ({first})")))
-        }
+    let shape: Vec<usize> = ds
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| err!("dataset {path:?} has an impossible shape")))
+        .collect::<Result<_>>()?;
+    let bad = |e: &dyn std::fmt::Display| err!("dataset {path:?} cannot be read ({e})");
+    if let Datatype::FloatingPoint { size: 4, .. } = ds.dtype() {
+        return ds.read_array::<f32>().map_err(|e| bad(&e));
     }
+    let values: Vec<f32> = match ds.dtype().clone() {
+        Datatype::FloatingPoint { size, byte_order } => {
+            let raw = ds.read_raw_bytes().map_err(|e| bad(&e))?;
+            match size {
+                8 => raw.chunks_exact(8).map(|c| f64::from_bits(word(c, byte_order)) as f32).collect(),
+                2 => raw.chunks_exact(2).map(|c| f16_to_f32(word(c, byte_order) as u16)).collect(),
+                _ => return Err(err!("dataset {path:?} holds {}-byte floats, which fmtool cannot read", size)),
+            }
+        }
+        Datatype::FixedPoint { size, signed, byte_order } if matches!(size, 1 | 2 | 4 | 8) => {
+            let raw = ds.read_raw_bytes().map_err(|e| bad(&e))?;
+            let bits = 8 * size as u32;
+            raw.chunks_exact(size as usize)
+                .map(|c| {
+                    let w = word(c, byte_order);
+                    if signed { (((w << (64 - bits)) as i64) >> (64 - bits)) as f32 } else { w as f32 }
+                })
+                .collect()
+        }
+        other => return Err(err!("dataset {path:?} does not hold numbers ({other:?})")),
+    };
+    ArrayD::from_shape_vec(IxDyn(&shape), values)
+        .map_err(|_| err!("dataset {path:?}: its data does not fill its shape"))
+}
+
+/// An unsigned word of 1 to 8 bytes in the given byte order.
+fn word(bytes: &[u8], order: ByteOrder) -> u64 {
+    let mut w = 0u64;
+    match order {
+        ByteOrder::BigEndian => bytes.iter().for_each(|&b| w = (w << 8) | b as u64),
+        _ => bytes.iter().rev().for_each(|&b| w = (w << 8) | b as u64),
+    }
+    w
+}
+
+/// IEEE half precision to single precision, exactly.
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let mant = (h & 0x3ff) as u32;
+    let bits = match (exp, mant) {
+        (0, 0) => sign,
+        (0, m) => {
+            // Subnormal: value = m * 2^-24.
+            return if sign != 0 { -(m as f32) * 2f32.powi(-24) } else { m as f32 * 2f32.powi(-24) };
+        }
+        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
+        (e, m) => sign | ((e + 112) << 23) | (m << 13),
+    };
+    f32::from_bits(bits)
 }
 
 /// The names of the datasets directly in a group, in numeric order when they are numbers
@@ -111,4 +179,24 @@ pub fn numbered_datasets(group: &Group) -> Result<Vec<String>> {
     let (_, mut names) = group.member_names().map_err(|e| err!("cannot list the group ({e})"))?;
     names.sort_by_key(|n| (n.parse::<usize>().unwrap_or(usize::MAX), n.clone()));
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_floats_widen_exactly() {
+        for (h, f) in [(0x3c00u16, 1.0f32), (0xc000, -2.0), (0x7bff, 65504.0), (0x0001, 2f32.powi(-24)), (0, 0.0)] {
+            assert_eq!(f16_to_f32(h), f, "{h:#x}");
+        }
+        assert!(f16_to_f32(0x7e00).is_nan());
+        assert_eq!(f16_to_f32(0xfc00), f32::NEG_INFINITY);
+    }
+
+    #[test]
+    fn words_follow_the_byte_order() {
+        assert_eq!(word(&[1, 2], ByteOrder::LittleEndian), 0x0201);
+        assert_eq!(word(&[1, 2], ByteOrder::BigEndian), 0x0102);
+    }
 }

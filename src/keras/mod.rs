@@ -1,17 +1,24 @@
 //! The only code that knows HDF5 and the Keras file layouts (Keras 2 / tf.keras .h5, Keras 3 .h5,
-//! and the Keras 3 .keras zip). [`read_model`] parses a file into a faithful [`KerasModel`];
-//! [`KerasModel::to_course`] translates it into course-format entries and arrays.
+//! and the Keras 3 .keras zip). [`read_model`] parses a file into a [`KerasModel`]: the layers in
+//! `model.layers` order with nested models inlined, each with its config, inbound layers and
+//! weights in `get_weights()` order; [`KerasModel::take_course`] translates it into course entries.
 
+pub mod config;
+pub mod guard;
 pub mod h5;
 
 use crate::err;
 use crate::error::{Error, Result};
 use crate::layers::Weight;
 use crate::model::ArchEntry;
+use config::{ConfigLayer, FlatModel, ModelConfig};
+use hdf5_reader::group::Group;
 use ndarray::ArrayD;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
 /// Which writer's layout a file has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -25,16 +32,26 @@ pub enum Layout {
     KerasZip,
 }
 
-/// One layer as the file describes it.
+impl Layout {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Layout::H5Keras2 => "Keras 2 .h5",
+            Layout::H5Keras3 => "Keras 3 .h5",
+            Layout::KerasZip => "Keras 3 .keras",
+        }
+    }
+}
+
+/// One layer of the (flattened) model.
 #[derive(Debug, Clone)]
 pub struct KerasLayer {
     pub name: String,
     pub class_name: String,
-    /// The layer's `get_config()`.
+    /// The layer's `get_config()`, as the file's model config holds it.
     pub config: Map<String, Value>,
-    /// Names of the layers feeding it (functional models).
+    /// Names of the layers feeding it, in call order (empty for the model input).
     pub inbound: Vec<String>,
-    /// Its weights in `get_weights()` order.
+    /// Its weights in `get_weights()` order (empty after [`KerasModel::take_course`]).
     pub weights: Vec<ArrayD<f32>>,
 }
 
@@ -43,39 +60,66 @@ pub struct KerasLayer {
 pub struct KerasModel {
     pub layout: Layout,
     pub keras_version: Option<String>,
-    /// `Sequential` or `Functional`.
+    /// The top model's class: `Sequential` or `Functional`.
     pub class_name: String,
+    /// True when the layers need `inbound` lists (a functional graph), false for a chain.
     pub functional: bool,
     pub layers: Vec<KerasLayer>,
+    /// Names of the nested models whose layers were inlined.
+    pub inlined: Vec<String>,
 }
 
-/// Reads a Keras `.h5` (Keras 2 or 3) or `.keras` file. Never panics, whatever the bytes.
+/// Files larger than this are refused before they are read into memory: a Fashion-MNIST model is
+/// a few megabytes, and a multi-gigabyte "model" is the wrong file.
+pub const MAX_FILE_BYTES: u64 = 2 << 30;
+
+/// Reads a Keras `.h5` (Keras 2 or 3) or `.keras` file. Never panics and never hangs, whatever the
+/// bytes: parsing runs under [`guard::run`].
 pub fn read_model(path: &Path) -> Result<KerasModel> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
     let shown = path.display().to_string();
-    // The HDF5 reader is third-party code fed with untrusted bytes: a panic inside it must become
-    // an error message, not a crash.
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_bytes(&bytes, &shown)));
-    std::panic::set_hook(previous);
-    match result {
-        Ok(Err(e)) if e.hint.is_none() => Err(e.with_hint(
-            "the file may be truncated or corrupt: save the model again with model.save(\"fashion_mnist.h5\")",
-        )),
-        Ok(r) => r,
-        Err(_) => Err(err!("{shown} is corrupt: its HDF5 structure could not be decoded")
-            .with_hint("save the model again with model.save(\"fashion_mnist.h5\")")),
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, &e))?;
+    if meta.is_dir() {
+        let hint = if path.join("saved_model.pb").exists() {
+            "this is a TensorFlow SavedModel directory; save the model with model.save(\"fashion_mnist.h5\") instead"
+        } else {
+            "pass the model file itself, e.g. fashion_mnist.h5"
+        };
+        return Err(err!("{shown} is a directory, not a Keras model file").with_hint(hint));
     }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(err!(
+            "{shown} is {:.1} GB, far larger than any Fashion-MNIST model; is it the right file?",
+            meta.len() as f64 / 1e9
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    read_model_bytes(bytes, &shown)
 }
 
-fn read_bytes(bytes: &[u8], shown: &str) -> Result<KerasModel> {
+/// Like [`read_model`], from bytes in memory; `shown` names the file in messages.
+pub fn read_model_bytes(bytes: Vec<u8>, shown: &str) -> Result<KerasModel> {
+    // Parsing runs at well over 100 MB/s; the limit only ends a parser stuck in a loop.
+    let limit = Duration::from_secs(30) + Duration::from_millis(bytes.len() as u64 / 10_000);
+    let what = shown.to_string();
+    let result = guard::run(shown, limit, move || read_bytes(bytes, &what));
+    result.map_err(|e| {
+        if e.hint.is_some() {
+            e
+        } else {
+            e.with_hint(
+                "the file may be truncated or corrupt: save the model again with model.save(\"fashion_mnist.h5\")",
+            )
+        }
+    })
+}
+
+fn read_bytes(bytes: Vec<u8>, shown: &str) -> Result<KerasModel> {
     if bytes.starts_with(h5::SIGNATURE) {
         read_h5(bytes, shown)
     } else if bytes.starts_with(b"PK") {
-        read_keras_zip(bytes, shown)
+        read_keras_zip(&bytes, shown)
     } else if bytes.is_empty() {
-        Err(err!("{shown} is empty"))
+        Err(err!("{shown} is empty").with_hint("save the model again with model.save(\"fashion_mnist.h5\")"))
     } else {
         Err(err!("{shown} is neither an HDF5 file (.h5) nor a .keras archive")
             .with_hint("save the model with model.save(\"fashion_mnist.h5\") or model.save(\"fashion_mnist.keras\")"))
@@ -83,64 +127,181 @@ fn read_bytes(bytes: &[u8], shown: &str) -> Result<KerasModel> {
 }
 
 fn weights_only(shown: &str) -> Error {
-    err!("{shown} holds only weights (written by model.save_weights), not the model's architecture")
-        .with_hint("save the whole model with model.save(\"fashion_mnist.h5\"), then convert that file")
+    err!("{shown} holds only weights (written by model.save_weights), not the model's architecture").with_hint(
+        "save the whole model with model.save(\"fashion_mnist.h5\") (not save_weights), then convert that file",
+    )
 }
 
-fn read_h5(bytes: &[u8], shown: &str) -> Result<KerasModel> {
+/// Parses the model config JSON text and checks the Keras version can be read.
+fn parse_config(
+    text: &str,
+    keras_version: Option<&str>,
+    shown: &str,
+    member: &str,
+) -> Result<(ModelConfig, FlatModel)> {
+    if let Some(v) = keras_version.filter(|v| v.starts_with("1.")) {
+        return Err(err!("{shown} was written by Keras {v}; fmtool reads files from Keras 2 and Keras 3")
+            .with_hint("load the model in a current Keras and save it again with model.save(\"fashion_mnist.h5\")"));
+    }
+    let mut config: Value =
+        serde_json::from_str(text).map_err(|e| err!("{shown}: the {member} is not valid JSON ({e})"))?;
+    // The .keras writer tags objects used twice with `shared_object_id`; get_config() has no such key.
+    strip_key(&mut config, "shared_object_id");
+    let model = config::parse_model(&config).map_err(|e| e.context(shown))?;
+    let flat = model.flatten().map_err(|e| e.context(shown))?;
+    Ok((model, flat))
+}
+
+/// Builds the [`KerasModel`] from the flattened config, asking `weights` for each flat layer's
+/// arrays in `get_weights()` order.
+fn finish(
+    layout: Layout,
+    keras_version: Option<String>,
+    model: &ModelConfig,
+    flat: FlatModel,
+    mut weights: impl FnMut(&config::FlatLayer) -> Result<Vec<ArrayD<f32>>>,
+) -> Result<KerasModel> {
+    let mut layers = Vec::with_capacity(flat.layers.len());
+    for l in &flat.layers {
+        let w = weights(l)?;
+        layers.push(KerasLayer {
+            name: l.name.clone(),
+            class_name: l.class_name.clone(),
+            config: l.config.clone(),
+            inbound: l.inbound.clone(),
+            weights: w,
+        });
+    }
+    Ok(KerasModel {
+        layout,
+        keras_version,
+        class_name: model.class_name.clone(),
+        functional: flat.functional,
+        layers,
+        inlined: flat.inlined,
+    })
+}
+
+fn read_h5(bytes: Vec<u8>, shown: &str) -> Result<KerasModel> {
     let file = h5::open(bytes, shown)?;
     let root = h5::root(&file, shown)?;
-    let config_text = match h5::attr_string(&root, "model_config").map_err(|e| e.context(shown))? {
+    let attrs = h5::Attrs::of(&root).map_err(|e| e.context(shown))?;
+    let config_text = match attrs.string("model_config").map_err(|e| e.context(shown))? {
         Some(t) => t,
-        None if h5::has_attr(&root, "layer_names") || h5::has_group(&root, "layers") => {
+        None if attrs.has("layer_names") || attrs.has("layer_names0") || h5::has_group(&root, "layers") => {
             return Err(weights_only(shown));
         }
         None => {
             return Err(err!("{shown} is an HDF5 file but not a Keras model (it has no model_config attribute)")
-                .with_hint("save the model with model.save(\"fashion_mnist.h5\")"));
+                .with_hint("save the Keras model with model.save(\"fashion_mnist.h5\") and convert that file"));
         }
     };
-    let keras_version = h5::attr_string(&root, "keras_version").ok().flatten();
-    let config: Value = serde_json::from_str(&config_text)
-        .map_err(|e| err!("{shown}: the model_config attribute is not valid JSON ({e})"))?;
-    let (class_name, functional, defs) = parse_model_config(&config).map_err(|e| e.context(shown))?;
+    let keras_version = attrs.string("keras_version").ok().flatten();
+    let (model, flat) = parse_config(&config_text, keras_version.as_deref(), shown, "model_config attribute")?;
     let mw = if h5::has_group(&root, "model_weights") {
         root.group("model_weights").map_err(|e| err!("{shown}: cannot open model_weights ({e})"))?
     } else {
         root.clone()
     };
-    let names = h5::attr_string_list(&mw, "layer_names").map_err(|e| e.context(shown))?.unwrap_or_default();
-    let mut layout = Layout::H5Keras3;
-    let mut layers = Vec::with_capacity(defs.len());
-    for d in defs {
-        let weights = if names.iter().any(|n| n == &d.name) {
-            let g = mw.group(&d.name).map_err(|e| err!("{shown}: no weight group for layer {} ({e})", d.name))?;
-            let wnames = h5::attr_string_list(&g, "weight_names")
-                .map_err(|e| e.context(format!("{shown}: layer {}", d.name)))?
-                .unwrap_or_default();
-            let mut ws = Vec::with_capacity(wnames.len());
-            for w in &wnames {
-                if w.ends_with(":0") {
-                    layout = Layout::H5Keras2;
-                }
-                ws.push(h5::read_f32(&g, w).map_err(|e| e.context(format!("{shown}: layer {}", d.name)))?);
+    let groups = read_weight_groups(&mw).map_err(|e| e.context(format!("{shown}: model_weights")))?;
+    let keras2 = keras_version.as_deref().is_some_and(|v| v.starts_with('2'))
+        || groups.weights.values().flatten().any(|(n, _)| n.ends_with(":0"));
+    let layout = if keras2 { Layout::H5Keras2 } else { Layout::H5Keras3 };
+    let mut assigner = H5Weights { groups, nested: HashMap::new() };
+    let km = finish(layout, keras_version, &model, flat, |l| {
+        assigner.take(&model, l).map_err(|e| e.context(format!("{shown}: layer {}", l.name)))
+    })?;
+    if let Some((name, _)) = assigner.groups.weights.iter().find(|(_, ws)| !ws.is_empty()) {
+        return Err(err!("{shown}: the file holds weights for a layer {name:?} that its model config does not list")
+            .with_hint("the file is inconsistent; save the model again with model.save(\"fashion_mnist.h5\")"));
+    }
+    Ok(km)
+}
+
+/// The weight groups of a legacy `.h5` file, read the way Keras' `load_weights_from_hdf5_group`
+/// reads them: the layers named by `layer_names`, and each layer's arrays in its `weight_names`
+/// order.
+struct WeightGroups {
+    /// Every name in `layer_names`.
+    names: Vec<String>,
+    /// Layer name -> (weight name, array) for the layers that have weights.
+    weights: HashMap<String, Vec<(String, ArrayD<f32>)>>,
+}
+
+fn read_weight_groups(mw: &Group) -> Result<WeightGroups> {
+    let attrs = h5::Attrs::of(mw)?;
+    let names = attrs.string_list("layer_names")?.ok_or_else(|| err!("no layer_names attribute"))?;
+    let mut weights = HashMap::new();
+    for name in &names {
+        let g = mw.group(name).map_err(|e| err!("no weight group for layer {name} ({e})"))?;
+        let wnames = h5::Attrs::of(&g)
+            .and_then(|a| a.string_list("weight_names"))
+            .map_err(|e| e.context(format!("layer {name}")))?
+            .unwrap_or_default();
+        let mut ws = Vec::with_capacity(wnames.len());
+        for w in wnames {
+            let a = h5::read_f32(&g, &w).map_err(|e| e.context(format!("layer {name}")))?;
+            ws.push((w, a));
+        }
+        if !ws.is_empty() {
+            weights.insert(name.clone(), ws);
+        }
+    }
+    Ok(WeightGroups { names, weights })
+}
+
+/// Hands each flat layer its arrays from the legacy `.h5` weight groups.
+struct H5Weights {
+    groups: WeightGroups,
+    /// For nested models: top-level layer name -> (inner layer name -> arrays).
+    nested: HashMap<String, HashMap<String, Vec<ArrayD<f32>>>>,
+}
+
+impl H5Weights {
+    fn take(&mut self, model: &ModelConfig, l: &config::FlatLayer) -> Result<Vec<ArrayD<f32>>> {
+        let top = &model.layers[l.path[0]];
+        if l.path.len() == 1 {
+            if !self.groups.names.contains(&top.name) && top.class_name != "InputLayer" {
+                return Err(err!("the file's layer_names do not list this layer, so it has no weights"));
             }
-            ws
-        } else {
-            Vec::new()
-        };
-        layers.push(KerasLayer {
-            name: d.name,
-            class_name: d.class_name,
-            config: d.config,
-            inbound: d.inbound,
-            weights,
-        });
+            return Ok(self.groups.weights.remove(&top.name).unwrap_or_default().into_iter().map(|(_, a)| a).collect());
+        }
+        if !self.nested.contains_key(&top.name) {
+            let split = split_nested(top, self.groups.weights.remove(&top.name).unwrap_or_default())?;
+            self.nested.insert(top.name.clone(), split);
+        }
+        Ok(self.nested.get_mut(&top.name).and_then(|m| m.remove(&l.name)).unwrap_or_default())
     }
-    if keras_version.as_deref().is_some_and(|v| v.starts_with('2')) {
-        layout = Layout::H5Keras2;
+}
+
+/// Splits a nested model's weight group among its layers. Keras writes the nested model's
+/// weights as one list (all trainable, then all non-trainable); each weight's name ends in
+/// `<layer>/<variable>` (`dense_1/kernel:0`, `inner/dense_1/kernel`), and each layer's arrays keep
+/// their relative order, which is its `get_weights()` order.
+fn split_nested(top: &ConfigLayer, ws: Vec<(String, ArrayD<f32>)>) -> Result<HashMap<String, Vec<ArrayD<f32>>>> {
+    fn leaves<'a>(m: &'a ModelConfig, out: &mut Vec<&'a str>) {
+        for l in &m.layers {
+            match &l.nested {
+                Some(sub) => leaves(sub, out),
+                None => out.push(&l.name),
+            }
+        }
     }
-    Ok(KerasModel { layout, keras_version, class_name, functional, layers })
+    let mut names = Vec::new();
+    if let Some(sub) = &top.nested {
+        leaves(sub, &mut names);
+    }
+    let mut out: HashMap<String, Vec<ArrayD<f32>>> = HashMap::new();
+    for (w, a) in ws {
+        let var = w.rsplit_once(':').filter(|(_, n)| n.parse::<u32>().is_ok()).map(|(v, _)| v).unwrap_or(&w);
+        let owner = var.rsplit('/').nth(1).filter(|o| names.contains(o)).ok_or_else(|| {
+            err!("cannot tell which layer of nested model {} the weight {w:?} belongs to", top.name).with_hint(
+                "rebuild the model without nesting (add the inner model's layers directly) and save it again",
+            )
+        })?;
+        out.entry(owner.to_string()).or_default().push(a);
+    }
+    Ok(out)
 }
 
 fn read_keras_zip(bytes: &[u8], shown: &str) -> Result<KerasModel> {
@@ -156,47 +317,38 @@ fn read_keras_zip(bytes: &[u8], shown: &str) -> Result<KerasModel> {
         Ok(out)
     };
     let config_bytes = member("config.json", 64 << 20)?;
-    let weights_bytes = member("model.weights.h5", 2 << 30)?;
+    let weights_bytes = member("model.weights.h5", MAX_FILE_BYTES)?;
     let keras_version = member("metadata.json", 1 << 20)
         .ok()
         .and_then(|m| serde_json::from_slice::<Value>(&m).ok())
         .and_then(|m| m.get("keras_version").and_then(Value::as_str).map(str::to_string));
-    let mut config: Value =
-        serde_json::from_slice(&config_bytes).map_err(|e| err!("{shown}: config.json is not valid JSON ({e})"))?;
-    // The .keras writer tags shared objects with `shared_object_id`; get_config() has no such key.
-    strip_key(&mut config, "shared_object_id");
-    let (class_name, functional, defs) = parse_model_config(&config).map_err(|e| e.context(shown))?;
+    let text = String::from_utf8(config_bytes).map_err(|_| err!("{shown}: config.json is not UTF-8 text"))?;
+    let (model, flat) = parse_config(&text, keras_version.as_deref(), shown, "config.json")?;
     let what = format!("{shown} (model.weights.h5)");
-    let file = h5::open(&weights_bytes, &what)?;
+    let file = h5::open(weights_bytes, &what)?;
     let root = h5::root(&file, &what)?;
-    // Keras 3 names each layer's variables after its class, in snake case, numbered per class in
-    // model order: layers/conv2d, layers/conv2d_1, ... (not after the layer's own name).
-    let mut used: std::collections::HashMap<String, usize> = Default::default();
-    let mut layers = Vec::with_capacity(defs.len());
-    for d in defs {
-        let base = snake_case(&d.class_name);
-        let n = used.entry(base.clone()).and_modify(|c| *c += 1).or_insert(0);
-        let key = if *n == 0 { base } else { format!("{base}_{n}") };
-        let path = format!("layers/{key}/vars");
-        let weights = match h5::subgroup(&root, &path) {
-            Err(_) => Vec::new(),
-            Ok(g) => {
-                let mut ws = Vec::new();
-                for name in h5::numbered_datasets(&g).map_err(|e| e.context(&what))? {
-                    ws.push(h5::read_f32(&g, &name).map_err(|e| e.context(format!("{what}: {path}")))?);
-                }
-                ws
+    finish(Layout::KerasZip, keras_version, &model, flat, |l| {
+        // Keras 3 keeps each layer's variables below its model's `layers/`, under the snake-case
+        // class name numbered per class (not the layer's own name); nested models nest.
+        let mut path = String::new();
+        let mut m = &model;
+        for (depth, &i) in l.path.iter().enumerate() {
+            let layer = &m.layers[i];
+            path.push_str("layers/");
+            path.push_str(&layer.archive_key);
+            path.push('/');
+            if depth + 1 < l.path.len() {
+                m = layer.nested.as_deref().expect("inner paths run through nested models");
             }
-        };
-        layers.push(KerasLayer {
-            name: d.name,
-            class_name: d.class_name,
-            config: d.config,
-            inbound: d.inbound,
-            weights,
-        });
-    }
-    Ok(KerasModel { layout: Layout::KerasZip, keras_version, class_name, functional, layers })
+        }
+        path.push_str("vars");
+        let Ok(g) = h5::subgroup(&root, &path) else { return Ok(Vec::new()) };
+        let mut ws = Vec::new();
+        for name in h5::numbered_datasets(&g).map_err(|e| e.context(&what))? {
+            ws.push(h5::read_f32(&g, &name).map_err(|e| e.context(format!("{what}: {path}")))?);
+        }
+        Ok(ws)
+    })
 }
 
 fn strip_key(v: &mut Value, key: &str) {
@@ -210,131 +362,17 @@ fn strip_key(v: &mut Value, key: &str) {
     }
 }
 
-/// Keras' `naming.to_snake_case`: `BatchNormalization` -> `batch_normalization`, `PReLU` -> `p_re_lu`.
-pub fn snake_case(name: &str) -> String {
-    let chars: Vec<char> = name.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
-    // (.)([A-Z][a-z]+) -> \1_\2
-    let mut a = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if i > 0 && c.is_ascii_uppercase() && chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()) {
-            a.push('_');
-        }
-        a.push(c);
-    }
-    // ([a-z])([A-Z]) -> \1_\2
-    let chars: Vec<char> = a.chars().collect();
-    let mut b = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if i > 0 && c.is_ascii_uppercase() && chars[i - 1].is_ascii_lowercase() {
-            b.push('_');
-        }
-        b.push(c);
-    }
-    b.to_lowercase()
-}
-
-/// A layer as listed in a model config.
-struct LayerDef {
-    name: String,
-    class_name: String,
-    config: Map<String, Value>,
-    inbound: Vec<String>,
-}
-
-const MODEL_CLASSES: &[&str] = &["Sequential", "Functional", "Model"];
-
-/// Parses `{"class_name": "Sequential"|"Functional", "config": {"layers": [...]}}` into layers in
-/// `model.layers` order (InputLayer entries included), with inbound names for functional models.
-fn parse_model_config(config: &Value) -> Result<(String, bool, Vec<LayerDef>)> {
-    let class_name = config.get("class_name").and_then(Value::as_str).unwrap_or("").to_string();
-    if !MODEL_CLASSES.contains(&class_name.as_str()) {
-        return Err(err!("the model config describes a {class_name:?}, not a Sequential or functional Keras model"));
-    }
-    let inner = config.get("config").ok_or_else(|| err!("the model config has no \"config\""))?;
-    let list = inner
-        .get("layers")
-        .or(if inner.is_array() { Some(inner) } else { None })
-        .and_then(Value::as_array)
-        .ok_or_else(|| err!("the model config has no list of layers"))?;
-    let functional = class_name != "Sequential";
-    let mut defs = Vec::with_capacity(list.len());
-    for (i, l) in list.iter().enumerate() {
-        let cls = l
-            .get("class_name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| err!("layer {i} of the model config has no class_name"))?;
-        let cfg = l.get("config").and_then(Value::as_object).cloned().unwrap_or_default();
-        let name = l
-            .get("name")
-            .and_then(Value::as_str)
-            .or_else(|| cfg.get("name").and_then(Value::as_str))
-            .ok_or_else(|| err!("layer {i} ({cls}) of the model config has no name"))?
-            .to_string();
-        if MODEL_CLASSES.contains(&cls) {
-            return Err(err!(
-                "layer {name} is a whole {cls} model nested inside this one; fmtool converts flat models only"
-            )
-            .with_hint(
-                "rebuild the model without nesting (add the inner model's layers directly), save it, and convert again",
-            ));
-        }
-        let inbound = if functional { inbound_names(l.get("inbound_nodes"), &name)? } else { Vec::new() };
-        defs.push(LayerDef { name, class_name: cls.to_string(), config: cfg, inbound });
-    }
-    Ok((class_name, functional, defs))
-}
-
-/// The names of the layers feeding one layer, from Keras 2's `[[["name", 0, 0, {}], ...]]` or
-/// Keras 3's `[{"args": [...keras tensors...], "kwargs": {}}]`.
-fn inbound_names(nodes: Option<&Value>, layer: &str) -> Result<Vec<String>> {
-    let Some(Value::Array(nodes)) = nodes else { return Ok(Vec::new()) };
-    if nodes.len() > 1 {
-        return Err(err!(
-            "layer {layer} is called {} times (a shared layer); fmtool converts models that call each layer once",
-            nodes.len()
-        ));
-    }
-    let mut names = Vec::new();
-    fn walk(v: &Value, names: &mut Vec<String>) {
-        match v {
-            Value::Object(m) if m.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__") => {
-                if let Some(n) =
-                    m.get("config").and_then(|c| c.get("keras_history")).and_then(|h| h.get(0)).and_then(Value::as_str)
-                {
-                    names.push(n.to_string());
-                }
-            }
-            Value::Object(m) => m.values().for_each(|x| walk(x, names)),
-            Value::Array(items) => items.iter().for_each(|x| walk(x, names)),
-            _ => {}
-        }
-    }
-    for node in nodes {
-        match node {
-            Value::Object(m) => walk(m.get("args").unwrap_or(&Value::Null), &mut names),
-            Value::Array(tensors) => {
-                for t in tensors {
-                    if let Some(n) = t.get(0).and_then(Value::as_str) {
-                        names.push(n.to_string());
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(names)
-}
-
 impl KerasModel {
     /// The course-format entries (`model.layers` order, InputLayer entries kept so the input shape
-    /// survives; the course template skips them) and the weights for each entry.
-    pub fn to_course(&self) -> (Vec<ArchEntry>, Vec<Vec<Weight>>) {
+    /// survives; the course template skips them) and the weights for each entry, under the keys
+    /// `<name>_<i>`. The weights move out of the layers, which keep everything else.
+    pub fn take_course(&mut self) -> (Vec<ArchEntry>, Vec<Vec<Weight>>) {
         let mut entries = Vec::with_capacity(self.layers.len());
         let mut weights = Vec::with_capacity(self.layers.len());
-        for (index, l) in self.layers.iter().enumerate() {
+        for (index, l) in self.layers.iter_mut().enumerate() {
             let keys: Vec<String> = (0..l.weights.len()).map(|i| format!("{}_{i}", l.name)).collect();
-            weights
-                .push(keys.iter().zip(&l.weights).map(|(k, a)| Weight { key: k.clone(), array: a.clone() }).collect());
+            let arrays = std::mem::take(&mut l.weights);
+            weights.push(keys.iter().zip(arrays).map(|(k, array)| Weight { key: k.clone(), array }).collect());
             entries.push(ArchEntry {
                 index,
                 name: l.name.clone(),
@@ -346,6 +384,11 @@ impl KerasModel {
         }
         (entries, weights)
     }
+
+    /// Like [`KerasModel::take_course`], copying the weights instead of moving them.
+    pub fn to_course(&self) -> (Vec<ArchEntry>, Vec<Vec<Weight>>) {
+        self.clone().take_course()
+    }
 }
 
 #[cfg(test)]
@@ -353,28 +396,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn snake_case_is_keras() {
-        for (a, b) in [
-            ("BatchNormalization", "batch_normalization"),
-            ("Conv2D", "conv2d"),
-            ("PReLU", "p_re_lu"),
-            ("DepthwiseConv2D", "depthwise_conv2d"),
-            ("Dense", "dense"),
-            ("ReLU", "re_lu"),
-            ("GlobalAveragePooling2D", "global_average_pooling2d"),
-            ("UpSampling2D", "up_sampling2d"),
-        ] {
-            assert_eq!(snake_case(a), b);
-        }
-    }
-
-    #[test]
-    fn inbound_names_read_both_encodings() {
-        let k2 = serde_json::json!([[["conv2d", 0, 0, {}], ["conv2d_1", 0, 0, {}]]]);
-        assert_eq!(inbound_names(Some(&k2), "add").unwrap(), ["conv2d", "conv2d_1"]);
-        let k3 = serde_json::json!([{"args": [[
-            {"class_name": "__keras_tensor__", "config": {"keras_history": ["a", 0, 0]}},
-            {"class_name": "__keras_tensor__", "config": {"keras_history": ["b", 0, 0]}}]], "kwargs": {}}]);
-        assert_eq!(inbound_names(Some(&k3), "add").unwrap(), ["a", "b"]);
+    fn nested_weights_are_split_by_layer_keeping_order() {
+        let cfg = serde_json::json!({"class_name": "Sequential", "config": {"name": "inner", "layers": [
+            {"class_name": "Dense", "config": {"name": "d"}},
+            {"class_name": "BatchNormalization", "config": {"name": "bn"}}]}});
+        let top = ConfigLayer {
+            name: "inner".into(),
+            class_name: "Sequential".into(),
+            config: Map::new(),
+            inbound: vec![],
+            archive_key: "sequential".into(),
+            nested: Some(Box::new(config::parse_model(&cfg).unwrap())),
+        };
+        let a = |v: f32| ArrayD::from_elem(ndarray::IxDyn(&[1]), v);
+        // Trainable first (kernel, bias, gamma, beta), then non-trainable (moving mean, variance).
+        let ws = ["d/kernel:0", "d/bias:0", "bn/gamma:0", "bn/beta:0", "bn/moving_mean:0", "bn/moving_variance:0"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), a(i as f32)))
+            .collect();
+        let split = split_nested(&top, ws).unwrap();
+        let vals = |k: &str| split[k].iter().map(|x| x[[0]]).collect::<Vec<_>>();
+        assert_eq!(vals("d"), [0.0, 1.0]);
+        assert_eq!(vals("bn"), [2.0, 3.0, 4.0, 5.0]);
+        let e = split_nested(&top, vec![("other/kernel".into(), a(0.0))]).unwrap_err();
+        assert!(e.message.contains("\"other/kernel\""), "{}", e.message);
     }
 }

@@ -1,27 +1,75 @@
-//! The human rendering of `fmtool convert`: a summary like Keras' `model.summary()`.
+//! The human rendering of `fmtool convert`: what was written, then a summary like Keras'
+//! `model.summary()` (layer, type, output shape, parameters, total).
 
 use super::Human;
 use crate::commands::convert::ConvertReport;
 use crate::layers::fmt_shape;
 use std::io::{self, Write};
 
+/// 1234567 -> "1,234,567", as Keras prints parameter counts.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The size of `params` float32 values, as Keras prints it: "397.54 KB".
+fn size(params: usize) -> String {
+    let bytes = params as f64 * 4.0;
+    match bytes {
+        b if b < 1024.0 => format!("{b} B"),
+        b if b < 1024.0 * 1024.0 => format!("{:.2} KB", b / 1024.0),
+        b => format!("{:.2} MB", b / (1024.0 * 1024.0)),
+    }
+}
+
 impl Human for ConvertReport {
     fn human(&self, w: &mut dyn Write) -> io::Result<()> {
-        let layout = match self.layout {
-            crate::keras::Layout::H5Keras2 => "Keras 2 .h5",
-            crate::keras::Layout::H5Keras3 => "Keras 3 .h5",
-            crate::keras::Layout::KerasZip => "Keras 3 .keras",
-        };
-        let version = self.keras_version.as_deref().map(|v| format!(", Keras {v}")).unwrap_or_default();
-        writeln!(w, "converted {} ({layout}{version})", self.input)?;
-        writeln!(w, "wrote {}", self.json)?;
-        writeln!(w, "wrote {}\n", self.npz)?;
-        writeln!(w, "{:<32} {:<22} {:<20} {:>10}", "Layer", "Type", "Output shape", "Params")?;
-        writeln!(w, "{}", "-".repeat(87))?;
-        for l in &self.layers {
-            writeln!(w, "{:<32} {:<22} {:<20} {:>10}", l.name, l.class_name, fmt_shape(&l.output_shape), l.params)?;
+        let version = self.keras_version.as_deref().map(|v| format!(", written by Keras {v}")).unwrap_or_default();
+        writeln!(w, "converted {} ({}{version})", self.input, self.layout.describe())?;
+        writeln!(w, "wrote     {}", self.json)?;
+        writeln!(w, "wrote     {}", self.npz)?;
+        writeln!(w, "input     {} ({})", fmt_shape(&self.input_shape.shape), self.input_shape.source)?;
+        if !self.inlined.is_empty() {
+            writeln!(w, "inlined   the layers of nested model(s) {}", self.inlined.join(", "))?;
         }
-        writeln!(w, "{}", "-".repeat(87))?;
-        writeln!(w, "Total params: {}", self.total_params)
+        writeln!(w)?;
+        let rows: Vec<[String; 3]> = self
+            .layers
+            .iter()
+            .map(|l| [format!("{} ({})", l.name, l.class_name), fmt_shape(&l.output_shape), thousands(l.params)])
+            .collect();
+        let head = ["Layer (type)".to_string(), "Output Shape".to_string(), "Param #".to_string()];
+        let width = |i: usize| rows.iter().chain([&head]).map(|r| r[i].chars().count()).max().unwrap_or(0);
+        let (a, b, c) = (width(0).max(28), width(1).max(20), width(2).max(10));
+        let rule = |ch: &str| ch.repeat(a + b + c + 6);
+        writeln!(w, "{}", rule("─"))?;
+        writeln!(w, " {:<a$}  {:<b$}  {:>c$}", head[0], head[1], head[2])?;
+        writeln!(w, "{}", rule("═"))?;
+        for r in &rows {
+            writeln!(w, " {:<a$}  {:<b$}  {:>c$}", r[0], r[1], r[2])?;
+        }
+        writeln!(w, "{}", rule("─"))?;
+        writeln!(w, " Total params: {} ({})", thousands(self.total_params), size(self.total_params))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_like_keras() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(101770), "101,770");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(size(101770), "397.54 KB");
+        assert_eq!(size(10), "40 B");
     }
 }

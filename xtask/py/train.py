@@ -31,30 +31,55 @@ def load_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def build_cnn(keras):
+def cnn_tower(keras, inp, prefix=""):
+    """The CNN's layers applied to `inp`; returns the output tensor. Layer names get `prefix`."""
     L = keras.layers
+    n = {"i": 0}
+
+    def name(kind):
+        if not prefix:
+            return None
+        n["i"] += 1
+        return f"{prefix}{kind}_{n['i']}"
 
     def block(x, filters):
-        x = L.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = L.BatchNormalization()(x)
-        return L.ReLU()(x)
+        x = L.Conv2D(filters, 3, padding="same", use_bias=False, name=name("conv"))(x)
+        x = L.BatchNormalization(name=name("bn"))(x)
+        return L.ReLU(name=name("relu"))(x)
 
-    inp = keras.Input((28, 28, 1), name="image")
     x = block(inp, 32)
-    x = L.MaxPooling2D(2)(x)
+    x = L.MaxPooling2D(2, name=name("pool"))(x)
     x = block(x, 64)
     x = block(x, 64)
-    x = L.MaxPooling2D(2)(x)
+    x = L.MaxPooling2D(2, name=name("pool"))(x)
     x = block(x, 128)
-    x = L.MaxPooling2D(2)(x)
-    x = L.Flatten()(x)
-    x = L.Dropout(0.3)(x)
-    x = L.Dense(256, use_bias=False)(x)
-    x = L.BatchNormalization()(x)
-    x = L.ReLU()(x)
-    x = L.Dropout(0.4)(x)
-    out = L.Dense(10, activation="softmax")(x)
-    return keras.Model(inp, out, name="fashion_cnn")
+    x = L.MaxPooling2D(2, name=name("pool"))(x)
+    x = L.Flatten(name=name("flatten"))(x)
+    x = L.Dropout(0.3, name=name("dropout"))(x)
+    x = L.Dense(256, use_bias=False, name=name("dense"))(x)
+    x = L.BatchNormalization(name=name("bn"))(x)
+    x = L.ReLU(name=name("relu"))(x)
+    x = L.Dropout(0.4, name=name("dropout"))(x)
+    return L.Dense(10, activation="softmax", name=name("scores"))(x)
+
+
+def build_cnn(keras):
+    inp = keras.Input((28, 28, 1), name="image")
+    return keras.Model(inp, cnn_tower(keras, inp), name="fashion_cnn")
+
+
+def build_ensemble(keras, towers):
+    """One functional model averaging the towers' class probabilities; weights copied in order."""
+    inp = keras.Input((28, 28, 1), name="image")
+    outs = [cnn_tower(keras, inp, prefix=f"t{i}_") for i in range(len(towers))]
+    model = keras.Model(inp, keras.layers.Average(name="ensemble")(outs), name="fashion_cnn_ensemble")
+    new_layers = [l for l in model.layers if l.name.startswith("t")]
+    old_layers = [l for t in towers for l in t.layers if type(l).__name__ != "InputLayer"]
+    assert len(new_layers) == len(old_layers)
+    for new, old in zip(new_layers, old_layers):
+        assert type(new) is type(old), (new, old)
+        new.set_weights(old.get_weights())
+    return model
 
 
 def build_mlp(keras):
@@ -64,9 +89,9 @@ def build_mlp(keras):
             keras.Input((28, 28)),
             L.Flatten(),
             L.Dense(1024, activation="relu"),
-            L.Dropout(0.4),
+            L.Dropout(0.3),
             L.Dense(512, activation="relu"),
-            L.Dropout(0.4),
+            L.Dropout(0.3),
             L.Dense(10, activation="softmax"),
         ],
         name="fashion_mlp",
@@ -77,7 +102,7 @@ def flops_per_image(model):
     total = 0
     for layer in model.layers:
         name = type(layer).__name__
-        if name == "Dense":
+        if name == "Dense" and layer.kernel is not None:
             total += 2 * int(np.prod(layer.kernel.shape))
         elif name == "Conv2D":
             oh, ow = layer.output.shape[1:3]
@@ -132,13 +157,14 @@ def template_accuracy(out_dir, x_test, y_test):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--arch", choices=["cnn", "mlp"], default="cnn")
+    ap.add_argument("--arch", choices=["cnn", "mlp", "ensemble"], default="cnn")
+    ap.add_argument("--towers", type=int, default=2, help="CNNs averaged by --arch ensemble (seeds S, S+1, ...)")
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--seed", type=int, default=20261124)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--subset", type=int, default=None, help="train on the first N images (pilot runs)")
     args = ap.parse_args()
-    epochs = args.epochs or (24 if args.arch == "cnn" else 40)
+    epochs = args.epochs or 40
 
     import keras
     import tensorflow as tf
@@ -156,32 +182,56 @@ def main():
     def prep(x):
         return (x.astype(np.float32) / 255.0)[..., None]
 
-    model = build_cnn(keras) if args.arch == "cnn" else build_mlp(keras)
     batch = 128
-    steps = int(np.ceil(len(x_train) / batch)) * epochs
-    schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.02, warmup_target=None)
-    model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-    )
-    ds = tf.data.Dataset.from_tensor_slices((prep(x_train), y_train)).shuffle(60000, seed=args.seed)
-    ds = ds.map(lambda x, y: augment(tf, x, y, flips=True), num_parallel_calls=2).batch(batch).prefetch(2)
-    val = (prep(x_val), y_val)
-    if args.arch == "mlp":
-        val = (prep(x_val)[..., 0], y_val)
-        ds = ds.map(lambda x, y: (x[..., 0], y))
-    start = time.time()
-    hist = model.fit(ds, validation_data=val, epochs=epochs, verbose=2)
-    wall = time.time() - start
 
-    out_dir = os.path.join(ROOT, "model") if args.arch == "cnn" else os.path.join(ROOT, "model", "classic")
+    def train(arch, seed):
+        keras.utils.set_random_seed(seed)
+        model = build_cnn(keras) if arch == "cnn" else build_mlp(keras)
+        steps = int(np.ceil(len(x_train) / batch)) * epochs
+        schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.02, warmup_target=None)
+        model.compile(
+            optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+        )
+        ds = tf.data.Dataset.from_tensor_slices((prep(x_train), y_train)).shuffle(60000, seed=seed)
+        if arch != "mlp":
+            # The MLP sees every image as it is: shifted images hurt a model without convolutions.
+            ds = ds.map(lambda x, y: augment(tf, x, y, flips=True), num_parallel_calls=2)
+        ds = ds.batch(batch).prefetch(2)
+        val = (prep(x_val), y_val)
+        if arch == "mlp":
+            val = (prep(x_val)[..., 0], y_val)
+            ds = ds.map(lambda x, y: (x[..., 0], y))
+        start = time.time()
+        hist = model.fit(ds, validation_data=val, epochs=epochs, verbose=2)
+        return model, float(hist.history["val_accuracy"][-1]), time.time() - start
+
+    if args.arch == "ensemble":
+        # Each tower is a full CNN trained on its own seed; trained towers are cached in
+        # target/towers/ so that adding a tower does not retrain the others.
+        towers, wall = [], 0.0
+        cache = os.path.join(ROOT, "target", "towers")
+        os.makedirs(cache, exist_ok=True)
+        for i in range(args.towers):
+            path = os.path.join(cache, f"cnn-s{args.seed + i}-e{epochs}.h5")
+            if not os.path.exists(path):
+                m, _, w = train("cnn", args.seed + i)
+                m.save(path)
+                wall += w
+            towers.append(keras.models.load_model(path, compile=False))
+        model = build_ensemble(keras, towers)
+        val_acc = float(np.mean(np.argmax(model.predict(prep(x_val), verbose=0, batch_size=512), axis=1) == y_val))
+    else:
+        model, val_acc, wall = train(args.arch, args.seed)
+
+    out_dir = os.path.join(ROOT, "model", "classic") if args.arch == "mlp" else os.path.join(ROOT, "model")
     os.makedirs(out_dir, exist_ok=True)
     h5 = os.path.join(out_dir, "fashion_mnist.h5")
-    model.save(h5)
-    xt = prep(x_test) if args.arch == "cnn" else prep(x_test)[..., 0]
+    # Without the optimizer state: the file is a third of the size, and fmtool needs only the weights.
+    model.save(h5, include_optimizer=False)
+    xt = prep(x_test)[..., 0] if args.arch == "mlp" else prep(x_test)
     test_acc = float(np.mean(np.argmax(model.predict(xt, verbose=0, batch_size=512), axis=1) == y_test))
-    val_acc = float(hist.history["val_accuracy"][-1])
 
     converter = "fmtool convert"
     r = subprocess.run(["cargo", "run", "--release", "-q", "--", "convert", h5, "--out", out_dir, "--force"], cwd=ROOT)
@@ -193,15 +243,17 @@ def main():
     if args.arch == "mlp":
         extra = f"- course template NumPy pass (float64, one image at a time): test accuracy {template_accuracy(out_dir, x_test, y_test):.4f}\n"
 
-    card = f"""# {"Shipped CNN" if args.arch == "cnn" else "Course-template-compatible MLP"} ({model.name})
+    title = {"cnn": "Shipped CNN", "ensemble": f"Shipped CNN: {args.towers} towers averaged", "mlp": "Course-template-compatible MLP"}[args.arch]
+    towers_arg = f" --towers {args.towers}" if args.arch == "ensemble" else ""
+    card = f"""# {title} ({model.name})
 
-Trained by `cargo xtask train --arch {args.arch} --epochs {epochs} --seed {args.seed}`.
+Trained by `cargo xtask train --arch {args.arch}{towers_arg} --epochs {epochs} --seed {args.seed}`.
 
 - versions: TensorFlow {tf.__version__}, Keras {keras.__version__}, NumPy {np.__version__}, Python {platform.python_version()}
-- data: Fashion-MNIST training set, first 55,000 images for training, last 5,000 for validation{f" (subset {args.subset})" if args.subset else ""}; augmentation: random shifts of up to 2 px and horizontal flips
+- data: Fashion-MNIST training set, first 55,000 images for training, last 5,000 for validation{f" (subset {args.subset})" if args.subset else ""}; augmentation: {"none" if args.arch == "mlp" else "random shifts of up to 2 px and horizontal flips"}
 - optimizer: AdamW (weight decay 1e-4), cosine decay from 2e-3 over {epochs} epochs, batch {batch}
 - parameters: {model.count_params():,}; FLOPs per image (2 x multiply-adds of Conv2D/Dense): {flops_per_image(model):,}
-- wall time: {wall:.0f} s on this machine ({os.cpu_count()} cores)
+- training wall time: {wall:.0f} s on this machine ({os.cpu_count()} cores){" for the towers trained in this run (cached towers are not counted)" if args.arch == "ensemble" else ""}
 - validation accuracy (Keras): {val_acc:.4f}
 - test accuracy (Keras predict, reported only; never used for choices): {test_acc:.4f}
 {extra}- exported with {converter}
