@@ -1,17 +1,21 @@
-//! `fmtool check`'s findings: each submodule looks for one kind of problem and returns findings
-//! as data (code, severity, location, message, hint), all of them, never stopping at the first.
+//! The findings of `fmtool check`: what can be wrong with a course-format model, as data. Each
+//! submodule owns one kind of finding and returns every instance of it; nothing here stops at the
+//! first problem. `commands::check` decides which files to look at and `report::check` prints.
 
-pub mod grader;
+pub mod arrays;
 pub mod layout;
 pub mod schema;
 pub mod shapes;
+pub mod softmax;
 pub mod stale;
+pub mod template;
+pub mod types;
 pub mod weights;
 
 use crate::cli::Grader;
 use crate::model::{ArchEntry, Npz};
-use std::path::PathBuf;
 
+/// How bad a finding is: errors make `fmtool check` exit 1, warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -19,101 +23,310 @@ pub enum Severity {
     Warning,
 }
 
-/// Where a finding is: a file, and inside it a JSON pointer (`$[3].weights[0]`) or an npz key,
-/// and the layer it concerns.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// Where a finding is: a file, and inside it a JSON path (`$[3].weights[0]`) or an npz key, and
+/// the layer concerned.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Location {
     pub file: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// A JSON-path-style pointer into the architecture file, as check-jsonschema prints them.
     pub pointer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// An npz member key.
     pub key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The name of the layer concerned.
     pub layer: Option<String>,
 }
 
-/// One problem found.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+impl Location {
+    pub fn file(file: &str) -> Location {
+        Location { file: file.to_string(), ..Location::default() }
+    }
+
+    /// A place in the architecture file: `$[i]` or deeper, in layer `layer`.
+    pub fn json(file: &str, pointer: impl Into<String>, layer: Option<&str>) -> Location {
+        Location { file: file.to_string(), pointer: Some(pointer.into()), key: None, layer: layer.map(str::to_string) }
+    }
+
+    /// An entry of the architecture file.
+    pub fn entry(file: &str, e: &ArchEntry) -> Location {
+        Location::json(file, e.pointer(), Some(&e.name))
+    }
+
+    /// One of an entry's weight names: `$[i].weights[j]`, which names `key`.
+    pub fn weight(file: &str, e: &ArchEntry, j: usize) -> Location {
+        let mut l = Location::json(file, format!("{}.weights[{j}]", e.pointer()), Some(&e.name));
+        l.key = e.weights.get(j).cloned();
+        l
+    }
+
+    /// A member of the npz.
+    pub fn npz_key(file: &str, key: &str) -> Location {
+        Location { file: file.to_string(), pointer: None, key: Some(key.to_string()), layer: None }
+    }
+}
+
+/// One thing wrong with a model.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
+    /// A stable kebab-case identifier, one of [`CODES`].
     pub code: &'static str,
     pub severity: Severity,
     pub location: Location,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// What to do about it.
     pub hint: Option<String>,
 }
 
 impl Finding {
     pub fn error(code: &'static str, location: Location, message: impl Into<String>) -> Finding {
-        Finding { code, severity: Severity::Error, location, message: message.into(), hint: None }
+        Finding::new(code, Severity::Error, location, message)
     }
 
     pub fn warning(code: &'static str, location: Location, message: impl Into<String>) -> Finding {
-        Finding { code, severity: Severity::Warning, location, message: message.into(), hint: None }
+        Finding::new(code, Severity::Warning, location, message)
+    }
+
+    pub fn new(code: &'static str, severity: Severity, location: Location, message: impl Into<String>) -> Finding {
+        debug_assert!(CODES.iter().any(|(c, _)| *c == code), "finding code {code} is not in CODES");
+        Finding { code, severity, location, message: message.into(), hint: None }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Finding {
         self.hint = Some(hint.into());
         self
     }
+
+    pub fn maybe_hint(mut self, hint: Option<String>) -> Finding {
+        self.hint = hint;
+        self
+    }
 }
 
-/// What the checks look at: the files found, and what could be parsed of them.
-pub struct Subject {
-    pub json_path: PathBuf,
-    pub npz_path: PathBuf,
-    pub h5_path: Option<PathBuf>,
-    /// The architecture entries, when the JSON is in the course layout.
-    pub arch: Option<Vec<ArchEntry>>,
-    /// The weights, when the npz could be opened.
-    pub npz: Option<Npz>,
+/// Every finding code with what it means; the report schema's `code` enum is generated from it.
+pub const CODES: &[(&str, &str)] = &[
+    ("missing-file", "fashion_mnist.json or fashion_mnist.npz is not there"),
+    ("invalid-json", "the architecture file is not valid JSON"),
+    ("not-course-layout", "the JSON is another layout (model.to_json(), get_config() list, {\"layers\": ...})"),
+    ("schema", "the architecture file violates schemas/model-architecture.schema.json"),
+    ("duplicate-layer-name", "two entries have the same name"),
+    ("unsupported-layer", "a layer type fmtool cannot run"),
+    ("missing-weight", "a weight name of the JSON is not a key of the npz"),
+    ("shared-weight", "one npz key is used by several layers"),
+    ("unused-array", "an npz array that no layer uses"),
+    ("unreadable-npz", "the npz is not a readable archive"),
+    ("pickled-array", "an object array or a pickle in the npz"),
+    ("not-npy-member", "an npz member that is not a .npy array"),
+    ("unreadable-array", "an npz member that cannot be decoded"),
+    ("non-float-weights", "an integer or boolean weight array"),
+    ("non-finite", "NaN or infinite weights"),
+    ("float64-weights", "float64 weights (the course exports float32)"),
+    ("float16-weights", "float16 weights (precision lost)"),
+    ("shape-mismatch", "a weight or config does not fit the shape flowing into the layer"),
+    ("unknown-inbound", "an inbound name that is not an earlier layer"),
+    ("output-shape", "the model does not end with 10 class scores"),
+    ("input-shape", "the model's input does not hold the 784 values of one image"),
+    ("input-reshape", "the model needs its (1, 784) rows reshaped, which the course template does not do"),
+    ("no-softmax", "the last layer does not apply softmax"),
+    ("template-skips", "the course template skips a layer, so it grades a different model"),
+    ("template-ignores-activation", "the course template ignores a Dense activation other than relu/softmax"),
+    ("template-crash", "the course template would crash on the model"),
+    ("stale-export", "the Keras model beside the export holds different weights"),
+    ("unreadable-keras", "the Keras model file cannot be read"),
+];
+
+/// The parts of one model that the checks look at. `arch` holds the entries that parsed; when
+/// `arch_complete` is false some entries were invalid (already reported), so whole-model checks
+/// (shape flow, the template's pass) are skipped rather than reported on a partial model.
+pub struct ModelView<'a> {
+    /// The architecture file as shown in findings (`model/fashion_mnist.json`).
+    pub json_file: &'a str,
+    pub npz_file: &'a str,
+    pub arch: &'a [ArchEntry],
+    pub arch_complete: bool,
+    pub npz: Option<&'a Npz>,
     pub grader: Grader,
 }
 
-impl Subject {
-    pub fn json_file(&self) -> String {
-        self.json_path.display().to_string()
+impl ModelView<'_> {
+    /// The npz file name without its directory, for messages ("is not in fashion_mnist.npz").
+    pub fn npz_name(&self) -> &str {
+        std::path::Path::new(self.npz_file).file_name().and_then(|n| n.to_str()).unwrap_or(self.npz_file)
     }
 
-    pub fn npz_file(&self) -> String {
-        self.npz_path.display().to_string()
+    /// True when every weight of the entry is present and readable, i.e. problems with the entry
+    /// are not already reported as missing or broken arrays.
+    pub fn weights_readable(&self, e: &ArchEntry) -> bool {
+        self.npz.is_some_and(|npz| e.weights.iter().all(|k| npz.array(k).is_ok()))
     }
 
-    /// A location in the JSON file at an entry, optionally deeper (`.weights[0]`).
-    pub fn at_entry(&self, e: &ArchEntry, deeper: &str) -> Location {
-        Location {
-            file: self.json_file(),
-            pointer: Some(format!("{}{deeper}", e.pointer())),
-            key: None,
-            layer: Some(e.name.clone()),
+    /// Findings about what the course template does are warnings for the full grader and errors
+    /// for `--grader classic`.
+    pub fn template_severity(&self) -> Severity {
+        match self.grader {
+            Grader::Full => Severity::Warning,
+            Grader::Classic => Severity::Error,
         }
-    }
-
-    /// A location in the npz file at a key.
-    pub fn at_key(&self, key: &str, layer: Option<&str>) -> Location {
-        Location { file: self.npz_file(), pointer: None, key: Some(key.to_string()), layer: layer.map(str::to_string) }
     }
 }
 
-/// Runs every check that the parsed files allow, in a stable order.
-pub fn run_all(subject: &Subject) -> Vec<Finding> {
+/// Runs every check that needs a parsed architecture and npz, in a fixed order.
+pub fn check_model(view: &ModelView) -> (Vec<Finding>, Option<shapes::ShapeSummary>) {
     let mut out = Vec::new();
-    if let Some(npz) = &subject.npz {
-        out.extend(weights::arrays(subject, npz));
+    out.extend(types::check(view));
+    if let Some(npz) = view.npz {
+        out.extend(weights::check(view, npz));
+        out.extend(arrays::check(view, npz));
     }
-    if let Some(arch) = &subject.arch {
-        out.extend(layout::layer_types(subject, arch));
-        if let Some(npz) = &subject.npz {
-            out.extend(weights::references(subject, arch, npz));
-            // Shape inference needs every layer and array; NaN values or float64 do not stop it.
-            const BLOCKING: &[&str] = &["unreadable-array", "missing-weight", "unsupported-layer"];
-            let shapes_ok_to_check = !out.iter().any(|f| BLOCKING.contains(&f.code));
-            if shapes_ok_to_check {
-                out.extend(shapes::flow(subject, arch, npz));
-            }
-            out.extend(grader::template(subject, arch, npz));
-            out.extend(stale::h5_matches(subject, npz));
+    let (shape_findings, summary) = shapes::check(view);
+    out.extend(shape_findings);
+    out.extend(softmax::check(view));
+    // The template tripping over a weight the full flow already refused says nothing new.
+    let refused: Vec<Option<String>> =
+        out.iter().filter(|f| f.code == "shape-mismatch").map(|f| f.location.pointer.clone()).collect();
+    out.extend(
+        template::check(view)
+            .into_iter()
+            .filter(|f| !(f.code == "template-crash" && refused.contains(&f.location.pointer))),
+    );
+    (out, summary)
+}
+
+/// A JSON pointer (`/3/weights/0`) written as the JSON path check-jsonschema prints (`$[3].weights[0]`).
+pub fn json_path(pointer: &str) -> String {
+    let mut out = String::from("$");
+    for seg in pointer.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            out.push('.');
+            out.push_str(&seg);
+        } else {
+            out.push_str(&format!("[{}]", serde_json::Value::from(seg)));
         }
     }
     out
+}
+
+/// The `[i, j, ...]` index of element `flat` of a C-order array of `shape`.
+pub fn unravel(flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    let mut rest = flat;
+    for (i, d) in shape.iter().enumerate().rev() {
+        if *d > 0 {
+            idx[i] = rest % d;
+            rest /= d;
+        }
+    }
+    idx
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    //! Builders of minimal in-memory models for the checks' unit tests.
+    use super::*;
+    use crate::model::npz::read_npz_bytes;
+    use ndarray::ArrayD;
+    use serde_json::Value;
+
+    pub fn arch(v: Value) -> Vec<ArchEntry> {
+        crate::model::arch::parse_arch(&v).expect("test architecture parses")
+    }
+
+    pub fn npz(arrays: &[(&str, &[usize])]) -> Npz {
+        let arrays: Vec<(String, ArrayD<f32>)> = arrays
+            .iter()
+            .map(|(k, s)| {
+                let n: usize = s.iter().product();
+                let data: Vec<f32> = (0..n).map(|i| ((i % 7) as f32 - 3.0) * 0.01).collect();
+                (k.to_string(), ArrayD::from_shape_vec(ndarray::IxDyn(s), data).unwrap())
+            })
+            .collect();
+        npz_of(&arrays)
+    }
+
+    pub fn npz_of(arrays: &[(String, ArrayD<f32>)]) -> Npz {
+        let cur = crate::model::npz::write_npz(std::io::Cursor::new(Vec::new()), arrays).unwrap();
+        read_npz_bytes(std::path::Path::new("model/fashion_mnist.npz"), cur.get_ref()).unwrap()
+    }
+
+    pub fn view<'a>(arch: &'a [ArchEntry], npz: &'a Npz, grader: Grader) -> ModelView<'a> {
+        ModelView {
+            json_file: "model/fashion_mnist.json",
+            npz_file: "model/fashion_mnist.npz",
+            arch,
+            arch_complete: true,
+            npz: Some(npz),
+            grader,
+        }
+    }
+
+    /// A Dense entry in the course format.
+    pub fn dense(name: &str, units: usize, activation: &str) -> Value {
+        serde_json::json!({"name": name, "type": "Dense",
+            "config": {"name": name, "units": units, "activation": activation, "use_bias": true},
+            "weights": [format!("{name}_0"), format!("{name}_1")]})
+    }
+
+    /// The classic MLP: Flatten, Dense(128, relu), Dense(10, softmax) on (28, 28) input.
+    pub fn mlp() -> (Vec<ArchEntry>, Npz) {
+        let a = arch(serde_json::json!([
+            {"name": "flatten", "type": "Flatten", "config": {"batch_input_shape": [null, 28, 28]}, "weights": []},
+            dense("dense", 128, "relu"),
+            dense("dense_1", 10, "softmax"),
+        ]));
+        let n = npz(&[("dense_0", &[784, 128]), ("dense_1", &[128]), ("dense_1_0", &[128, 10]), ("dense_1_1", &[10])]);
+        (a, n)
+    }
+
+    pub fn codes(f: &[Finding]) -> Vec<&'static str> {
+        f.iter().map(|f| f.code).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_pointers_become_json_paths() {
+        assert_eq!(json_path(""), "$");
+        assert_eq!(json_path("/3/weights/0"), "$[3].weights[0]");
+        assert_eq!(json_path("/0/config/a b"), "$[0].config[\"a b\"]");
+        assert_eq!(json_path("/0/x~1y"), "$[0][\"x/y\"]");
+    }
+
+    #[test]
+    fn unravel_is_c_order() {
+        assert_eq!(unravel(0, &[3, 4]), [0, 0]);
+        assert_eq!(unravel(5, &[3, 4]), [1, 1]);
+        assert_eq!(unravel(11, &[3, 4]), [2, 3]);
+        assert_eq!(unravel(7, &[10]), [7]);
+    }
+
+    #[test]
+    fn a_clean_mlp_has_no_findings() {
+        let (a, n) = test_util::mlp();
+        for grader in [Grader::Full, Grader::Classic] {
+            let (f, summary) = check_model(&test_util::view(&a, &n, grader));
+            assert_eq!(f, Vec::<Finding>::new());
+            assert_eq!(summary.unwrap().output_shape, Some(vec![10]));
+        }
+    }
+
+    #[test]
+    fn codes_are_unique_kebab_case() {
+        for (i, (c, _)) in CODES.iter().enumerate() {
+            assert!(c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-'), "{c}");
+            assert!(!CODES[..i].iter().any(|(d, _)| d == c), "{c} twice");
+        }
+    }
 }

@@ -1,107 +1,178 @@
-//! The JSON Schema of the course's architecture file, generated from the layer registry, and
-//! validation against it with pointers in the `$[3].weights[0]` style.
+//! The JSON Schemas fmtool ships (`schemas/model-architecture.schema.json` for the course's
+//! architecture file, `schemas/check-report.schema.json` for `fmtool check --format json`), generated
+//! here from the layer registry and the finding codes so they cannot drift (a test compares them
+//! with the committed files), and the `schema` finding: violations of the architecture schema.
 
+use super::{CODES, Finding, Location, json_path};
 use serde_json::{Value, json};
+use std::sync::OnceLock;
 
-/// The schema of `fashion_mnist.json` (draft 2020-12). The `type` enum is the layer registry; a
-/// test keeps `schemas/model-architecture.schema.json` equal to this.
+/// The committed architecture schema, which is what `check` validates against.
+pub const ARCHITECTURE_SCHEMA: &str = include_str!("../../schemas/model-architecture.schema.json");
+
+/// The architecture schema as generated from the layer registry (what the committed file must be).
 pub fn architecture_schema() -> Value {
     let types: Vec<&str> = crate::layers::registry().iter().map(|s| s.class_name).collect();
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://fmtool.invalid/schemas/model-architecture.schema.json",
-        "title": "fashion_mnist.json (course format)",
-        "description": "A JSON list with one entry per layer of model.layers, in order. Generated from fmtool's layer registry: `type` lists the layer classes fmtool runs.",
+        "title": "fashion_mnist.json: the course's model architecture",
+        "description": "A JSON list with one entry per Keras layer (model.layers order): its name, its Keras class name, layer.get_config(), and the npz keys of layer.get_weights(). Generated from fmtool's layer registry: `type` lists the layers fmtool runs.",
         "type": "array",
         "minItems": 1,
         "items": {
             "type": "object",
             "required": ["name", "type", "config", "weights"],
             "properties": {
-                "name": {"type": "string", "minLength": 1, "description": "layer.name"},
-                "type": {"enum": types, "description": "type(layer).__name__"},
-                "config": {"type": "object", "description": "layer.get_config()"},
+                "name": {"type": "string", "minLength": 1, "description": "layer.name; unique in the model."},
+                "type": {"enum": types, "description": "The Keras class name (type(layer).__name__)."},
+                "config": {"type": "object", "description": "layer.get_config()."},
                 "weights": {
                     "type": "array",
                     "items": {"type": "string", "minLength": 1},
-                    "description": "npz keys of layer.get_weights(), in order: <name>_0, <name>_1, ..."
+                    "description": "The npz keys of layer.get_weights(), in order; the course notebook names them <name>_<i>."
                 },
                 "inbound": {
                     "type": "array",
-                    "items": {"type": "string"},
-                    "description": "fmtool's extension for functional models: names of the layers feeding this one"
+                    "items": {"type": "string", "minLength": 1},
+                    "description": "Functional models only: the names of the layers feeding this one, in call order."
                 }
             }
         }
     })
 }
 
-/// Converts a JSON Pointer (`/3/weights/0`) into the `$[3].weights[0]` style.
-pub fn pointer_to_path(pointer: &str) -> String {
-    let mut out = String::from("$");
-    for part in pointer.split('/').skip(1) {
-        if part.parse::<usize>().is_ok() {
-            out.push_str(&format!("[{part}]"));
-        } else {
-            out.push('.');
-            out.push_str(&part.replace("~1", "/").replace("~0", "~"));
-        }
-    }
-    out
-}
-
-/// Validates an architecture document; returns (pointer, message) for every violation. Unknown
-/// layer types are left to the `unsupported-layer` finding, which says more.
-pub fn validate_architecture(value: &Value) -> Vec<(String, String)> {
-    let schema = architecture_schema();
-    let validator = jsonschema::validator_for(&schema).expect("the generated schema is valid");
-    validator
-        .iter_errors(value)
-        .map(|e| (pointer_to_path(&e.instance_path().to_string()), e.to_string()))
-        .filter(|(p, _)| !p.ends_with(".type"))
-        .collect()
-}
-
 /// The schema of `fmtool check --format json`.
 pub fn check_report_schema() -> Value {
+    let codes: Vec<&str> = CODES.iter().map(|(c, _)| *c).collect();
+    let code_doc: Vec<String> = CODES.iter().map(|(c, d)| format!("{c}: {d}")).collect();
+    let opt_string = json!({"type": ["string", "null"]});
+    let shape = json!({"type": "array", "items": {"type": "integer", "minimum": 0}});
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://fmtool.invalid/schemas/check-report.schema.json",
         "title": "fmtool check --format json",
+        "description": "Every finding about the checked models. The exit status is 1 when `errors` > 0, else 0.",
         "type": "object",
-        "required": ["findings", "errors", "warnings", "files"],
+        "required": ["grader", "checked", "models", "errors", "warnings", "findings", "seconds"],
         "additionalProperties": false,
         "properties": {
-            "files": {"type": "array", "items": {"type": "string"}},
+            "grader": {"enum": ["full", "classic"], "description": "classic turns findings about the course template into errors."},
+            "checked": {"type": "array", "items": {"type": "string"}, "description": "The files that were read."},
+            "models": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["json", "npz", "keras", "layers", "input", "output_shape", "parameters"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "json": {"type": "string"},
+                        "npz": {"type": "string"},
+                        "keras": {"type": ["string", "null"], "description": "The Keras .h5/.keras file beside the export, compared with the npz."},
+                        "layers": {"type": "integer", "minimum": 0},
+                        "input": {
+                            "oneOf": [
+                                {"type": "null"},
+                                {
+                                    "type": "object",
+                                    "required": ["shape", "source", "inferred"],
+                                    "additionalProperties": false,
+                                    "properties": {
+                                        "shape": shape,
+                                        "source": {"type": "string"},
+                                        "inferred": {"type": "boolean"}
+                                    }
+                                }
+                            ]
+                        },
+                        "output_shape": {"oneOf": [{"type": "null"}, shape], "description": "Per image, without the batch axis; null when the shapes do not flow through."},
+                        "parameters": {"type": ["integer", "null"], "minimum": 0}
+                    }
+                }
+            },
             "errors": {"type": "integer", "minimum": 0},
             "warnings": {"type": "integer", "minimum": 0},
             "findings": {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["code", "severity", "location", "message"],
+                    "required": ["code", "severity", "location", "message", "hint"],
                     "additionalProperties": false,
                     "properties": {
-                        "code": {"type": "string"},
+                        "code": {"enum": codes, "description": code_doc.join("; ")},
                         "severity": {"enum": ["error", "warning"]},
-                        "message": {"type": "string"},
-                        "hint": {"type": "string"},
                         "location": {
                             "type": "object",
-                            "required": ["file"],
+                            "required": ["file", "pointer", "key", "layer"],
                             "additionalProperties": false,
                             "properties": {
                                 "file": {"type": "string"},
-                                "pointer": {"type": "string"},
-                                "key": {"type": "string"},
-                                "layer": {"type": "string"}
+                                "pointer": {"type": ["string", "null"], "pattern": "^\\$", "description": "A JSON path into the architecture file, e.g. $[3].weights[0]."},
+                                "key": {"type": ["string", "null"], "description": "An npz member key."},
+                                "layer": opt_string
                             }
-                        }
+                        },
+                        "message": {"type": "string", "minLength": 1},
+                        "hint": opt_string
                     }
                 }
-            }
+            },
+            "seconds": {"type": "number", "minimum": 0}
         }
     })
+}
+
+/// A schema as it is committed: pretty JSON and a final newline.
+pub fn to_file_text(schema: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(schema).expect("a JSON value serializes");
+    s.push('\n');
+    s
+}
+
+fn validator() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        let schema: Value = serde_json::from_str(ARCHITECTURE_SCHEMA).expect("the committed schema is JSON");
+        jsonschema::validator_for(&schema).expect("the committed schema compiles")
+    })
+}
+
+/// Every violation of the architecture schema, with its JSON path. A `type` that is a string but
+/// not a registry class is left to the `unsupported-layer` finding, which says more.
+pub fn validate(value: &Value, shown: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for e in validator().iter_errors(value) {
+        let ptr = e.instance_path().as_str().to_string();
+        if ptr.ends_with("/type") && e.instance().is_string() {
+            continue;
+        }
+        let path = json_path(&ptr);
+        let layer = layer_name_at(value, &ptr);
+        let hint = hint_for(&ptr, &e.to_string());
+        out.push(
+            Finding::error("schema", Location::json(shown, path, layer.as_deref()), e.to_string()).maybe_hint(hint),
+        );
+    }
+    out
+}
+
+/// The `name` of the entry a pointer points into (`/3/...` → entry 3's name).
+fn layer_name_at(value: &Value, ptr: &str) -> Option<String> {
+    let i: usize = ptr.split('/').nth(1)?.parse().ok()?;
+    value.get(i)?.get("name")?.as_str().map(str::to_string)
+}
+
+fn hint_for(ptr: &str, msg: &str) -> Option<String> {
+    let depth = ptr.split('/').count() - 1;
+    if depth == 1 && msg.contains("required") {
+        Some("each entry needs \"name\", \"type\", \"config\" (layer.get_config()) and \"weights\" (a list of npz keys, [] for none)".into())
+    } else if ptr.contains("/weights") {
+        Some("\"weights\" lists the npz keys of the layer's arrays as strings, e.g. [\"dense_0\", \"dense_1\"]".into())
+    } else if depth == 0 {
+        Some("the file must list the model's layers: export [entry for each layer in model.layers]".into())
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -109,16 +180,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pointers_read_like_check_jsonschema() {
-        assert_eq!(pointer_to_path("/3/weights/0"), "$[3].weights[0]");
-        assert_eq!(pointer_to_path(""), "$");
+    fn violations_carry_json_paths_and_layers() {
+        let v = json!([
+            {"name": "d", "type": "Dense", "config": {}, "weights": ["d_0", 3]},
+            {"name": "e", "type": "Dense", "weights": []},
+            {"name": "f", "type": "NoSuchLayer", "config": {}, "weights": []},
+        ]);
+        let f = validate(&v, "m.json");
+        let at: Vec<(&str, &str)> =
+            f.iter().map(|f| (f.location.pointer.as_deref().unwrap(), f.location.layer.as_deref().unwrap())).collect();
+        assert_eq!(at, [("$[0].weights[1]", "d"), ("$[1]", "e")], "{f:?}");
+        assert!(f[1].message.contains("config"), "{}", f[1].message);
+        assert!(f.iter().all(|f| f.code == "schema"));
     }
 
     #[test]
-    fn schema_catches_a_missing_key() {
-        let errs = validate_architecture(&json!([{"name": "d", "type": "Dense", "config": {}}]));
-        assert_eq!(errs.len(), 1, "{errs:?}");
-        assert_eq!(errs[0].0, "$[0]");
-        assert!(errs[0].1.contains("weights"), "{errs:?}");
+    fn type_enum_is_the_registry() {
+        let s = architecture_schema();
+        let types = s["items"]["properties"]["type"]["enum"].as_array().unwrap();
+        assert_eq!(types.len(), crate::layers::registry().len());
+        assert!(types.contains(&json!("Dense")));
+    }
+
+    #[test]
+    fn empty_list_is_refused() {
+        let f = validate(&json!([]), "m.json");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].location.pointer.as_deref(), Some("$"));
     }
 }

@@ -1,66 +1,166 @@
-//! The stale-export finding: a Keras .h5 beside the json/npz whose weights differ from the npz,
-//! because the model was retrained and saved but not exported again.
+//! The `stale-export` finding: a Keras model file (`fashion_mnist.h5` / `.keras`) beside the
+//! course files whose layers or weights differ from them, because the model was trained again and
+//! saved but not exported again. Reading the Keras file is `keras::read_model`'s job; this module
+//! only compares what it returns with the JSON and the npz.
 
-use super::{Finding, Subject};
-use crate::model::Npz;
+use super::{Finding, Location, ModelView};
+use crate::layers::{Weight, fmt_dims};
+use crate::model::ArchEntry;
 
-pub fn h5_matches(subject: &Subject, npz: &Npz) -> Vec<Finding> {
-    let Some(h5) = &subject.h5_path else { return Vec::new() };
-    let at = super::Location { file: h5.display().to_string(), ..Default::default() };
-    let reexport = format!(
-        "re-export it: fmtool convert {} --out {} --force",
-        h5.display(),
-        subject.npz_path.parent().map(|p| p.display().to_string()).unwrap_or_else(|| ".".into())
-    );
-    let converted = match crate::keras::read_model(h5) {
-        Ok(m) => m,
-        Err(e) => {
-            return vec![Finding::warning("unreadable-h5", at, format!("cannot compare with the npz: {}", e.message))];
-        }
+/// What the Keras file holds, as course entries and their weights (from `KerasModel::to_course`).
+pub struct KerasSide<'a> {
+    /// The file as shown in findings.
+    pub file: &'a str,
+    pub entries: &'a [ArchEntry],
+    pub weights: &'a [Vec<Weight>],
+    /// True when the Keras file was modified after the npz (None when unknown).
+    pub newer: Option<bool>,
+}
+
+/// Compares the Keras file with the export; `convert` is the command that re-exports.
+pub fn check(view: &ModelView, keras: &KerasSide, convert: &str) -> Vec<Finding> {
+    let Some(npz) = view.npz else { return Vec::new() };
+    let hint = format!("export again from the saved model: `{convert}`");
+    let when = match keras.newer {
+        Some(true) => format!(" ({} was saved after the export)", file_name(keras.file)),
+        Some(false) => format!(" ({} is newer than {})", view.npz_name(), file_name(keras.file)),
+        None => String::new(),
     };
-    let (entries, weights) = converted.to_course();
-    let mut differing = Vec::new();
-    let mut missing = Vec::new();
-    for (e, ws) in entries.iter().zip(&weights) {
-        for w in ws {
-            match npz.get(&w.key).and_then(|x| x.array.as_ref().ok()) {
-                None => missing.push(w.key.clone()),
-                Some(a) => {
-                    let same = a.shape == w.array.shape()
-                        && a.data.iter().zip(w.array.iter()).all(|(x, y)| (*x as f32).to_bits() == y.to_bits());
-                    if !same {
-                        differing.push(format!("{} ({})", w.key, e.name));
+    // Layers with weights, by name and class, in order: InputLayer entries and other weightless
+    // layers are left out because exports differ in whether they keep them.
+    let weighted = |es: &[ArchEntry]| -> Vec<(String, String, usize)> {
+        es.iter()
+            .filter(|e| !e.weights.is_empty())
+            .map(|e| (e.name.clone(), e.class_name.clone(), e.weights.len()))
+            .collect()
+    };
+    let (ours, theirs) = (weighted(view.arch), weighted(keras.entries));
+    if view.arch_complete && ours != theirs {
+        let list = |v: &[(String, String, usize)]| {
+            let names: Vec<String> = v.iter().take(6).map(|(n, c, _)| format!("{n} ({c})")).collect();
+            format!("{}{}", names.join(", "), if v.len() > 6 { ", ..." } else { "" })
+        };
+        return vec![
+            Finding::error(
+                "stale-export",
+                Location::file(keras.file),
+                format!(
+                    "{} and {} describe different models{when}: the Keras file has layers with weights {}, the JSON {}",
+                    file_name(keras.file),
+                    file_name(view.json_file),
+                    list(&theirs),
+                    list(&ours)
+                ),
+            )
+            .hint(hint),
+        ];
+    }
+    let mut differ: Vec<String> = Vec::new();
+    let mut compared = 0usize;
+    for (ke, kws) in keras.entries.iter().zip(keras.weights) {
+        let Some(e) = view.arch.iter().find(|e| e.name == ke.name) else { continue };
+        for (j, w) in kws.iter().enumerate() {
+            // The JSON's own key for this weight: the export may name arrays in any scheme.
+            let Some(a) = e.weights.get(j).and_then(|k| npz.array(k).ok()) else { continue };
+            compared += 1;
+            let key = &e.weights[j];
+            if a.shape != w.array.shape() {
+                differ.push(format!("{key}: shape {} vs {}", fmt_dims(&a.shape), fmt_dims(w.array.shape())));
+                continue;
+            }
+            // Exact comparison in float32: an export of the same model is bit-identical.
+            let mut max = 0f64;
+            for (x, y) in a.data.iter().zip(w.array.iter()) {
+                if (*x as f32).to_bits() != y.to_bits() {
+                    max = max.max((*x - *y as f64).abs());
+                    if max.is_nan() {
+                        break;
                     }
                 }
             }
+            if max > 0.0 || max.is_nan() {
+                differ.push(format!("{key}: max difference {max:.3e}"));
+            }
         }
     }
-    let mut out = Vec::new();
-    if !differing.is_empty() {
-        out.push(
-            Finding::error(
-                "stale-export",
-                at.clone(),
-                format!(
-                    "the weights in {} differ from {} for {} array(s): {}{}",
-                    h5.display(),
-                    subject.npz_file(),
-                    differing.len(),
-                    differing.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
-                    if differing.len() > 3 { ", ..." } else { "" }
-                ),
-            )
-            .hint(format!("the model was saved after the last export; {reexport}")),
-        );
-    } else if !missing.is_empty() && missing.len() == weights.iter().map(Vec::len).sum::<usize>() {
-        out.push(
-            Finding::warning(
-                "h5-not-compared",
-                at,
-                format!("{} names its arrays differently from the npz; not compared", h5.display()),
-            )
-            .hint(reexport),
+    if differ.is_empty() {
+        return Vec::new();
+    }
+    let shown: Vec<&str> = differ.iter().take(3).map(String::as_str).collect();
+    vec![
+        Finding::error(
+            "stale-export",
+            Location::file(keras.file),
+            format!(
+                "{} holds different weights than {}{when}: {} of {compared} arrays {} ({}{})",
+                file_name(keras.file),
+                view.npz_name(),
+                differ.len(),
+                if differ.len() == 1 { "differs" } else { "differ" },
+                shown.join("; "),
+                if differ.len() > 3 { "; ..." } else { "" }
+            ),
+        )
+        .hint(hint),
+    ]
+}
+
+fn file_name(p: &str) -> &str {
+    std::path::Path::new(p).file_name().and_then(|n| n.to_str()).unwrap_or(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::*;
+    use crate::cli::Grader;
+
+    fn keras_weights(npz: &crate::model::Npz, arch: &[ArchEntry], scale: f32) -> Vec<Vec<Weight>> {
+        arch.iter()
+            .map(|e| {
+                e.weights
+                    .iter()
+                    .map(|k| Weight { key: k.clone(), array: npz.array(k).unwrap().to_f32().mapv(|v| v * scale) })
+                    .collect()
+            })
+            .collect()
+    }
+
+    const CONVERT: &str = "fmtool convert model/fashion_mnist.h5 --force";
+
+    #[test]
+    fn identical_weights_are_not_stale() {
+        let (a, n) = mlp();
+        let w = keras_weights(&n, &a, 1.0);
+        let k = KerasSide { file: "model/fashion_mnist.h5", entries: &a, weights: &w, newer: None };
+        assert_eq!(check(&view(&a, &n, Grader::Full), &k, CONVERT), vec![]);
+    }
+
+    #[test]
+    fn retrained_weights_are_stale_with_the_reexport_command() {
+        let (a, n) = mlp();
+        let w = keras_weights(&n, &a, 2.0);
+        let k = KerasSide { file: "model/fashion_mnist.h5", entries: &a, weights: &w, newer: Some(true) };
+        let f = check(&view(&a, &n, Grader::Full), &k, CONVERT);
+        assert_eq!(codes(&f), ["stale-export"]);
+        assert!(f[0].message.contains("4 of 4 arrays differ"), "{}", f[0].message);
+        assert!(f[0].message.contains("saved after the export"), "{}", f[0].message);
+        assert_eq!(
+            f[0].hint.as_deref(),
+            Some("export again from the saved model: `fmtool convert model/fashion_mnist.h5 --force`")
         );
     }
-    out
+
+    #[test]
+    fn other_layer_names_are_another_model() {
+        let (a, n) = mlp();
+        let mut other = a.clone();
+        other[2].name = "dense_7".into();
+        let w = keras_weights(&n, &a, 1.0);
+        let k = KerasSide { file: "model/fashion_mnist.h5", entries: &other, weights: &w, newer: None };
+        let f = check(&view(&a, &n, Grader::Full), &k, CONVERT);
+        assert_eq!(codes(&f), ["stale-export"]);
+        assert!(f[0].message.contains("different models"), "{}", f[0].message);
+        assert!(f[0].message.contains("dense_7 (Dense)"), "{}", f[0].message);
+    }
 }

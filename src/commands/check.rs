@@ -1,19 +1,45 @@
 //! `fmtool check`: every finding that would make the grader fail or mis-score a model, at once.
+//! This module decides which files make up each model (a directory, or files given one by one as
+//! a pre-commit hook passes them), reads them, and hands them to `checks`.
 
-use crate::checks::{self, Finding, Location, Severity, Subject};
-use crate::cli::CheckArgs;
+use crate::checks::layout::{self, convert_command};
+use crate::checks::shapes::ShapeSummary;
+use crate::checks::stale::{self, KerasSide};
+use crate::checks::{self, Finding, Location, ModelView, Severity};
+use crate::cli::{CheckArgs, Grader};
+use crate::engine::InputShape;
 use crate::error::Result;
-use crate::model::{H5_NAME, JSON_NAME, NPZ_NAME};
+use crate::layers::Shape;
+use crate::model::npz::{NpyArray, NpzEntry};
+use crate::model::{JSON_NAME, NPZ_NAME, Npz};
 use crate::{ExitStatus, err};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What was checked of one model.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelSummary {
+    pub json: String,
+    pub npz: String,
+    /// The Keras file beside the export (compared with it), or the Keras file checked on its own.
+    pub keras: Option<String>,
+    pub layers: usize,
+    pub input: Option<InputShape>,
+    pub output_shape: Option<Shape>,
+    pub parameters: Option<usize>,
+}
 
 /// The result of `fmtool check`; its JSON form is `schemas/check-report.schema.json`.
 #[derive(Debug, serde::Serialize)]
 pub struct CheckReport {
-    pub files: Vec<String>,
+    pub grader: Grader,
+    /// The files that were read.
+    pub checked: Vec<String>,
+    pub models: Vec<ModelSummary>,
     pub errors: usize,
     pub warnings: usize,
     pub findings: Vec<Finding>,
+    pub seconds: f64,
 }
 
 impl CheckReport {
@@ -22,95 +48,321 @@ impl CheckReport {
     }
 }
 
-/// Works out the json, npz and (optional) h5 paths from the command line.
-fn resolve(paths: &[PathBuf]) -> Result<(PathBuf, PathBuf, Option<PathBuf>)> {
+/// The files of one model. `json`/`npz` are `None` when a Keras file is checked on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    pub json: Option<PathBuf>,
+    pub npz: Option<PathBuf>,
+    pub keras: Option<PathBuf>,
+}
+
+const KERAS_EXTS: [&str; 2] = ["h5", "keras"];
+
+/// A Keras file with the same stem as `p` beside it (`fashion_mnist.h5` for `fashion_mnist.json`).
+fn keras_beside(p: &Path) -> Option<PathBuf> {
+    KERAS_EXTS.iter().map(|e| p.with_extension(e)).find(|k| k.is_file())
+}
+
+/// Works out the models to check from the command line: directories, or files (`.json`, `.npz`,
+/// `.h5`, `.keras`) whose siblings complete the model. Fails (exit 2) on paths that do not exist.
+pub fn resolve(paths: &[PathBuf]) -> Result<Vec<Unit>> {
     let default = [PathBuf::from("model")];
     let paths = if paths.is_empty() { &default[..] } else { paths };
-    let (mut json, mut npz, mut h5) = (None, None, None);
+    let mut units: Vec<Unit> = Vec::new();
     for p in paths {
-        if p.is_dir() {
-            json = Some(p.join(JSON_NAME));
-            npz = Some(p.join(NPZ_NAME));
-            if p.join(H5_NAME).is_file() {
-                h5 = Some(p.join(H5_NAME));
+        let unit = if p.is_dir() {
+            let (json, npz) = (p.join(JSON_NAME), p.join(NPZ_NAME));
+            let keras = keras_beside(&json);
+            if !json.exists() && !npz.exists() && keras.is_none() {
+                return Err(err!("{} holds no model: neither {JSON_NAME} nor {NPZ_NAME} is there", p.display())
+                    .with_hint("pass the directory the course notebook exported into, or convert a Keras file first: fmtool convert model.h5"));
             }
-            continue;
-        }
-        match p.extension().and_then(|e| e.to_str()) {
-            Some("json") => json = Some(p.clone()),
-            Some("npz") => npz = Some(p.clone()),
-            Some("h5") | Some("keras") => h5 = Some(p.clone()),
-            _ if !p.exists() => {
-                return Err(err!("{} does not exist", p.display()).with_hint(
-                    "pass the model directory (holding fashion_mnist.json and fashion_mnist.npz) or its files",
-                ));
+            Unit { json: Some(json), npz: Some(npz), keras }
+        } else if !p.exists() {
+            let what = if p.extension().is_some() { "file" } else { "model directory" };
+            return Err(err!("{what} {} does not exist", p.display()).with_hint(
+                "pass the model directory (holding fashion_mnist.json and fashion_mnist.npz) or its files",
+            ));
+        } else {
+            match p.extension().and_then(|e| e.to_str()) {
+                Some("json") => {
+                    Unit { json: Some(p.clone()), npz: Some(p.with_extension("npz")), keras: keras_beside(p) }
+                }
+                Some("npz") => {
+                    Unit { json: Some(p.with_extension("json")), npz: Some(p.clone()), keras: keras_beside(p) }
+                }
+                Some(e) if KERAS_EXTS.contains(&e) => {
+                    let (json, npz) = (p.with_extension("json"), p.with_extension("npz"));
+                    if json.exists() || npz.exists() {
+                        Unit { json: Some(json), npz: Some(npz), keras: Some(p.clone()) }
+                    } else {
+                        // A Keras file on its own: check what `fmtool convert` would write.
+                        Unit { json: None, npz: None, keras: Some(p.clone()) }
+                    }
+                }
+                _ => {
+                    return Err(err!(
+                        "{}: fmtool checks .json, .npz, .h5 and .keras files and model directories",
+                        p.display()
+                    ));
+                }
             }
-            _ => return Err(err!("{}: fmtool checks .json, .npz, .h5 and .keras files", p.display())),
+        };
+        // One model given by several of its files (as pre-commit passes them) is checked once.
+        match units.iter_mut().find(|u| same_model(u, &unit)) {
+            Some(u) => {
+                if u.keras.is_none() {
+                    u.keras = unit.keras;
+                }
+            }
+            None => units.push(unit),
         }
     }
-    let sibling = |known: &Option<PathBuf>, name: &str| known.as_ref().and_then(|k| k.parent()).map(|d| d.join(name));
-    let json = json.or_else(|| sibling(&npz, JSON_NAME)).or_else(|| sibling(&h5, JSON_NAME));
-    let npz = npz.or_else(|| sibling(&json, NPZ_NAME));
-    match (json, npz) {
-        (Some(j), Some(n)) if j.exists() || n.exists() => Ok((j, n, h5)),
-        (Some(j), _) => Err(err!("{} does not exist", j.parent().unwrap_or(Path::new(".")).join(JSON_NAME).display())
-            .with_hint("pass the model directory, or convert a Keras file first: fmtool convert model.h5")),
-        _ => Err(err!("nothing to check").with_hint("pass the model directory or its files")),
+    Ok(units)
+}
+
+fn same_model(a: &Unit, b: &Unit) -> bool {
+    let canon = |p: &Option<PathBuf>| p.as_ref().map(|p| normalize(p));
+    match (&a.json, &b.json) {
+        (Some(_), Some(_)) => canon(&a.json) == canon(&b.json),
+        _ => canon(&a.keras) == canon(&b.keras) && a.json.is_none() && b.json.is_none(),
     }
 }
 
+/// `./model/x` and `model/x` are the same file (without touching the disk).
+fn normalize(p: &Path) -> PathBuf {
+    p.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
+}
+
 pub fn run(args: &CheckArgs) -> Result<CheckReport> {
-    let (json_path, npz_path, h5_path) = resolve(&args.paths)?;
-    let mut findings = Vec::new();
-    let (arch, json_findings) = if json_path.exists() {
-        checks::layout::read(&json_path)
-    } else {
-        let f = Finding::error(
-            "missing-file",
-            Location { file: json_path.display().to_string(), ..Default::default() },
-            "the architecture file is missing",
-        )
-        .hint("export it with `fmtool convert model.h5`");
-        (None, vec![f])
+    let start = Instant::now();
+    let units = resolve(&args.paths)?;
+    let mut report = CheckReport {
+        grader: args.grader,
+        checked: Vec::new(),
+        models: Vec::new(),
+        errors: 0,
+        warnings: 0,
+        findings: Vec::new(),
+        seconds: 0.0,
     };
-    findings.extend(json_findings);
-    let npz = if npz_path.exists() {
-        match crate::model::npz::read_npz(&npz_path) {
+    for unit in &units {
+        let (findings, summary, checked) = check_unit(unit, args.grader);
+        report.findings.extend(findings);
+        report.models.extend(summary);
+        report.checked.extend(checked);
+    }
+    report.errors = report.findings.iter().filter(|f| f.severity == Severity::Error).count();
+    report.warnings = report.findings.len() - report.errors;
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn shown(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Checks one model; returns its findings in file and position order, its summary and the files read.
+pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSummary>, Vec<String>) {
+    let (Some(json), Some(npz_path)) = (&unit.json, &unit.npz) else {
+        let keras = unit.keras.as_ref().expect("a unit has a json or a Keras file");
+        return check_keras_alone(keras, grader);
+    };
+    let json_s = shown(json);
+    let npz_s = shown(npz_path);
+    let keras_s = unit.keras.as_deref().map(shown);
+    let out_dir = json.parent().map(shown).filter(|d| !d.is_empty());
+    let convert = match &keras_s {
+        Some(k) => convert_command(Some(k), out_dir.as_deref()),
+        None => convert_command(None, out_dir.as_deref()),
+    };
+    let mut checked = Vec::new();
+    let mut findings = Vec::new();
+    let (parsed, f) = layout::read(json, &json_s, &convert);
+    findings.extend(f);
+    if json.exists() {
+        checked.push(json_s.clone());
+    }
+    let npz = if !npz_path.exists() {
+        findings.push(
+            Finding::error("missing-file", Location::file(&npz_s), format!("{} is missing", file_name(&npz_s)))
+                .hint(format!("export the weights with the course notebook, or run `{convert}`")),
+        );
+        None
+    } else {
+        checked.push(npz_s.clone());
+        match crate::model::npz::read_npz(npz_path) {
             Ok(n) => Some(n),
             Err(e) => {
-                let mut f = Finding::error(
-                    "unreadable-npz",
-                    Location { file: npz_path.display().to_string(), ..Default::default() },
-                    e.message,
-                );
-                f.hint = e.hint;
-                findings.push(f);
+                findings.push(Finding::error("unreadable-npz", Location::file(&npz_s), e.message).maybe_hint(e.hint));
                 None
             }
         }
-    } else {
-        findings.push(
-            Finding::error(
-                "missing-file",
-                Location { file: npz_path.display().to_string(), ..Default::default() },
-                "the weights file is missing",
-            )
-            .hint("export it with `fmtool convert model.h5`"),
+    };
+    let empty = Vec::new();
+    let (arch, complete) = match &parsed {
+        Some(p) => (&p.entries, p.complete),
+        None => (&empty, false),
+    };
+    let view =
+        ModelView { json_file: &json_s, npz_file: &npz_s, arch, arch_complete: complete, npz: npz.as_ref(), grader };
+    let mut summary = None;
+    if parsed.is_some() {
+        let (f, s) = checks::check_model(&view);
+        findings.extend(f);
+        summary = s;
+    } else if let Some(n) = &npz {
+        // The JSON is unusable, but the arrays can still be checked on their own.
+        findings.extend(checks::arrays::check(&view, n));
+    }
+    if let (Some(k), Some(ks)) = (&unit.keras, &keras_s) {
+        checked.push(ks.clone());
+        if parsed.is_some() && npz.is_some() {
+            match crate::keras::read_model(k) {
+                Ok(m) => {
+                    let (entries, weights) = m.to_course();
+                    let newer = modified(k).zip(modified(npz_path)).and_then(|(a, b)| (a != b).then_some(a > b));
+                    let side = KerasSide { file: ks, entries: &entries, weights: &weights, newer };
+                    findings.extend(stale::check(&view, &side, &convert));
+                }
+                Err(e) => findings.push(
+                    Finding::warning(
+                        "unreadable-keras",
+                        Location::file(ks),
+                        format!("cannot compare {} with the export: {}", file_name(ks), e.message),
+                    )
+                    .maybe_hint(e.hint),
+                ),
+            }
+        }
+    }
+    sort_by_place(&mut findings, &[&json_s, &npz_s, keras_s.as_deref().unwrap_or("")], npz.as_ref());
+    let model = ModelSummary {
+        json: json_s,
+        npz: npz_s,
+        keras: keras_s,
+        layers: arch.len(),
+        input: summary.as_ref().and_then(|s: &ShapeSummary| s.input.clone()),
+        output_shape: summary.as_ref().and_then(|s| s.output_shape.clone()),
+        parameters: summary.as_ref().and_then(|s| s.parameters),
+    };
+    (findings, Some(model), checked)
+}
+
+/// A Keras file given on its own: the checks run on what `fmtool convert` would write from it, and
+/// findings point into that (`model.h5::$[3]`).
+fn check_keras_alone(keras: &Path, grader: Grader) -> (Vec<Finding>, Option<ModelSummary>, Vec<String>) {
+    let ks = shown(keras);
+    let m = match crate::keras::read_model(keras) {
+        Ok(m) => m,
+        Err(e) => {
+            let f = Finding::error("unreadable-keras", Location::file(&ks), e.message).maybe_hint(e.hint);
+            return (vec![f], None, vec![ks]);
+        }
+    };
+    let (entries, weights) = m.to_course();
+    let npz = Npz {
+        path: keras.to_path_buf(),
+        entries: weights
+            .iter()
+            .flatten()
+            .map(|w| NpzEntry { key: w.key.clone(), array: Ok(NpyArray::from_f32(&w.array)) })
+            .collect(),
+    };
+    let view =
+        ModelView { json_file: &ks, npz_file: &ks, arch: &entries, arch_complete: true, npz: Some(&npz), grader };
+    let (mut findings, s) = checks::check_model(&view);
+    sort_by_place(&mut findings, &[&ks], Some(&npz));
+    let model = ModelSummary {
+        json: ks.clone(),
+        npz: ks.clone(),
+        keras: Some(ks.clone()),
+        layers: entries.len(),
+        input: s.as_ref().and_then(|s| s.input.clone()),
+        output_shape: s.as_ref().and_then(|s| s.output_shape.clone()),
+        parameters: s.as_ref().and_then(|s| s.parameters),
+    };
+    (findings, Some(model), vec![ks])
+}
+
+fn modified(p: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+fn file_name(p: &str) -> &str {
+    Path::new(p).file_name().and_then(|n| n.to_str()).unwrap_or(p)
+}
+
+/// Orders findings as a compiler does: by file, then by position in it (whole-file findings first,
+/// then JSON entries in list order, npz members in archive order); ties keep check order.
+fn sort_by_place(findings: &mut [Finding], files: &[&str], npz: Option<&Npz>) {
+    let rank = |f: &Finding| -> (usize, i64) {
+        let file = files.iter().position(|x| *x == f.location.file).unwrap_or(files.len());
+        let pos = if let Some(p) = &f.location.pointer {
+            p.strip_prefix("$[").and_then(|r| r.split(']').next()).and_then(|i| i.parse::<i64>().ok()).unwrap_or(-1)
+        } else if let Some(k) = &f.location.key {
+            npz.and_then(|n| n.entries.iter().position(|e| &e.key == k)).map(|i| i as i64).unwrap_or(-1)
+        } else {
+            -1
+        };
+        (file, pos)
+    };
+    findings.sort_by_key(rank);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_of_one_model_are_one_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for f in ["fashion_mnist.json", "fashion_mnist.npz", "fashion_mnist.h5", "other.keras"] {
+            std::fs::write(d.join(f), b"x").unwrap();
+        }
+        let units =
+            resolve(&[d.join("fashion_mnist.npz"), d.join("fashion_mnist.json"), d.join("fashion_mnist.h5")]).unwrap();
+        assert_eq!(units.len(), 1);
+        assert_eq!(units[0].json.as_deref(), Some(d.join("fashion_mnist.json").as_path()));
+        assert_eq!(units[0].keras.as_deref(), Some(d.join("fashion_mnist.h5").as_path()));
+        // A directory finds the same files.
+        assert_eq!(resolve(&[d.to_path_buf()]).unwrap(), units);
+        // A Keras file without an export beside it is checked on its own.
+        let alone = resolve(&[d.join("other.keras")]).unwrap();
+        assert_eq!(alone, vec![Unit { json: None, npz: None, keras: Some(d.join("other.keras")) }]);
+    }
+
+    #[test]
+    fn paths_that_do_not_exist_cannot_be_checked() {
+        let e = resolve(&[PathBuf::from("no/such/dir")]).unwrap_err();
+        assert!(e.message.contains("no/such/dir"));
+        let dir = tempfile::tempdir().unwrap();
+        let e = resolve(&[dir.path().to_path_buf()]).unwrap_err();
+        assert!(e.message.contains("holds no model"), "{}", e.message);
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        assert!(resolve(&[dir.path().join("notes.txt")]).is_err());
+    }
+
+    #[test]
+    fn findings_sort_by_file_and_position() {
+        let f = |file: &str, pointer: Option<&str>| {
+            let loc = Location { file: file.into(), pointer: pointer.map(String::from), ..Location::default() };
+            Finding::warning("no-softmax", loc, "m")
+        };
+        let mut v =
+            vec![f("b.npz", None), f("a.json", Some("$[10]")), f("a.json", Some("$[2].weights[0]")), f("a.json", None)];
+        sort_by_place(&mut v, &["a.json", "b.npz"], None);
+        let order: Vec<(String, Option<String>)> =
+            v.iter().map(|f| (f.location.file.clone(), f.location.pointer.clone())).collect();
+        assert_eq!(
+            order,
+            [
+                ("a.json".to_string(), None),
+                ("a.json".to_string(), Some("$[2].weights[0]".to_string())),
+                ("a.json".to_string(), Some("$[10]".to_string())),
+                ("b.npz".to_string(), None)
+            ]
         );
-        None
-    };
-    let subject = Subject {
-        json_path: json_path.clone(),
-        npz_path: npz_path.clone(),
-        h5_path: h5_path.clone(),
-        arch,
-        npz,
-        grader: args.grader,
-    };
-    findings.extend(checks::run_all(&subject));
-    findings.sort_by_key(|f| f.severity);
-    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
-    let mut files = vec![json_path.display().to_string(), npz_path.display().to_string()];
-    files.extend(h5_path.map(|p| p.display().to_string()));
-    Ok(CheckReport { files, errors, warnings: findings.len() - errors, findings })
+    }
 }

@@ -1,6 +1,6 @@
-//! `fmtool hook install`: writes `.git/hooks/pre-commit`, a POSIX shell script that runs
-//! `fmtool check` (and optionally `fmtool score --min-accuracy`) on the model directories whose
-//! files are staged, for users without the pre-commit framework.
+//! `fmtool hook install`: writes the repository's `pre-commit` hook, a POSIX shell script that runs
+//! `fmtool check` (and optionally `fmtool score --min-accuracy`) on the staged model files, for
+//! users without the pre-commit framework (whose hooks are in `.pre-commit-hooks.yaml`).
 
 use crate::cli::HookInstallArgs;
 use crate::err;
@@ -9,53 +9,130 @@ use crate::report::Human;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// A line every hook fmtool writes contains, to recognise it later.
+pub const MARKER: &str = "written by `fmtool hook install`";
+
+/// The model files the hook looks at, as an extended regular expression (as in `.pre-commit-hooks.yaml`).
+pub const FILES_REGEX: &str = r"(^|/)fashion_mnist\.(json|npz|h5)$|\.keras$";
+
 #[derive(Debug, serde::Serialize)]
 pub struct HookReport {
     pub path: String,
+    /// An existing hook was replaced (`--force`).
     pub replaced: bool,
     pub min_accuracy: Option<f64>,
+    /// Whether `fmtool` is on PATH now.
+    pub on_path: bool,
+    /// The binary the hook falls back to when `fmtool` is not on PATH.
+    pub fallback: Option<String>,
 }
 
-/// The hook script. It checks only the model directories touched by the commit.
-pub fn script(min_accuracy: Option<f64>) -> String {
-    let score = match min_accuracy {
-        Some(x) => format!(
-            "  fmtool score --model \"$dir\" --min-accuracy {x} >/dev/null || {{ echo \"fmtool: $dir scores below {x}\" >&2; status=1; }}\n"
-        ),
-        None => String::new(),
-    };
+/// Quotes a string for a POSIX shell: `'it'\''s'`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The hook script. `fallback` is the fmtool binary to use when none is on PATH.
+pub fn script(min_accuracy: Option<f64>, fallback: Option<&str>) -> String {
+    let min = min_accuracy.map(|x| x.to_string()).unwrap_or_default();
+    let fallback = fallback.map(sh_quote).unwrap_or_else(|| "''".into());
+    let version = env!("CARGO_PKG_VERSION");
     format!(
         r#"#!/bin/sh
-# Installed by `fmtool hook install`: stops a commit whose Fashion-MNIST model fmtool finds broken.
-# Remove this file to disable it, or commit with --no-verify to skip it once.
-if ! command -v fmtool >/dev/null 2>&1; then
-  echo "pre-commit: fmtool is not on PATH; install it (cargo install --path <fmtool checkout>) or delete .git/hooks/pre-commit" >&2
-  exit 1
+# fmtool pre-commit hook, {MARKER} (fmtool {version}).
+# Runs `fmtool check` on the model files a commit stages (fashion_mnist.json, .npz, .h5 and
+# .keras files), as they will be committed, and `fmtool score --min-accuracy` when set below.
+# Skip it once with `git commit --no-verify`; remove this file to turn it off.
+min_accuracy='{min}'
+fallback={fallback}
+
+cd "$(git rev-parse --show-toplevel)" || exit 1
+staged=$(git -c core.quotePath=false diff --cached --name-only --diff-filter=ACMR | grep -E '{FILES_REGEX}')
+[ -n "$staged" ] || exit 0
+
+# fmtool: $FMTOOL if set, else the one on PATH, else the binary that installed this hook.
+if [ -n "$FMTOOL" ]; then
+    fmtool=$FMTOOL
+elif command -v fmtool >/dev/null 2>&1; then
+    fmtool=fmtool
+else
+    fmtool=$fallback
 fi
-files=$(git diff --cached --name-only --diff-filter=ACMR | grep -E '(^|/)fashion_mnist\.(json|npz|h5)$')
-[ -z "$files" ] && exit 0
+if [ -z "$fmtool" ] || ! command -v "$fmtool" >/dev/null 2>&1; then
+    echo "pre-commit: model files are staged, but fmtool${{FMTOOL:+ ($FMTOOL)}} is not installed, so they were not checked:" >&2
+    printf '%s\n' "$staged" | sed 's/^/    /' >&2
+    echo "Install fmtool: cargo install --path <your fmtool checkout>  (puts fmtool in ~/.cargo/bin; make sure that is on PATH)," >&2
+    echo "or set FMTOOL=/path/to/fmtool. To commit without the check once: git commit --no-verify" >&2
+    exit 1
+fi
+case $fmtool in /*) ;; *) fmtool=$(command -v "$fmtool") ;; esac
+
+tmp=$(mktemp -d "${{TMPDIR:-/tmp}}/fmtool-hook.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' HUP INT TERM
+
+# A commit holds the index, not the working tree: check each staged file together with the other
+# files of its model (same name, .json/.npz/.h5) as the index has them.
+printf '%s\n' "$staged" | while IFS= read -r f; do
+    stem=${{f%.*}}
+    for g in "$f" "$stem.json" "$stem.npz" "$stem.h5"; do
+        if git ls-files --error-unmatch -- "$g" >/dev/null 2>&1; then
+            git checkout-index --force --prefix="$tmp/" -- "$g" || exit 1
+        fi
+    done
+done || exit 1
+
+set --
+while IFS= read -r f; do
+    set -- "$@" "$f"
+done <<EOF
+$staged
+EOF
+
 status=0
-for dir in $(for f in $files; do dirname "$f"; done | sort -u); do
-  fmtool check "$dir" || status=1
-{score}done
+(cd "$tmp" && "$fmtool" check "$@") || status=1
+
+if [ -n "$min_accuracy" ]; then
+    printf '%s\n' "$staged" | grep -E '(^|/)fashion_mnist\.(json|npz)$' | while IFS= read -r f; do
+        dirname "$f"
+    done | sort -u | while IFS= read -r d; do
+        if (cd "$tmp" && "$fmtool" score --model "$d" --min-accuracy "$min_accuracy" >"$tmp/.score" 2>&1); then
+            grep '^accuracy' "$tmp/.score" | sed "s|^|$d: |"
+        else
+            cat "$tmp/.score" >&2
+            exit 1
+        fi
+    done || status=1
+fi
+
+if [ "$status" -ne 0 ]; then
+    echo "pre-commit: fmtool found problems in the staged model; fix them and stage again (or commit with --no-verify)." >&2
+fi
 exit $status
 "#
     )
 }
 
-/// The hooks directory of the git repository containing `repo`.
+/// The hooks directory of the git repository containing `repo` (honours `core.hooksPath`).
 fn hooks_dir(repo: &Path) -> Result<PathBuf> {
+    if !repo.is_dir() {
+        return Err(err!("--repo {}: no such directory", repo.display()));
+    }
     let out = std::process::Command::new("git")
-        .args(["rev-parse", "--git-path", "hooks"])
+        .args(["rev-parse", "--path-format=absolute", "--git-path", "hooks"])
         .current_dir(repo)
         .output()
-        .map_err(|e| err!("cannot run git: {e}").with_hint("install git, or run from inside the repository"))?;
+        .map_err(|e| err!("cannot run git: {e}").with_hint("install git; a pre-commit hook needs it anyway"))?;
     if !out.status.success() {
         return Err(err!("{} is not inside a git repository", repo.display())
-            .with_hint("run `git init` first, or pass --repo DIR"));
+            .with_hint("run `git init` first, or pass --repo DIR with the repository's directory"));
     }
-    let rel = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Ok(repo.join(rel))
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// Whether an executable named `fmtool` is on PATH.
+fn fmtool_on_path() -> bool {
+    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join("fmtool").is_file())).unwrap_or(false)
 }
 
 pub fn install(args: &HookInstallArgs) -> Result<HookReport> {
@@ -65,18 +142,27 @@ pub fn install(args: &HookInstallArgs) -> Result<HookReport> {
         return Err(err!("--min-accuracy {x} is not between 0 and 1"));
     }
     let dir = hooks_dir(&args.repo)?;
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, &e))?;
     let path = dir.join("pre-commit");
     let replaced = path.exists();
     if replaced && !args.force {
-        return Err(err!("{} already exists; fmtool does not replace a hook it did not write", path.display())
-            .with_hint("pass --force to replace it, or add `fmtool check model` to the existing hook yourself"));
+        let ours = std::fs::read_to_string(&path).is_ok_and(|s| s.contains(MARKER));
+        let e = if ours {
+            err!("{} is already fmtool's hook", path.display())
+                .with_hint("pass --force to write it again (for example with another --min-accuracy)")
+        } else {
+            err!("{} already exists; fmtool does not replace a hook it did not write", path.display())
+                .with_hint("pass --force to replace it (its content is lost), or call `fmtool check` from it yourself")
+        };
+        return Err(e);
     }
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, &e))?;
+    let fallback = std::env::current_exe().ok().map(|p| p.display().to_string());
     let mut tmp = tempfile::Builder::new()
         .prefix(".fmtool-")
         .tempfile_in(&dir)
         .map_err(|e| Error::io("write a temporary file in", &dir, &e))?;
-    tmp.write_all(script(args.min_accuracy).as_bytes()).map_err(|e| Error::io("write", tmp.path(), &e))?;
+    tmp.write_all(script(args.min_accuracy, fallback.as_deref()).as_bytes())
+        .map_err(|e| Error::io("write", tmp.path(), &e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -84,20 +170,64 @@ pub fn install(args: &HookInstallArgs) -> Result<HookReport> {
             .map_err(|e| Error::io("make executable", tmp.path(), &e))?;
     }
     tmp.persist(&path).map_err(|e| Error::io("write", &path, &e.error))?;
-    Ok(HookReport { path: path.display().to_string(), replaced, min_accuracy: args.min_accuracy })
+    Ok(HookReport {
+        path: path.display().to_string(),
+        replaced,
+        min_accuracy: args.min_accuracy,
+        on_path: fmtool_on_path(),
+        fallback,
+    })
 }
 
 impl Human for HookReport {
     fn human(&self, w: &mut dyn Write) -> io::Result<()> {
         let verb = if self.replaced { "replaced" } else { "installed" };
+        writeln!(w, "{verb} {}", self.path)?;
         writeln!(
             w,
-            "{verb} {}: every commit that stages fashion_mnist.json/.npz/.h5 runs `fmtool check` on its directory",
-            self.path
+            "every commit that stages fashion_mnist.json/.npz/.h5 or a .keras file runs `fmtool check` on the staged files"
         )?;
         if let Some(x) = self.min_accuracy {
-            writeln!(w, "and `fmtool score --min-accuracy {x}`")?;
+            writeln!(w, "and `fmtool score --min-accuracy {x}` on their model directory")?;
+        }
+        if !self.on_path {
+            let fb = self.fallback.as_deref().unwrap_or("nothing");
+            writeln!(
+                w,
+                "note: fmtool is not on PATH; the hook will use {fb}. Install fmtool (cargo install --path <fmtool checkout>) so the hook keeps working if that file moves"
+            )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(sh_quote("/a b/it's"), r"'/a b/it'\''s'");
+    }
+
+    #[test]
+    fn script_carries_the_settings() {
+        let s = script(Some(0.85), Some("/opt/fm tool/fmtool"));
+        assert!(s.starts_with("#!/bin/sh\n"));
+        assert!(s.contains("min_accuracy='0.85'"));
+        assert!(s.contains("fallback='/opt/fm tool/fmtool'"));
+        assert!(s.contains(MARKER));
+        let s = script(None, None);
+        assert!(s.contains("min_accuracy=''"));
+    }
+
+    #[test]
+    fn script_is_valid_posix_sh() {
+        // `sh -n` parses without running.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pre-commit");
+        std::fs::write(&p, script(Some(0.9), Some("/x/fmtool"))).unwrap();
+        let out = std::process::Command::new("sh").arg("-n").arg(&p).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }

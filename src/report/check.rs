@@ -1,36 +1,86 @@
 //! The human rendering of `fmtool check`, in the style of compilers and check-jsonschema:
-//! `model/fashion_mnist.json::$[3].weights[0]: error[missing-weight]: ...` and a hint line.
+//! `model/fashion_mnist.json::$[3].weights[0]: error[missing-weight]: ...`, an indented `hint:`
+//! line, and a summary line (`2 errors, 1 warning`).
 
 use super::Human;
-use crate::checks::Severity;
+use crate::checks::Finding;
 use crate::commands::check::CheckReport;
+use crate::layers::fmt_shape;
 use std::io::{self, Write};
+
+/// `file::$[3].weights[0]`, `file::npz_key`, or `file`.
+fn place(f: &Finding) -> String {
+    let l = &f.location;
+    match (&l.pointer, &l.key) {
+        (Some(p), _) => format!("{}::{p}", l.file),
+        (None, Some(k)) => format!("{}::{k}", l.file),
+        (None, None) => l.file.clone(),
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
+/// `101,770`.
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
 
 impl Human for CheckReport {
     fn human(&self, w: &mut dyn Write) -> io::Result<()> {
         for f in &self.findings {
-            let mut place = f.location.file.clone();
-            if let Some(p) = &f.location.pointer {
-                place.push_str(&format!("::{p}"));
-            }
-            if let Some(k) = &f.location.key {
-                place.push_str(&format!("::{k}"));
-            }
-            let sev = match f.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-            };
-            let layer = f.location.layer.as_deref().map(|l| format!(" (layer {l})")).unwrap_or_default();
-            writeln!(w, "{place}: {sev}[{}]: {}{layer}", f.code, f.message)?;
+            writeln!(w, "{}: {}[{}]: {}", place(f), f.severity.as_str(), f.code, f.message)?;
             if let Some(h) = &f.hint {
                 writeln!(w, "    hint: {h}")?;
             }
         }
-        let plural = |n: usize, s: &str| if n == 1 { format!("1 {s}") } else { format!("{n} {s}s") };
+        if !self.findings.is_empty() {
+            writeln!(w)?;
+        }
+        for m in &self.models {
+            let mut parts = Vec::new();
+            if m.layers > 0 {
+                parts.push(plural(m.layers, "layer"));
+            }
+            if let (Some(i), Some(o)) = (&m.input, &m.output_shape) {
+                parts.push(format!("{} → {}", fmt_shape(&i.shape), fmt_shape(o)));
+            }
+            if let Some(p) = m.parameters {
+                parts.push(format!("{} parameters", thousands(p)));
+            }
+            let files = if m.json == m.npz { m.json.clone() } else { format!("{} + {}", m.json, m.npz) };
+            let keras = match &m.keras {
+                Some(k) if *k != m.json => format!(" (compared with {k})"),
+                _ => String::new(),
+            };
+            let parts = if parts.is_empty() { String::new() } else { format!(": {}", parts.join(", ")) };
+            writeln!(w, "checked {files}{keras}{parts}")?;
+        }
         if self.findings.is_empty() {
-            writeln!(w, "{}: no problems found", self.files.join(", "))
+            writeln!(w, "no problems found")
         } else {
             writeln!(w, "{}, {}", plural(self.errors, "error"), plural(self.warnings, "warning"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(7), "7");
+        assert_eq!(thousands(101_770), "101,770");
+        assert_eq!(thousands(1_000_000), "1,000,000");
     }
 }

@@ -138,7 +138,7 @@ fn a_kernel_that_does_not_fit_names_the_layer_and_shapes() {
     });
     let (code, v, _) = check(tmp.path(), &[]);
     assert_eq!(code, 1);
-    let f = finding(&v, "shape");
+    let f = finding(&v, "shape-mismatch");
     let msg = f["message"].as_str().unwrap();
     assert!(msg.contains("expected shape (784,") && msg.contains("found"), "{msg}");
     assert_eq!(f["location"]["layer"], dense["name"]);
@@ -159,31 +159,6 @@ fn nan_weights_and_a_missing_softmax_are_reported() {
     assert_eq!(code, 1);
     assert!(finding(&v, "non-finite")["message"].as_str().unwrap().contains("1 NaN"));
     assert_eq!(finding(&v, "no-softmax")["severity"], "warning");
-}
-
-#[test]
-fn numpy_variants_pickles_and_integer_arrays() {
-    let python = require_numpy();
-    let tmp = good_model();
-    let npz = tmp.path().join("fashion_mnist.npz");
-    // Rewrite the weights with real NumPy: float64 + Fortran order, plus an integer array and a
-    // pickled object array under extra keys.
-    let script = format!(
-        "import numpy as np\nz = dict(np.load({p:?}))\nz = {{k: np.asfortranarray(v.astype(np.float64)) for k, v in z.items()}}\n\
-         z['counts'] = np.arange(3, dtype=np.int64)\nz['objects'] = np.array([{{'a': 1}}], dtype=object)\nnp.savez({p:?}, **z)\n",
-        p = npz.to_str().unwrap()
-    );
-    let ok = std::process::Command::new(&python).args(["-c", &script]).status().unwrap().success();
-    assert!(ok, "numpy rewrote the npz");
-    let (code, v, _) = check(tmp.path(), &[]);
-    assert_eq!(code, 1);
-    let c = codes(&v);
-    assert!(c.contains(&"float64-weights".to_string()), "{c:?}");
-    assert!(c.contains(&"non-float-weights".to_string()), "{c:?}");
-    let pickle = finding(&v, "unreadable-array");
-    assert!(pickle["message"].as_str().unwrap().contains("never unpickles"), "{pickle}");
-    // Float64 and Fortran order alone are only a warning: the model still runs.
-    assert!(!c.contains(&"shape".to_string()), "{c:?}");
 }
 
 #[test]
@@ -233,18 +208,26 @@ fn a_stale_h5_beside_the_export_is_an_error_with_the_reexport_command() {
 
 #[test]
 fn json_report_follows_its_schema() {
-    let tmp = good_model();
-    let mut a = arch(tmp.path());
-    a[0]["type"] = json!("Mystery");
-    write_arch(tmp.path(), &a);
-    let (_, v, _) = check(tmp.path(), &[]);
     let schema: Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("schemas/check-report.schema.json")).unwrap())
             .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
-    assert_eq!(errors, Vec::<String>::new());
-    assert!(!v["findings"].as_array().unwrap().is_empty());
+    let tmp = good_model();
+    let mut a = arch(tmp.path());
+    a[0]["type"] = json!("Mystery");
+    write_arch(tmp.path(), &a);
+    let mut dirs = vec![tmp.path().to_path_buf()];
+    dirs.extend(check_fixtures());
+    dirs.extend(fixture_models("keras3"));
+    let mut seen = std::collections::BTreeSet::new();
+    for d in dirs {
+        let (_, v, _) = check(&d, &["--grader", "classic"]);
+        let errors: Vec<String> = validator.iter_errors(&v).map(|e| format!("{}: {e}", e.instance_path())).collect();
+        assert_eq!(errors, Vec::<String>::new(), "{}", d.display());
+        seen.extend(codes(&v));
+    }
+    // The schema was exercised by many kinds of finding, not just one.
+    assert!(seen.len() >= 12, "{seen:?}");
 }
 
 #[test]
@@ -269,14 +252,201 @@ fn schemas_are_in_step_with_the_code() {
         }
         let have = std::fs::read_to_string(&path).unwrap_or_default();
         if have != want {
-            let diff: Vec<String> = want
-                .lines()
-                .zip(have.lines().chain(std::iter::repeat("")))
-                .filter(|(a, b)| a != b)
-                .take(5)
-                .map(|(a, b)| format!("- {b}\n+ {a}"))
-                .collect();
-            panic!("{file} is out of date (run FMTOOL_UPDATE_SCHEMAS=1 cargo test):\n{}", diff.join("\n"));
+            panic!(
+                "{file} is out of date; regenerate with FMTOOL_UPDATE_SCHEMAS=1 cargo test --test it schemas (- committed, + generated):\n{}",
+                line_diff(&have, &want)
+            );
         }
     }
+}
+
+/// A unified-style line diff (longest common subsequence), with 2 lines of context.
+fn line_diff(old: &str, new: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+        }
+    }
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            ops.push((' ', a[i]));
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] > lcs[i + 1][j]) {
+            ops.push(('+', b[j]));
+            j += 1;
+        } else {
+            ops.push(('-', a[i]));
+            i += 1;
+        }
+    }
+    let near = |k: usize| ops[k.saturating_sub(2)..(k + 3).min(ops.len())].iter().any(|(c, _)| *c != ' ');
+    (0..ops.len()).filter(|&k| near(k)).map(|k| format!("{}{}", ops[k].0, ops[k].1)).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn line_diff_shows_changed_lines_with_context() {
+    let d = line_diff("a\nb\nc\nd\ne\nf\ng", "a\nb\nc\nX\ne\nf\ng");
+    assert_eq!(d, " b\n c\n-d\n+X\n e\n f");
+}
+
+/// The fixtures written by real NumPy and Keras for these tests (`xtask/py/make_check_fixtures.py`).
+fn check_fixtures() -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(fixture("check"))
+        .expect("tests/fixtures/check exists")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_real_keras_export_checks_without_errors() {
+    let mut n = 0;
+    for group in ["keras3", "keras2", "special"] {
+        for d in fixture_models(group) {
+            let (code, v, human) = check(&d, &[]);
+            assert_eq!((code, v["errors"].as_u64()), (0, Some(0)), "{}:\n{human}", d.display());
+            let t = layer_types(&d);
+            if t.iter().all(|t| matches!(t.as_str(), "Dense" | "Flatten" | "InputLayer" | "Dropout"))
+                && !d.ends_with("numpy_variants")
+            {
+                assert_eq!(codes(&v), Vec::<String>::new(), "{}", d.display());
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 30, "only {n} fixtures");
+}
+
+#[test]
+fn numpy_and_keras_written_files_get_their_findings() {
+    let expect: &[(&str, &[&str])] = &[
+        ("good", &[]),
+        // Float64 and Fortran order are read correctly: a warning, and the shapes flow.
+        ("float64_fortran", &["float64-weights"]),
+        ("object_array", &["pickled-array"]),
+        ("non_npy_member", &["not-npy-member"]),
+        ("int_nan", &["non-finite", "non-float-weights"]),
+        ("variable_names", &["missing-weight", "missing-weight"]),
+        ("positional", &["missing-weight", "missing-weight"]),
+        ("to_json", &["not-course-layout"]),
+        ("config_list", &["not-course-layout"]),
+    ];
+    let dirs = check_fixtures();
+    assert_eq!(dirs.len(), expect.len(), "{dirs:?}");
+    for (case, want) in expect {
+        let (code, v, human) = check(&fixture(&format!("check/{case}")), &[]);
+        assert_eq!(codes(&v), *want, "{case}:\n{human}");
+        let errors = v["errors"].as_u64().unwrap();
+        assert_eq!(code, if errors > 0 { 1 } else { 0 }, "{case}");
+    }
+    let (_, v, _) = check(&fixture("check/int_nan"), &[]);
+    let nan = finding(&v, "non-finite");
+    assert!(
+        nan["message"].as_str().unwrap().contains("2 NaN and 1 infinite value(s) of 7840; the first is NaN at [3, 7]"),
+        "{nan}"
+    );
+    let (_, v, _) = check(&fixture("check/non_npy_member"), &[]);
+    assert_eq!(finding(&v, "not-npy-member")["location"]["key"], "notes.txt");
+    let (_, v, _) = check(&fixture("check/object_array"), &[]);
+    assert_eq!(finding(&v, "pickled-array")["severity"], "error");
+}
+
+#[test]
+fn human_output_reads_like_a_compiler() {
+    let dir = fixture("check/variable_names");
+    let run = fmtool(&["check", dir.to_str().unwrap()]);
+    assert_eq!(run.code, 1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let d = dir.display();
+    assert_eq!(
+        lines[0],
+        format!(
+            "{d}/fashion_mnist.json::$[0].weights[0]: error[missing-weight]: dense_0 (kernel of layer dense) is not in fashion_mnist.npz"
+        )
+    );
+    assert!(
+        lines[1]
+            .starts_with("    hint: did you mean \"sequential/dense/kernel\"? The npz names arrays by Keras variable"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[3], "    hint: did you mean \"sequential/dense/bias\"? (same naming scheme as $[0].weights[0])");
+    assert_eq!(*lines.last().unwrap(), "2 errors, 0 warnings");
+    let pos = fmtool(&["check", fixture("check/positional").to_str().unwrap()]);
+    assert!(pos.stdout.contains("did you mean \"arr_0\"?"), "{}", pos.stdout);
+}
+
+#[test]
+fn files_are_completed_by_their_siblings() {
+    let good = fixture("check/good");
+    let bad = fixture("check/int_nan");
+    // Only the npz of the broken model is named: its JSON is found beside it.
+    let run = fmtool(&[
+        "check",
+        "--format",
+        "json",
+        good.join("fashion_mnist.json").to_str().unwrap(),
+        bad.join("fashion_mnist.npz").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["models"].as_array().unwrap().len(), 2);
+    assert_eq!(v["checked"].as_array().unwrap().len(), 4);
+    assert_eq!(codes(&v), ["non-finite", "non-float-weights"]);
+    // The same model named by both of its files is checked once.
+    let run = fmtool(&[
+        "check",
+        good.join("fashion_mnist.npz").to_str().unwrap(),
+        good.join("fashion_mnist.json").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout.matches("checked ").count(), 1, "{}", run.stdout);
+}
+
+#[test]
+fn a_keras_file_alone_is_checked_as_fmtool_convert_would_write_it() {
+    let run = fmtool(&["check", fixture("special/unsupported_keras3/model.h5").to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("model.h5::$[1].type: error[unsupported-layer]: layer conv1d has type \"Conv1D\""),
+        "{}",
+        run.stdout
+    );
+    let run = fmtool(&["check", fixture("keras3/mlp_flatten/model.keras").to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("no problems found"), "{}", run.stdout);
+    let run = fmtool(&["check", fixture("special/weights_only_keras3/model.weights.h5").to_str().unwrap()]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("error[unreadable-keras]") && run.stdout.contains("save_weights"), "{}", run.stdout);
+}
+
+#[test]
+fn a_directory_without_a_model_exits_2() {
+    let tmp = tempdir();
+    let run = fmtool(&["check", tmp.path().to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("holds no model"), "{}", run.stderr);
+    std::fs::write(tmp.path().join("notes.txt"), "x").unwrap();
+    let run = fmtool(&["check", tmp.path().join("notes.txt").to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+}
+
+#[test]
+fn missing_npz_is_a_finding_not_a_crash() {
+    let tmp = good_model();
+    std::fs::remove_file(tmp.path().join("fashion_mnist.npz")).unwrap();
+    let (code, v, _) = check(tmp.path(), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(codes(&v), ["missing-file"]);
+    std::fs::write(tmp.path().join("fashion_mnist.npz"), b"PK\x03\x04 truncated").unwrap();
+    let (code, v, _) = check(tmp.path(), &[]);
+    assert_eq!((code, codes(&v)), (1, vec!["unreadable-npz".to_string()]));
 }

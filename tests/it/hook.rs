@@ -6,13 +6,26 @@ use std::path::Path;
 use std::process::Command;
 
 fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    git_env(dir, args, &[])
+}
+
+/// git with this machine's global and system configuration ignored (a global core.hooksPath
+/// would move the hook), and extra environment variables for the hook.
+fn git_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new("git")
         .args(["-c", "user.name=Student", "-c", "user.email=s@example.invalid", "-c", "commit.gpgsign=false"])
         .args(args)
         .current_dir(dir)
         .env("PATH", path_with_fmtool())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .envs(env.iter().copied())
         .output()
         .expect("git runs")
+}
+
+fn text(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
 }
 
 /// PATH with the directory of the fmtool binary under test first.
@@ -91,10 +104,18 @@ fn pre_commit_framework_runs_fmtool_check() {
     let home = tempdir();
     let run = |files: &[&str]| {
         Command::new(pre_commit)
-            .args(["try-repo", root().to_str().unwrap(), "fmtool-check", "--files"])
+            .args(["try-repo", root().to_str().unwrap(), "fmtool-check", "--ref", "HEAD", "--files"])
             .args(files)
             .current_dir(repo.path())
             .env("PRE_COMMIT_HOME", home.path())
+            // `language: rust` runs `cargo install --path .` on a clone; a build directory kept
+            // between runs makes later runs rebuild only fmtool itself.
+            .env("CARGO_TARGET_DIR", pre_commit_target())
+            // The test is about the hook's wiring, not the binary's speed: an unoptimized build
+            // takes a fraction of the release profile's time (thin LTO on 2 cores: minutes).
+            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+            .env("CARGO_PROFILE_RELEASE_LTO", "false")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
             .output()
             .expect("pre-commit runs")
     };
@@ -110,4 +131,95 @@ fn pre_commit_framework_runs_fmtool_check() {
     let bad_out = String::from_utf8_lossy(&bad.stdout).to_string() + &String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success(), "a broken model must be refused:\n{bad_out}");
     assert!(bad_out.contains("missing-weight") && bad_out.contains("Failed"), "{bad_out}");
+}
+
+#[test]
+fn the_hook_checks_what_is_staged_not_the_working_tree() {
+    let repo = course_repo();
+    let r = repo.path().to_str().unwrap();
+    assert_eq!(fmtool(&["hook", "install", "--repo", r]).code, 0);
+    // A broken model is staged, then repaired in the working tree only: the commit would hold
+    // the broken one, so it is refused.
+    let good = std::fs::read(repo.path().join("model/fashion_mnist.json")).unwrap();
+    break_model(repo.path());
+    git(repo.path(), &["add", "model"]);
+    std::fs::write(repo.path().join("model/fashion_mnist.json"), &good).unwrap();
+    let refused = git(repo.path(), &["commit", "-q", "-m", "broken in the index"]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(text(&refused).contains("model/fashion_mnist.json::$["), "paths are the repository's: {}", text(&refused));
+    // Staging the good file makes the commit pass, even with a broken working tree.
+    git(repo.path(), &["add", "model"]);
+    break_model(repo.path());
+    let ok = git(repo.path(), &["commit", "-q", "-m", "good in the index"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    // Staging only the npz still checks it against the committed JSON.
+    git(repo.path(), &["checkout", "--", "model"]);
+    let npz = repo.path().join("model/fashion_mnist.npz");
+    let mut z = fmtool::model::npz::read_npz(&npz).unwrap();
+    z.entries.truncate(1);
+    let arrays: Vec<(String, ndarray::ArrayD<f32>)> =
+        z.entries.iter().map(|e| (e.key.clone(), e.array.as_ref().unwrap().to_f32())).collect();
+    fmtool::model::npz::write_npz(std::fs::File::create(&npz).unwrap(), &arrays).unwrap();
+    git(repo.path(), &["add", "model/fashion_mnist.npz"]);
+    let refused = git(repo.path(), &["commit", "-q", "-m", "npz only"]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("missing-weight"), "{}", text(&refused));
+}
+
+#[test]
+fn without_fmtool_the_hook_says_how_to_install_it_and_lets_other_commits_through() {
+    let repo = course_repo();
+    assert_eq!(fmtool(&["hook", "install", "--repo", repo.path().to_str().unwrap()]).code, 0);
+    let no_fmtool = [("FMTOOL", "/nonexistent/fmtool")];
+    std::fs::write(repo.path().join("README.md"), "notes").unwrap();
+    git(repo.path(), &["add", "README.md"]);
+    let ok = git_env(repo.path(), &["commit", "-q", "-m", "no model files"], &no_fmtool);
+    assert!(ok.status.success(), "a commit without model files needs no fmtool: {}", text(&ok));
+    git(repo.path(), &["add", "model"]);
+    let refused = git_env(repo.path(), &["commit", "-q", "-m", "model"], &no_fmtool);
+    assert!(!refused.status.success());
+    let out = text(&refused);
+    assert!(out.contains("not installed") && out.contains("cargo install"), "{out}");
+    assert!(out.contains("model/fashion_mnist.json"), "the unchecked files are listed: {out}");
+}
+
+#[test]
+fn min_accuracy_also_scores_the_staged_model() {
+    let repo = course_repo();
+    let r = repo.path().to_str().unwrap();
+    assert_eq!(fmtool(&["hook", "install", "--repo", r, "--min-accuracy", "0.999"]).code, 0);
+    git(repo.path(), &["add", "model"]);
+    let refused = git(repo.path(), &["commit", "-q", "-m", "too weak"]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("below --min-accuracy 0.999"), "{}", text(&refused));
+    assert_eq!(fmtool(&["hook", "install", "--repo", r, "--min-accuracy", "0.05", "--force"]).code, 0);
+    let ok = git(repo.path(), &["commit", "-q", "-m", "good enough"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).contains("model: accuracy:"), "{}", text(&ok));
+    let bad = fmtool(&["hook", "install", "--repo", r, "--min-accuracy", "85", "--force"]);
+    assert_eq!(bad.code, 2);
+}
+
+#[test]
+fn a_foreign_hook_is_kept_without_force() {
+    let repo = course_repo();
+    let hook = repo.path().join(".git/hooks/pre-commit");
+    std::fs::write(&hook, "#!/bin/sh\necho mine\n").unwrap();
+    let run = fmtool(&["hook", "install", "--repo", repo.path().to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("did not write"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), "#!/bin/sh\necho mine\n");
+    let run = fmtool(&["hook", "install", "--repo", repo.path().to_str().unwrap(), "--force"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&hook).unwrap().permissions().mode() & 0o111, 0o111, "executable");
+    }
+}
+
+/// `target/pre-commit-build`, beside the test binaries.
+fn pre_commit_target() -> std::path::PathBuf {
+    let exe = Path::new(env!("CARGO_BIN_EXE_fmtool"));
+    exe.parent().and_then(Path::parent).unwrap_or(exe).join("pre-commit-build")
 }

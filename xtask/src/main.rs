@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("fixtures") => python::run_script("xtask/py/make_fixtures.py", &args[1..]),
+        Some("check-fixtures") => python::run_script("xtask/py/make_check_fixtures.py", &args[1..]),
         Some("train") => python::run_script("xtask/py/train.py", &args[1..]),
         Some("bench") => python::run_script("xtask/py/bench.py", &args[1..]),
         Some("test") => python::test(&args[1..]),
@@ -18,6 +19,9 @@ fn main() -> ExitCode {
                 "  test [cargo test args]  run the whole test suite (installs NumPy and pre-commit in .venv-test)"
             );
             eprintln!("  fixtures            regenerate tests/fixtures with real Keras (TensorFlow CPU in .venv)");
+            eprintln!(
+                "  check-fixtures      regenerate tests/fixtures/check (fmtool check's NumPy/Keras-written files)"
+            );
             eprintln!("  train [--arch cnn|mlp] [--epochs N] [--seed S]   train and export the shipped model");
             eprintln!("  bench               measure fmtool score against NumPy and Keras, write BENCHMARKS.md");
             return ExitCode::from(2);
