@@ -12,16 +12,7 @@ use std::path::Path;
 pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
     check_target(path, overwrite)?;
     let dir = parent(path);
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".fmtool-").suffix(".tmp");
-    // NamedTempFile is created 0600; ask for the mode an ordinary file gets (0666 less the umask)
-    // so the result is as readable as if it had been written directly.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    let mut tmp = builder.tempfile_in(dir).map_err(|e| Error::io("create a temporary file in", dir, &e))?;
+    let mut tmp = temp_file_in(dir, ".fmtool-")?;
     tmp.write_all(bytes).map_err(|e| Error::io("write", path, &e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io("write", path, &e))?;
     let persisted = if overwrite { tmp.persist(path) } else { tmp.persist_noclobber(path) };
@@ -34,6 +25,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
         }
     })?;
     Ok(())
+}
+
+/// A temporary file in `dir` (named `<prefix>....tmp`) that becomes an output by a rename.
+/// NamedTempFile is created 0600; this asks for the mode an ordinary file gets (0666 less the
+/// umask), so the result is as readable as if it had been written directly.
+pub fn temp_file_in(dir: &Path, prefix: &str) -> Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir).map_err(|e| Error::io("create a temporary file in", dir, &e))
 }
 
 /// Checks that `path` can be written: its directory exists, it is not a directory, and it does not

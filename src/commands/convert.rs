@@ -166,13 +166,8 @@ fn create_dirs(dir: &Path) -> Result<Option<PathBuf>> {
 }
 
 fn write_steps(dir: &Path, files: &[(&str, &[u8])], force: bool) -> Result<()> {
-    let temp = |prefix: &str| {
-        tempfile::Builder::new()
-            .prefix(prefix)
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io("write a temporary file in", dir, &e))
-    };
+    // Created with an ordinary file's mode: the outputs were 0600 before (issue 5's model/).
+    let temp = |prefix: &str| crate::atomic::temp_file_in(dir, prefix);
     // 1. Every new file complete on disk under a temporary name.
     let mut staged = Vec::with_capacity(files.len());
     for (name, bytes) in files {

@@ -125,7 +125,11 @@ impl Op for Dense {
             .into_owned()
             .into_shape_with_order((rows, units_in))
             .map_err(|e| err!("Dense: {e}"))?;
-        let mut y = x2.dot(&self.kernel);
+        let x2 = x2.as_slice().expect("standard layout");
+        let kernel = self.kernel.as_standard_layout();
+        let kernel = kernel.as_slice().expect("standard layout");
+        let mut y = Array2::<f32>::zeros((rows, units));
+        super::matmul::sgemm(rows, units_in, units, x2, units_in, kernel, units, y.as_slice_mut().expect("new"), units);
         if let Some(b) = &self.bias {
             for mut row in y.rows_mut() {
                 for (v, bi) in row.iter_mut().zip(b) {

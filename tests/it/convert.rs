@@ -415,3 +415,25 @@ fn corrupt_files_never_crash_or_hang() {
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
     assert!(cases >= 120 * 60, "{cases}");
 }
+
+/// Regression (found on model/ in issue 5): convert's outputs were created 0600 like the
+/// temporary files they are renamed from, so a grader or group member could not read a student's
+/// export. They get an ordinary file's mode: what a plain write in the same directory gets.
+#[cfg(unix)]
+#[test]
+fn converted_files_are_as_readable_as_ordinary_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let file = convertible_files().into_iter().next().expect("a convertible fixture");
+    let out = tempdir();
+    for force in [false, true] {
+        let run = convert(&file, out.path(), if force { &["--force"] } else { &[] });
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let probe = out.path().join("probe");
+        std::fs::write(&probe, b"").unwrap();
+        let ordinary = std::fs::metadata(&probe).unwrap().permissions().mode() & 0o777;
+        for name in ["fashion_mnist.json", "fashion_mnist.npz"] {
+            let mode = std::fs::metadata(out.path().join(name)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, ordinary, "{name} (force {force}): mode {mode:o}, an ordinary file gets {ordinary:o}");
+        }
+    }
+}

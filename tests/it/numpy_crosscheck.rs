@@ -84,3 +84,42 @@ fn read_npy_f32(bytes: &[u8]) -> Vec<f32> {
     let npz = fmtool::model::npz::read_npz_bytes(Path::new("pred.npy"), cur.get_ref()).unwrap();
     npz.array("a").unwrap().data.iter().map(|&v| v as f32).collect()
 }
+
+/// The shipped CNN (model/, written by `fmtool convert`) loads with json.load / numpy.load and a
+/// plain NumPy pass (tests/numpy/numpy_forward.py: im2col convolutions, following `inbound`
+/// through the ensemble's towers) gives fmtool's predictions: outputs within 1e-5, and the same
+/// class for every image whose top two scores are more than 1e-5 apart.
+#[test]
+fn shipped_cnn_agrees_with_a_numpy_forward_pass() {
+    let python = require_numpy();
+    let model = root().join("model");
+    let tmp = tempdir();
+    let out = tmp.path().join("numpy.npz");
+    let status = Command::new(&python)
+        .arg(root().join("tests/numpy/numpy_forward.py"))
+        .arg(&model)
+        .arg(root().join("data/fashion"))
+        .arg(&out)
+        .status()
+        .expect("python runs");
+    assert!(status.success(), "the NumPy pass failed on {}", model.display());
+    let npz = fmtool::model::npz::read_npz(&out).unwrap();
+    let np_out: Vec<f32> = npz.array("outputs").unwrap().data.iter().map(|&v| v as f32).collect();
+
+    let npy = tmp.path().join("pred.npy");
+    let run = fmtool(&["predict", "--model", model.to_str().unwrap(), "--out", npy.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ours = read_npy_f32(&std::fs::read(&npy).unwrap());
+    assert_eq!(ours.len(), np_out.len());
+    assert_eq!(ours.len(), 10_000 * 10);
+    let max = ours.iter().zip(&np_out).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(max <= 1e-5, "fmtool predict differs from NumPy by {max}");
+    let argmax = |r: &[f32]| fmtool::grader::argmax(r.iter().map(|&v| v as f64));
+    for (i, (a, b)) in ours.chunks(10).zip(np_out.chunks(10)).enumerate() {
+        let mut sorted = b.to_vec();
+        sorted.sort_by(|x, y| y.total_cmp(x));
+        if sorted[0] - sorted[1] > 1e-5 {
+            assert_eq!(argmax(a), argmax(b), "image {i}: fmtool {a:?}, NumPy {b:?}");
+        }
+    }
+}

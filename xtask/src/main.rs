@@ -1,6 +1,7 @@
-//! Developer tasks for fmtool: `cargo xtask test | fixtures | train | bench`. Python work runs in a venv that
+//! Developer tasks for fmtool: `cargo xtask test | fixtures | train | bench | measure`. Python work runs in a venv that
 //! these tasks create themselves (`.venv/` at the repo root, ignored by git), with pinned versions.
 
+mod measure;
 mod python;
 
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ fn main() -> ExitCode {
         Some("train") => python::run_script("xtask/py/train.py", &args[1..]),
         Some("bench") => python::run_script("xtask/py/bench.py", &args[1..]),
         Some("test") => python::test(&args[1..]),
+        Some("measure") => measure::run(&args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <test|fixtures|train|bench> [args...]");
             eprintln!(
@@ -22,8 +24,11 @@ fn main() -> ExitCode {
             eprintln!(
                 "  check-fixtures      regenerate tests/fixtures/check (fmtool check's NumPy/Keras-written files)"
             );
-            eprintln!("  train [--arch cnn|mlp] [--epochs N] [--seed S]   train and export the shipped model");
+            eprintln!(
+                "  train [--arch ensemble|cnn|mlp] [--epochs N] [--seed S]   train and export a shipped model (default: model/'s ensemble)"
+            );
             eprintln!("  bench               measure fmtool score against NumPy and Keras, write BENCHMARKS.md");
+            eprintln!("  measure --report FILE -- CMD...   wall time and peak memory of one command (used by bench)");
             return ExitCode::from(2);
         }
     };

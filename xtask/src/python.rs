@@ -38,7 +38,9 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 pub fn run_script(script: &str, args: &[String]) -> Result<(), String> {
     let python = venv_python()?;
     let root = repo_root();
-    run(Command::new(python).arg(root.join(script)).args(args).current_dir(&root))
+    // Scripts that start commands through `cargo xtask measure` find this binary here.
+    let xtask = std::env::current_exe().map_err(|e| format!("cannot find the xtask binary: {e}"))?;
+    run(Command::new(python).arg(root.join(script)).args(args).env("FMTOOL_XTASK", xtask).current_dir(&root))
 }
 
 /// What the test suite needs from Python: NumPy (cross-checks against a real NumPy forward pass)
