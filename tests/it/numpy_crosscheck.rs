@@ -6,21 +6,27 @@ use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 
-/// Runs the course template in NumPy; returns (predictions, outputs as f32 rows).
-fn numpy_template(python: &str, model: &Path, out_dir: &Path) -> (Vec<usize>, Vec<f32>) {
+/// Runs one of tests/numpy/'s scripts (`SCRIPT MODEL_DIR DATA_DIR OUT.npz`) on `model`; returns
+/// (predictions, outputs as f32 rows).
+fn run_numpy(python: &str, script: &str, model: &Path, out_dir: &Path) -> (Vec<usize>, Vec<f32>) {
     let out = out_dir.join("numpy.npz");
     let status = Command::new(python)
-        .arg(root().join("tests/numpy/course_template.py"))
+        .arg(root().join("tests/numpy").join(script))
         .arg(model)
         .arg(root().join("data/fashion"))
         .arg(&out)
         .status()
         .expect("python runs");
-    assert!(status.success(), "the NumPy template pass failed on {}", model.display());
+    assert!(status.success(), "{script} failed on {}", model.display());
     let npz = fmtool::model::npz::read_npz(&out).unwrap();
     let preds = npz.array("predictions").unwrap().data.iter().map(|&v| v as usize).collect();
     let outputs = npz.array("outputs").unwrap().data.iter().map(|&v| v as f32).collect();
     (preds, outputs)
+}
+
+/// The course template in NumPy.
+fn numpy_template(python: &str, model: &Path, out_dir: &Path) -> (Vec<usize>, Vec<f32>) {
+    run_numpy(python, "course_template.py", model, out_dir)
 }
 
 /// Models the course template can run exactly: only Flatten, Dense and InputLayer.
@@ -94,17 +100,7 @@ fn shipped_cnn_agrees_with_a_numpy_forward_pass() {
     let python = require_numpy();
     let model = root().join("model");
     let tmp = tempdir();
-    let out = tmp.path().join("numpy.npz");
-    let status = Command::new(&python)
-        .arg(root().join("tests/numpy/numpy_forward.py"))
-        .arg(&model)
-        .arg(root().join("data/fashion"))
-        .arg(&out)
-        .status()
-        .expect("python runs");
-    assert!(status.success(), "the NumPy pass failed on {}", model.display());
-    let npz = fmtool::model::npz::read_npz(&out).unwrap();
-    let np_out: Vec<f32> = npz.array("outputs").unwrap().data.iter().map(|&v| v as f32).collect();
+    let (_, np_out) = run_numpy(&python, "numpy_forward.py", &model, tmp.path());
 
     let npy = tmp.path().join("pred.npy");
     let run = fmtool(&["predict", "--model", model.to_str().unwrap(), "--out", npy.to_str().unwrap()]);

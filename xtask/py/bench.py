@@ -223,7 +223,7 @@ def main():
         walls = [r[0] for r in runs]
         report = json.loads(runs[-1][2])
         row = dict(
-            name=name, dir=d, flops=fl, fmtool=statistics.median(walls), fmtool_min=min(walls), runs=len(walls),
+            name=name, dir=d, flops=fl, fmtool=statistics.median(walls), runs=len(walls),
             rss=max(r[1] for r in runs), acc=report["accuracy"], points=report["points"],
             np=worker_result("numpy", d), loop=worker_result("loop", d), keras_warm=None, keras_cold=None,
         )

@@ -19,8 +19,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut status: libc::c_int = 0;
     // SAFETY: an all-zero rusage is a valid value of this plain C struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our own child, not yet waited for (Child is never waited on or dropped
-    // with a wait), and both out-pointers point to live, writable values.
+    // SAFETY: pid is our own child, not yet waited for (nothing calls `child.wait`, and dropping a
+    // Child does not wait), and both out-pointers point to live, writable values.
     let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = start.elapsed().as_secs_f64();
     if got != pid {
@@ -28,12 +28,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let exit = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
     // ru_maxrss is in KiB on Linux.
-    let json = format!(
-        "{{\"wall_s\": {wall:.6}, \"max_rss_kib\": {}, \"user_s\": {:.6}, \"exit\": {exit}}}\n",
-        usage.ru_maxrss,
-        usage.ru_utime.tv_sec as f64 + usage.ru_utime.tv_usec as f64 / 1e6
-    );
+    let json = format!("{{\"wall_s\": {wall:.6}, \"max_rss_kib\": {}, \"exit\": {exit}}}\n", usage.ru_maxrss);
     std::fs::write(report, json).map_err(|e| format!("cannot write {report}: {e}"))?;
-    std::mem::forget(child);
     if exit == 0 { Ok(()) } else { Err(format!("{} exited with {exit}", cmd[0])) }
 }
