@@ -208,7 +208,7 @@ fn classic_grader_reports_a_template_crash_as_lost_points() {
 }
 
 /// What the README promises for a fresh clone: `fmtool score` on the committed model/ earns the
-/// full 100 points with a margin (0.94, where the top tier is 0.92); model/classic reaches 0.90
+/// full 100 points with a margin (0.945, where the top tier is 0.92); model/classic reaches 0.90
 /// in the unmodified course template. Guards against committing a retrained or re-exported model
 /// that falls short.
 #[test]
@@ -217,7 +217,7 @@ fn shipped_models_meet_their_targets() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v = json(&run);
     assert_eq!(v["model"], "model", "score with no --model reads model/");
-    assert!(v["accuracy"].as_f64().unwrap() >= 0.94, "model/: {}", v["accuracy"]);
+    assert!(v["accuracy"].as_f64().unwrap() >= 0.945, "model/: {}", v["accuracy"]);
     assert_eq!(v["points"], 100);
 
     let run = fmtool(&["score", "--model", "model/classic", "--grader", "classic", "--format", "json"]);

@@ -5,8 +5,8 @@ Usage: python numpy_forward.py MODEL_DIR DATA_DIR OUT.npz
 
 Reads MODEL_DIR/fashion_mnist.json + .npz with json.load / numpy.load and the test set from
 DATA_DIR/t10k-images-idx3-ubyte.gz, runs every image (float32, divided by 255) through Conv2D
-(im2col + one matmul), BatchNormalization, ReLU, MaxPooling2D, Flatten, Dense, Dropout and
-Average, following `inbound` for functional models, and saves `predictions` and `outputs`.
+(im2col + one matmul), BatchNormalization, ReLU, MaxPooling2D, Flatten, Reshape, Permute, Dense,
+Dropout and Average, following `inbound` for functional models, and saves `predictions` and `outputs`.
 """
 
 import gzip
@@ -60,6 +60,8 @@ def layer_forward(e, w, x):
         return x
     if t == "Flatten":
         return x.reshape(x.shape[0], -1)
+    if t == "Permute":
+        return x.transpose((0,) + tuple(cfg["dims"]))
     if t == "Reshape":
         return x.reshape((x.shape[0],) + tuple(cfg["target_shape"]))
     if t == "Dense":

@@ -1,16 +1,19 @@
-"""Trains the shipped models with real Keras: `cargo xtask train [--arch ensemble|cnn|mlp] [--towers N]
-[--epochs N] [--seed S] [--data DIR] [--threads N] [--tower I]`.
+"""Trains the shipped models with real Keras: `cargo xtask train [--arch ensemble|cnn|mlp]
+[--towers R:S,...] [--mirror|--no-mirror] [--epochs N] [--seed S] [--data DIR] [--threads N] [--tower I]`.
 
 Trains on the full Fashion-MNIST training set minus a validation split (the last 5,000 training
 images; the test set is never used for any decision), saves the Keras model as `.h5`, converts it
 with `fmtool convert` (falling back to the course notebook's own export when fmtool cannot), and
 writes a model card. The CNN goes to model/, the course-template-compatible MLP to model/classic/.
 
-`--arch ensemble` (the shipped model) trains `--towers` CNNs on seeds S, S+1, ... and averages
-their class probabilities in one functional model (Keras' Average layer), which fmtool runs like
-any other. Trained towers are cached in target/towers/ under a name that carries the recipe,
-seed and epochs, so the towers can train side by side on a 2-core machine and be put together
-afterwards: `train --tower 0 --threads 1 & train --tower 1 --threads 1; wait; train`.
+`--arch ensemble` (the shipped model) trains the CNN towers that `--towers` lists as
+recipe:seed pairs and averages their class probabilities in one functional model (Keras' Average
+layer), which fmtool runs like any other. With `--mirror` (the default) every tower also sees the
+image mirrored left to right (a fixed 1x28 Conv2D that reverses each row, then a Permute), and
+the average is taken over both views. Trained towers are cached in target/towers/ under a name
+that carries the recipe, seed and epochs, so the towers can train side by side on a 2-core
+machine and be put together afterwards: `train --tower 0 --threads 1 & train --tower 1
+--threads 1; wait; train`.
 """
 
 import argparse
@@ -27,10 +30,11 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 import numpy as np  # noqa: E402
 
-# The CNN's training recipe, part of the tower cache's file names. r2 adds random erasing and
-# label smoothing 0.1 to r1's shifts and flips.
-RECIPE = "r2"
-LABEL_SMOOTHING = 0.1
+# The CNN's training recipes, part of the tower cache's file names. r1: random shifts and flips;
+# r2 adds random erasing and label smoothing 0.1.
+RECIPES = {"r1": {"erase": False, "smoothing": 0.0}, "r2": {"erase": True, "smoothing": 0.1}}
+# The shipped ensemble's towers (recipe:seed), and the mirrored second view of each.
+SHIPPED_TOWERS = "r1:20261124,r2:20261124,r2:20261125"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -80,21 +84,54 @@ def build_cnn(keras):
     return keras.Model(inp, cnn_tower(keras, inp), name="fashion_cnn")
 
 
-def build_ensemble(keras, towers):
-    """One functional model averaging the towers' class probabilities; weights copied in order."""
+def mirror(keras, inp):
+    """The image mirrored left to right, exactly: a fixed Conv2D with a 1x28 kernel whose output
+    channel j picks column 27 - j (weights 0 and 1, so every value is copied bit for bit), then a
+    Permute back to (28, 28, 1)."""
+    conv = keras.layers.Conv2D(28, (1, 28), use_bias=False, trainable=False, name="mirror")
+    x = conv(inp)  # (28, 1, 28): row r, channel j = pixel (r, 27 - j)
+    kernel = np.zeros((1, 28, 1, 28), np.float32)
+    kernel[0, 27 - np.arange(28), 0, np.arange(28)] = 1.0
+    conv.set_weights([kernel])
+    return keras.layers.Permute((1, 3, 2), name="mirror_rows")(x)
+
+
+def build_ensemble(keras, towers, mirrored):
+    """One functional model averaging the towers' class probabilities (over the image and, with
+    `mirrored`, its mirror image); weights copied from the trained towers."""
     inp = keras.Input((28, 28, 1), name="image")
-    outs = [cnn_tower(keras, inp, prefix=f"t{i}_") for i in range(len(towers))]
-    model = keras.Model(inp, keras.layers.Average(name="ensemble")(outs), name="fashion_cnn_ensemble")
+    views = [("", inp)]
+    if mirrored:
+        views.append(("m", mirror(keras, inp)))
+    outs = [cnn_tower(keras, x, prefix=f"t{i}{v}_") for i in range(len(towers)) for v, x in views]
+    name = "fashion_cnn_ensemble" + ("_mirrored" if mirrored else "")
+    model = keras.Model(inp, keras.layers.Average(name="ensemble")(outs), name=name)
     for i, tower in enumerate(towers):
-        # Tower i's layers are named t{i}_{kind}_{n}, n counting in the order cnn_tower made them,
-        # which is the order of the saved tower's own layers (a chain).
-        new_layers = sorted((l for l in model.layers if l.name.startswith(f"t{i}_")), key=lambda l: int(l.name.rsplit("_", 1)[1]))
         old_layers = [l for l in tower.layers if type(l).__name__ != "InputLayer"]
-        assert len(new_layers) == len(old_layers), (len(new_layers), len(old_layers))
-        for new, old in zip(new_layers, old_layers):
-            assert type(new) is type(old), (new, old)
-            new.set_weights(old.get_weights())
+        for v, _ in views:
+            # Tower i's layers are named t{i}{v}_{kind}_{n}, n counting in the order cnn_tower made
+            # them, which is the order of the saved tower's own layers (a chain). Keras 3 lists the
+            # towers' layers interleaved in model.layers, so they are matched by name, not position.
+            mine = [l for l in model.layers if l.name.startswith(f"t{i}{v}_")]
+            new_layers = sorted(mine, key=lambda l: int(l.name.rsplit("_", 1)[1]))
+            assert len(new_layers) == len(old_layers), (len(new_layers), len(old_layers))
+            for new, old in zip(new_layers, old_layers):
+                assert type(new) is type(old), (new, old)
+                new.set_weights(old.get_weights())
     return model
+
+
+def describe_recipe(r):
+    return (
+        "random shifts of up to 2 px, horizontal flips"
+        + (", random erasing (p = 0.5, 4 to 12 px a side)" if RECIPES[r]["erase"] else "")
+        + (f", label smoothing {RECIPES[r]['smoothing']}" if RECIPES[r]["smoothing"] else "")
+    )
+
+
+def outs_of(model):
+    """The tensors the ensemble's Average layer averages."""
+    return model.get_layer("ensemble").input
 
 
 def build_mlp(keras):
@@ -183,9 +220,20 @@ def template_accuracy(out_dir, x_test, y_test):
 
 def main():
     ap = argparse.ArgumentParser()
-    # The default is the shipped model: model/ holds the ensemble of two CNN towers.
+    # The default is the shipped model: model/ holds the ensemble of SHIPPED_TOWERS, mirrored.
     ap.add_argument("--arch", choices=["ensemble", "cnn", "mlp"], default="ensemble")
-    ap.add_argument("--towers", type=int, default=2, help="CNNs averaged by --arch ensemble (seeds S, S+1, ...)")
+    ap.add_argument(
+        "--towers",
+        default=SHIPPED_TOWERS,
+        help="with --arch ensemble: the CNN towers averaged, as recipe:seed pairs (recipes: %s; default %%(default)s)"
+        % ", ".join(RECIPES),
+    )
+    ap.add_argument(
+        "--mirror",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --arch ensemble: average over the image and its mirror image (default: on)",
+    )
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--seed", type=int, default=20261124)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
@@ -195,10 +243,17 @@ def main():
         "--tower",
         type=int,
         default=None,
-        help="with --arch ensemble: train (and cache) only tower I, then stop; lets towers train in parallel",
+        help="with --arch ensemble: train (and cache) only tower I of --towers, then stop; lets towers train in parallel",
     )
     args = ap.parse_args()
     epochs = args.epochs or 40
+    try:
+        specs = [(r, int(s)) for r, s in (t.split(":") for t in args.towers.split(","))]
+        assert all(r in RECIPES for r, _ in specs)
+    except (ValueError, AssertionError):
+        ap.error(f"--towers {args.towers!r}: expected recipe:seed pairs such as r2:20261124, recipes {', '.join(RECIPES)}")
+    if args.tower is not None and not 0 <= args.tower < len(specs):
+        ap.error(f"--tower {args.tower}: --towers lists {len(specs)} towers (0 to {len(specs) - 1})")
 
     import keras
     import tensorflow as tf
@@ -222,14 +277,14 @@ def main():
 
     batch = 128
 
-    def train(arch, seed):
+    def train(arch, seed, recipe="r2"):
         keras.utils.set_random_seed(seed)
         model = build_cnn(keras) if arch == "cnn" else build_mlp(keras)
         steps = int(np.ceil(len(x_train) / batch)) * epochs
         schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.02, warmup_target=None)
-        # The CNN learns from one-hot labels smoothed by 0.1 (it generalizes better for this data
-        # set); the MLP keeps plain labels, as it was trained for model/classic.
-        smoothing = 0.0 if arch == "mlp" else LABEL_SMOOTHING
+        # Recipe r2's CNN learns from one-hot labels smoothed by 0.1 (it generalizes better for
+        # this data set); the MLP keeps plain labels, as it was trained for model/classic.
+        smoothing = 0.0 if arch == "mlp" else RECIPES[recipe]["smoothing"]
         model.compile(
             optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=smoothing),
@@ -239,7 +294,7 @@ def main():
         ds = tf.data.Dataset.from_tensor_slices((prep(x_train), onehot[y_train])).shuffle(60000, seed=seed)
         if arch != "mlp":
             # The MLP sees every image as it is: shifted images hurt a model without convolutions.
-            ds = ds.map(lambda x, y: augment(tf, x, y, flips=True, erase=True), num_parallel_calls=2)
+            ds = ds.map(lambda x, y: augment(tf, x, y, flips=True, erase=RECIPES[recipe]["erase"]), num_parallel_calls=2)
         ds = ds.batch(batch).prefetch(2)
         val = (prep(x_val), onehot[y_val])
         if arch == "mlp":
@@ -256,14 +311,15 @@ def main():
         towers, wall, tower_notes = [], 0.0, []
         cache = os.path.join(ROOT, "target", "towers")
         os.makedirs(cache, exist_ok=True)
-        wanted = range(args.towers) if args.tower is None else [args.tower]
+        wanted = range(len(specs)) if args.tower is None else [args.tower]
         for i in wanted:
-            path = os.path.join(cache, f"cnn-{RECIPE}-s{args.seed + i}-e{epochs}.h5")
+            recipe, seed = specs[i]
+            path = os.path.join(cache, f"cnn-{recipe}-s{seed}-e{epochs}.h5")
             if not os.path.exists(path):
-                m, v, w = train("cnn", args.seed + i)
+                m, v, w = train("cnn", seed, recipe)
                 m.save(path + ".part.h5", include_optimizer=False)
                 os.replace(path + ".part.h5", path)
-                meta = {"seed": args.seed + i, "epochs": epochs, "wall_s": w, "val_accuracy": v}
+                meta = {"seed": seed, "epochs": epochs, "wall_s": w, "val_accuracy": v}
                 meta["threads"] = args.threads or os.cpu_count()
                 with open(path + ".json", "w") as f:
                     json.dump(meta, f)
@@ -272,13 +328,13 @@ def main():
                 meta = json.load(f)
             wall += meta["wall_s"]
             tower_notes.append(
-                f"tower {i}: seed {meta['seed']}, validation accuracy {meta['val_accuracy']:.4f}, "
+                f"tower {i}: recipe {recipe}, seed {meta['seed']}, validation accuracy {meta['val_accuracy']:.4f}, "
                 f"trained in {meta['wall_s']:.0f} s on {meta['threads']} thread(s)"
             )
         if args.tower is not None:
             print(f"cached in {cache}: {tower_notes[0]}")
             return 0
-        model = build_ensemble(keras, towers)
+        model = build_ensemble(keras, towers, args.mirror)
         val_acc = float(np.mean(np.argmax(model.predict(prep(x_val), verbose=0, batch_size=512), axis=1) == y_val))
         test_towers = [float(np.mean(np.argmax(t.predict(prep(x_test), verbose=0, batch_size=512), axis=1) == y_test)) for t in towers]
         tower_notes = [f"{n}; test accuracy {a:.4f} (reported only)" for n, a in zip(tower_notes, test_towers)]
@@ -304,15 +360,23 @@ def main():
     if args.arch == "mlp":
         extra = f"- course template NumPy pass (float64, one image at a time): test accuracy {template_accuracy(out_dir, x_test, y_test):.4f}\n"
 
-    title = {"cnn": "Shipped CNN", "ensemble": f"Shipped CNN: {args.towers} towers averaged", "mlp": "Course-template-compatible MLP"}[args.arch]
-    towers_arg = f" --towers {args.towers}" if args.arch == "ensemble" else ""
+    if args.arch == "ensemble":
+        views = "the image and its mirror image" if args.mirror else "the image"
+        title = f"Shipped CNN: {len(specs)} towers averaged over {views}"
+        towers_arg = f" --towers {args.towers}" + ("" if args.mirror else " --no-mirror")
+        recipes = "; ".join(f"{r}: {describe_recipe(r)}" for r in sorted({r for r, _ in specs}))
+        training = f"recipes ({recipes}); "
+    else:
+        title = {"cnn": "Shipped CNN", "mlp": "Course-template-compatible MLP"}[args.arch]
+        towers_arg = ""
+        training = "no augmentation; " if args.arch == "mlp" else f"recipe r2 ({describe_recipe('r2')}); "
     card = f"""# {title} ({model.name})
 
 Trained by `cargo xtask train --arch {args.arch}{towers_arg} --epochs {epochs} --seed {args.seed}`.
 
 - versions: TensorFlow {tf.__version__}, Keras {keras.__version__}, NumPy {np.__version__}, Python {platform.python_version()}
-- data: Fashion-MNIST training set, first 55,000 images for training, last 5,000 for validation{f" (subset {args.subset})" if args.subset else ""}; augmentation: {"none" if args.arch == "mlp" else "random shifts of up to 2 px, horizontal flips, random erasing (p = 0.5, 4 to 12 px a side)"}
-- loss: cross-entropy{"" if args.arch == "mlp" else f" with label smoothing {LABEL_SMOOTHING}"}; optimizer: AdamW (weight decay 1e-4), cosine decay from 2e-3 over {epochs} epochs, batch {batch}
+- data: Fashion-MNIST training set, first 55,000 images for training, last 5,000 for validation{f" (subset {args.subset})" if args.subset else ""}
+- training: {training}cross-entropy; optimizer: AdamW (weight decay 1e-4), cosine decay from 2e-3 over {epochs} epochs, batch {batch}
 - parameters: {model.count_params():,}; FLOPs per image (2 x multiply-adds of Conv2D/Dense): {flops_per_image(model):,}
 - training wall time: {wall:.0f} s on this machine ({os.cpu_count()} cores){", the sum of the towers (each line below says how many threads it had)" if args.arch == "ensemble" else ""}
 {"".join(f"- {t}{chr(10)}" for t in tower_notes) if args.arch == "ensemble" else ""}- validation accuracy (Keras): {val_acc:.4f}
@@ -320,12 +384,18 @@ Trained by `cargo xtask train --arch {args.arch}{towers_arg} --epochs {epochs} -
 {extra}- exported with {converter}
 - fmtool score: (filled in by cargo xtask bench)
 
-Architecture:
-
-```
 """
     lines = []
-    model.summary(print_fn=lambda s, **_: lines.append(s))
+    if args.arch == "ensemble":
+        card += (
+            "Each tower is the CNN below; the ensemble runs every tower on " + views + " (the mirror:\n"
+            "a fixed 1x28 Conv2D `mirror` and a Permute `mirror_rows`) and averages the "
+            f"{len(outs_of(model))} softmax outputs in the Average layer `ensemble`. One tower:\n\n```\n"
+        )
+        towers[0].summary(print_fn=lambda s, **_: lines.append(s))
+    else:
+        card += "Architecture:\n\n```\n"
+        model.summary(print_fn=lambda s, **_: lines.append(s))
     card += "\n".join(lines) + "\n```\n"
     with open(os.path.join(out_dir, "README.md"), "w") as f:
         f.write(card)

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
                 "  check-fixtures      regenerate tests/fixtures/check (fmtool check's NumPy/Keras-written files)"
             );
             eprintln!(
-                "  train [--arch ensemble|cnn|mlp] [--epochs N] [--seed S]   train and export a shipped model (default: model/'s ensemble)"
+                "  train [--arch ensemble|cnn|mlp] [--towers R:S,...] [--epochs N] [--seed S]   train and export a shipped model (default: model/'s ensemble)"
             );
             eprintln!("  bench               measure fmtool score against NumPy and Keras, write BENCHMARKS.md");
             eprintln!("  measure --report FILE -- CMD...   wall time and peak memory of one command (used by bench)");
