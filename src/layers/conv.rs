@@ -1,8 +1,10 @@
 //! Convolutions on channels-last images: Conv2D (strides, same/valid padding, dilation, groups),
 //! DepthwiseConv2D and SeparableConv2D. Conv2D is im2col into a reused buffer plus an sgemm, so a
-//! chunk of images costs one allocation per layer, not one per image.
+//! chunk of images costs one allocation per layer, not one per image; 3x3 kernels with stride 1
+//! take the Winograd path (`winograd.rs`) instead.
 
 use super::core::{expect_kernel_and_bias, expect_shape, expect_weights, optional_bias, single_input};
+use super::winograd::{self, Winograd};
 use super::{Activation, BuildCtx, Built, Op, Shape, Tensor};
 use crate::err;
 use crate::error::Result;
@@ -114,6 +116,8 @@ pub struct Conv2d {
     groups: usize,
     /// The Keras kernel (kh, kw, cin / groups, cout) in C order.
     kernel: Vec<f32>,
+    /// The kernel in the Winograd domain, where [`super::winograd::applies`].
+    winograd: Option<Winograd>,
     bias: Option<Vec<f32>>,
     activation: Activation,
 }
@@ -132,6 +136,20 @@ impl Conv2d {
     /// images. (Measured against one call per image: no difference in CPU time on the shipped
     /// CNN; matrixmultiply's rows do not depend on the block, so the results are the same bits.)
     fn run_rows(&self, x: &[f32], n: usize, out: &mut [f32], col: &mut Vec<f32>) {
+        match &self.winograd {
+            Some(w) => w.run(x, n, self.gy, self.gx, out, col),
+            None => self.run_im2col(x, n, out, col),
+        }
+        if let Some(b) = &self.bias {
+            for px in out.chunks_exact_mut(self.cout) {
+                for (v, bi) in px.iter_mut().zip(b) {
+                    *v += bi;
+                }
+            }
+        }
+    }
+
+    fn run_im2col(&self, x: &[f32], n: usize, out: &mut [f32], col: &mut Vec<f32>) {
         let (gy, gx) = (self.gy, self.gx);
         let cin_g = self.cin / self.groups;
         let cout_g = self.cout / self.groups;
@@ -194,13 +212,6 @@ impl Conv2d {
                 r0 = r1;
             }
         }
-        if let Some(b) = &self.bias {
-            for px in out.chunks_exact_mut(self.cout) {
-                for (v, bi) in px.iter_mut().zip(b) {
-                    *v += bi;
-                }
-            }
-        }
     }
 }
 
@@ -238,8 +249,9 @@ pub fn build_conv2d(ctx: &BuildCtx) -> Result<Built> {
     expect_shape(ctx, &ctx.weights[0], "kernel", &[k[0], k[1], cin / groups, cout])?;
     let bias = optional_bias(ctx, use_bias, 1, cout)?;
     let activation = super::activation::layer_activation(&ctx.layer, "activation")?;
-    let kernel = ctx.weights[0].array.as_standard_layout().iter().copied().collect();
-    let op = Conv2d { gy, gx, cin, cout, groups, kernel, bias, activation };
+    let kernel: Vec<f32> = ctx.weights[0].array.as_standard_layout().iter().copied().collect();
+    let winograd = winograd::applies(&gy, &gx, groups, cin, cout).then(|| Winograd::new(&kernel, cin, cout));
+    let op = Conv2d { gy, gx, cin, cout, groups, kernel, winograd, bias, activation };
     Ok(Built { output_shape: vec![gy.output, gx.output, cout], op: Box::new(op) })
 }
 
@@ -477,6 +489,7 @@ mod tests {
                 cout,
                 groups: 1,
                 kernel: k.clone(),
+                winograd: None,
                 bias: None,
                 activation: Activation::linear(),
             };

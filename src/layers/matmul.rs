@@ -3,7 +3,8 @@
 //! how many rows the call has. An image's outputs are then the same bits whether it is scored in a
 //! chunk of 64, in the last chunk of 16 or alone by `fmtool predict IMAGE`. (The `gemm` crate was
 //! measured 25-40% faster on these shapes, but it picks its blocking from the matrix sizes, so its
-//! rows differ in the last bits between batch sizes; `batch_size_does_not_change_a_row` guards this.)
+//! rows may differ in the last bits between batch sizes; `batch_size_does_not_change_a_row` guards
+//! this. The Winograd path uses `gemm` with one fixed shape per layer instead: see winograd.rs.)
 
 /// `c = a * b` for row-major matrices: `a` is `m x k` with row stride `lda`, `b` is `k x n` with
 /// row stride `ldb`, `c` is `m x n` with row stride `ldc`. Single-threaded: the engine already

@@ -12,6 +12,7 @@ pub mod merge;
 pub mod norm;
 pub mod pool;
 pub mod reshape;
+pub mod winograd;
 
 pub use activation::Activation;
 pub use config::LayerConfig;
