@@ -1,9 +1,13 @@
 //! `cargo xtask measure`: the peak memory it reports is the command's own, not its caller's.
 
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn measure(cmd: &[&str]) -> (bool, String) {
-    let dir = std::env::temp_dir().join(format!("xtask-measure-{}-{}", std::process::id(), cmd.len()));
+    // One folder per call: the tests run in parallel threads of one process.
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("xtask-measure-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let report = dir.join("report.json");
     let status = Command::new(env!("CARGO_BIN_EXE_xtask"))
