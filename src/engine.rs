@@ -201,6 +201,7 @@ impl Model {
         if per_image != images.ncols() {
             return Err(self.input_mismatch(images.ncols()));
         }
+        keep_freed_memory();
         let out_len: usize = self.output_shape().iter().product();
         let done = std::sync::atomic::AtomicUsize::new(0);
         let chunks: Vec<ArrayView2<f32>> = images.axis_chunks_iter(Axis(0), CHUNK).collect();
@@ -277,4 +278,23 @@ pub fn declared_input_shape(arch: &[ArchEntry]) -> Option<InputShape> {
         }
     }
     None
+}
+
+/// Asks glibc's allocator (Linux) to keep the memory of freed layer outputs for the next chunk
+/// instead of handing it back to the kernel: by default it trims a worker thread's heap as soon
+/// as a chunk's tensors are freed, and the next chunk then page-faults and zeroes the same
+/// megabytes again (about a tenth of `fmtool score`'s time on the shipped CNN). The peak memory
+/// is unchanged: it is the same tensors, now reused. Elsewhere this does nothing.
+fn keep_freed_memory() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only sets allocator parameters; it is called before the worker threads
+        // of this run start allocating.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+            libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+        }
+    });
 }
