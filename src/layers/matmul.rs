@@ -1,10 +1,11 @@
-//! The one single-precision matrix product that Conv2D, SeparableConv2D and Dense use: a checked,
-//! row-major front to `matrixmultiply`, chosen because its result for a row does not depend on
+//! The single-precision matrix products of Conv2D, SeparableConv2D and Dense, the only code that
+//! calls a GEMM crate. [`sgemm`] is a checked, row-major front to `matrixmultiply`, chosen because its result for a row does not depend on
 //! how many rows the call has. An image's outputs are then the same bits whether it is scored in a
 //! chunk of 64, in the last chunk of 16 or alone by `fmtool predict IMAGE`. (The `gemm` crate was
 //! measured 25-40% faster on these shapes, but it picks its blocking from the matrix sizes, so its
 //! rows may differ in the last bits between batch sizes; `batch_size_does_not_change_a_row` guards
-//! this. The Winograd path uses `gemm` with one fixed shape per layer instead: see winograd.rs.)
+//! this. [`sgemm_fixed_shape`] is the same front to `gemm`, for the Winograd path, which calls
+//! it with one fixed shape per layer.)
 
 /// `c = a * b` for row-major matrices: `a` is `m x k` with row stride `lda`, `b` is `k x n` with
 /// row stride `ldb`, `c` is `m x n` with row stride `ldc`. Single-threaded: the engine already
@@ -18,18 +19,15 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb
     if m == 0 || n == 0 {
         return;
     }
-    let span = |rows: usize, stride: usize, cols: usize| (rows - 1) * stride + cols;
-    assert!(lda >= k && ldb >= n && ldc >= n, "sgemm: a row stride is shorter than its row");
-    assert!(c.len() >= span(m, ldc, n), "sgemm: c is too short");
+    check_views(m, k, n, a, lda, b, ldb, c, ldc);
     if k == 0 {
         for row in 0..m {
             c[row * ldc..row * ldc + n].fill(0.0);
         }
         return;
     }
-    assert!(a.len() >= span(m, lda, k) && b.len() >= span(k, ldb, n), "sgemm: an input is too short");
-    // SAFETY: the asserts above keep every element that the three (rows, stride, cols) views
-    // reach inside its slice; `c` is borrowed mutably, so it cannot alias `a` or `b`.
+    // SAFETY: check_views keeps every element that the three (rows, stride, cols) views reach
+    // inside its slice; `c` is borrowed mutably, so it cannot alias `a` or `b`.
     unsafe {
         matrixmultiply::sgemm(
             m,
@@ -48,6 +46,66 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb
             1,
         );
     }
+}
+
+/// The same product on the `gemm` crate, for callers that always pass one shape per layer (the
+/// Winograd path): `gemm` picks its blocking from the sizes, so only a fixed shape keeps a row's
+/// bits independent of what else is in the call. Faster than [`sgemm`] on these shapes.
+///
+/// # Panics
+/// As [`sgemm`]; `k` must not be 0.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_fixed_shape(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(k > 0, "sgemm_fixed_shape: empty inner dimension");
+    check_views(m, k, n, a, lda, b, ldb, c, ldc);
+    // SAFETY: as in sgemm; with read_dst false, `c` is only written (c = 1.0 * a * b).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            ldc as isize,
+            false,
+            a.as_ptr(),
+            1,
+            lda as isize,
+            b.as_ptr(),
+            1,
+            ldb as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Panics unless the row-major views `a` (m x k), `b` (k x n) and `c` (m x n) with their row
+/// strides lie inside their slices.
+#[allow(clippy::too_many_arguments)]
+fn check_views(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, c: &[f32], ldc: usize) {
+    let span =
+        |rows: usize, stride: usize, cols: usize| if rows == 0 || cols == 0 { 0 } else { (rows - 1) * stride + cols };
+    assert!(lda >= k && ldb >= n && ldc >= n, "sgemm: a row stride is shorter than its row");
+    assert!(c.len() >= span(m, ldc, n), "sgemm: c is too short");
+    assert!(a.len() >= span(m, lda, k) && b.len() >= span(k, ldb, n), "sgemm: an input is too short");
 }
 
 #[cfg(test)]

@@ -57,6 +57,8 @@ impl Winograd {
         let (th, tw) = (gy.output.div_ceil(2), gx.output.div_ceil(2));
         let per_image = th * tw;
         let tiles = n * per_image;
+        // Tile i: its image, and the top-left output pixel of its 2x2 block.
+        let origin = |i: usize| (i / per_image, 2 * (i % per_image / tw), 2 * (i % per_image % tw));
         let in_len = gy.input * gx.input * cin;
         let out_len = gy.output * gx.output * cout;
         let zeros = vec![0f32; cin];
@@ -70,8 +72,7 @@ impl Winograd {
         while t0 < tiles {
             let nb = (tiles - t0).min(TILE_BLOCK);
             for bi in 0..nb {
-                let (img, p) = ((t0 + bi) / per_image, (t0 + bi) % per_image);
-                let (y0, x0) = (2 * (p / tw), 2 * (p % tw));
+                let (img, y0, x0) = origin(t0 + bi);
                 let image = &x[img * in_len..(img + 1) * in_len];
                 let px = |r: usize, c: usize| -> &[f32] {
                     let iy = (y0 + r).wrapping_sub(gy.pad_before);
@@ -91,35 +92,20 @@ impl Winograd {
             for xi in 0..16 {
                 // Always TILE_BLOCK rows (the ones past `nb` are left-overs and ignored), so every
                 // call of a layer has the same shape and a tile's result cannot depend on `nb`.
-                // SAFETY: row r of the three matrices ends at (r * 16 + xi + 1) * width <= the
-                // buffer's TILE_BLOCK * 16 * width; `m` does not overlap `v` or `self.u`.
-                unsafe {
-                    gemm::gemm(
-                        TILE_BLOCK,
-                        cout,
-                        cin,
-                        m.as_mut_ptr().add(xi * cout),
-                        1,
-                        (16 * cout) as isize,
-                        false,
-                        v.as_ptr().add(xi * cin),
-                        1,
-                        (16 * cin) as isize,
-                        self.u.as_ptr().add(xi * cin * cout),
-                        1,
-                        cout as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
+                super::matmul::sgemm_fixed_shape(
+                    TILE_BLOCK,
+                    cin,
+                    cout,
+                    &v[xi * cin..],
+                    16 * cin,
+                    &self.u[xi * cin * cout..(xi + 1) * cin * cout],
+                    cout,
+                    &mut m[xi * cout..],
+                    16 * cout,
+                );
             }
             for bi in 0..nb {
-                let (img, p) = ((t0 + bi) / per_image, (t0 + bi) % per_image);
-                let (y0, x0) = (2 * (p / tw), 2 * (p % tw));
+                let (img, y0, x0) = origin(t0 + bi);
                 let mt = &m[bi * 16 * cout..(bi + 1) * 16 * cout];
                 let at = |r: usize, c: usize| &mt[(r * 4 + c) * cout..][..cout];
                 // Aᵀ M A: Aᵀ down each column (into t[c][0..2]), then across the two rows.
