@@ -11,7 +11,6 @@ Speed is measured only here, never in tests.
 
 import argparse
 import datetime
-import gzip
 import json
 import os
 import platform
@@ -31,14 +30,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DATA = os.path.join(ROOT, "data", "fashion")
 TRAIN = os.environ.get("FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
 CACHE = os.path.join(ROOT, "target", "bench-models")
-
-
-def load_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def fmtool_binary():
@@ -91,6 +82,7 @@ def bench_models(fmtool):
 # ---- NumPy forward pass: the one the cross-check test uses ----------------------------------------
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "numpy"))
+from course_template import load_idx  # noqa: E402
 from numpy_forward import input_shape, load_export, numpy_forward  # noqa: E402
 
 
