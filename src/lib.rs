@@ -14,6 +14,8 @@ pub mod layers;
 pub mod model;
 pub mod picture;
 pub mod report;
+pub mod student;
+pub mod text;
 
 pub use error::{Error, Result};
 

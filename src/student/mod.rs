@@ -1,0 +1,411 @@
+//! The student's own code (`nn_predict.py`, `model_test.py`), run as the course's grader runs it:
+//! through a Python with NumPy, in a sandboxed copy of the repository (`sandbox.rs`), by a small
+//! harness (`harness.py`, embedded) that calls the repo's own test functions. `test_inference`, the
+//! slow one, runs in one worker process per core when it is the course's own; each worker calls the
+//! student's `nn_inference` exactly as the test does, so the predictions are the same.
+
+pub mod sandbox;
+
+use crate::err;
+use crate::error::{Error, Result};
+use sandbox::{Limits, Outcome, Sandbox};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const HARNESS: &str = include_str!("harness.py");
+/// The course's `model_test.py` as distributed: its `test_inference` is the one fmtool may run in
+/// parallel (compared by syntax tree, so comments and spacing do not matter).
+pub const COURSE_MODEL_TEST: &str = include_str!("course/model_test.py");
+const MARK: &str = "@@fmtool@@";
+/// Address space for one process of student code: NumPy and a course model need a few hundred
+/// megabytes; this stops a runaway allocation long before the machine swaps.
+pub const DEFAULT_MEMORY: u64 = 4 << 30;
+
+/// The Python that runs the student's code.
+#[derive(Debug, Clone, Serialize)]
+pub struct Python {
+    pub path: PathBuf,
+    pub version: String,
+    pub numpy: String,
+}
+
+/// Finds a Python with NumPy: `requested`, else `python3` on PATH. The error says why the student's
+/// code cannot be run, for the "not run" rows.
+pub fn find_python(requested: Option<&Path>) -> std::result::Result<Python, String> {
+    let exe = requested.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("python3"));
+    let resolved = if exe.components().count() > 1 { Some(exe.clone()) } else { which(&exe) };
+    let Some(path) = resolved else {
+        return Err(format!("no {} on PATH; install Python 3 with NumPy or pass --python", exe.display()));
+    };
+    let out = std::process::Command::new(&path)
+        .args(["-c", "import sys, numpy; print(sys.version.split()[0], numpy.__version__)"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().last().unwrap_or("").trim().to_string();
+        return Err(format!(
+            "{} cannot import NumPy ({last}); install it with `{} -m pip install numpy` or pass --python",
+            path.display(),
+            path.display()
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    let version = words.next().unwrap_or("?").to_string();
+    let numpy = words.next().unwrap_or("?").to_string();
+    Ok(Python { path, version, numpy })
+}
+
+fn which(name: &Path) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// One frame of a Python traceback in the student's files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Frame {
+    pub file: String,
+    pub line: usize,
+    pub function: String,
+    pub source: String,
+}
+
+/// An exception raised by the student's code.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PyError {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    #[serde(default)]
+    pub frames: Vec<Frame>,
+    /// The layer `nn_inference` was running (a local `layer` dict or `lname`), when known.
+    #[serde(default)]
+    pub layer: Option<String>,
+    /// The test image (index in t10k) being classified, for `test_inference`.
+    #[serde(default)]
+    pub image: Option<usize>,
+}
+
+impl PyError {
+    /// `ZeroDivisionError: division by zero (nn_predict.py:12 in softmax)`.
+    pub fn summary(&self) -> String {
+        let mut s = format!("{}: {}", self.kind, first_line(&self.message, 300));
+        if let Some(f) = self.frames.iter().rev().find(|f| f.file != "model_test.py").or(self.frames.last()) {
+            s.push_str(&format!(" ({}:{} in {}", f.file, f.line, f.function));
+            if let Some(l) = &self.layer {
+                s.push_str(&format!(", layer {l}"));
+            }
+            s.push(')');
+        }
+        s
+    }
+}
+
+fn first_line(s: &str, max: usize) -> String {
+    let line = s.lines().next().unwrap_or("");
+    crate::text::clip(line, max)
+}
+
+/// What the harness says about `model_test.py` without running it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Inspect {
+    pub exists: bool,
+    pub tests: Vec<String>,
+    /// `test_inference` is the course's own, so fmtool may run it in parallel.
+    pub course_inference: bool,
+    pub error: Option<String>,
+}
+
+/// The student's relu and softmax called directly, for the diagnosis.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+pub struct Probe {
+    /// `import nn_predict` failed.
+    pub import: Option<PyError>,
+    #[serde(default)]
+    pub relu: std::collections::BTreeMap<String, Call>,
+    #[serde(default)]
+    pub softmax: std::collections::BTreeMap<String, Call>,
+}
+
+/// One call of a student function.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+pub struct Call {
+    pub value: Option<serde_json::Value>,
+    pub shape: Option<Vec<usize>>,
+    pub error: Option<PyError>,
+}
+
+/// One test function's result.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct NodeResult {
+    pub node: String,
+    pub passed: bool,
+    /// model_test.py has no such test (pytest: "not found", exit 4).
+    #[serde(default)]
+    pub missing: bool,
+    /// model_test.py itself could not be imported (pytest: collection error).
+    #[serde(default)]
+    pub collect: bool,
+    pub error: Option<PyError>,
+    #[serde(default)]
+    pub stdout: String,
+    #[serde(default)]
+    pub seconds: f64,
+}
+
+/// One process's run of several test functions (one pytest invocation of a workflow step).
+#[derive(Debug, Clone, Serialize)]
+pub struct TestsRun {
+    pub results: Vec<NodeResult>,
+    pub seconds: f64,
+    /// Why the process gave no results (timeout, out of memory, a crash), if it did not.
+    pub failure: Option<String>,
+    pub timed_out: bool,
+}
+
+impl TestsRun {
+    pub fn passed(&self) -> bool {
+        self.failure.is_none() && !self.results.is_empty() && self.results.iter().all(|r| r.passed)
+    }
+}
+
+/// `test_inference` run by fmtool's workers.
+#[derive(Debug, Clone, Serialize)]
+pub struct InferenceRun {
+    pub passed: bool,
+    /// The accuracy `test_inference` computes and writes to `test_acc.txt`.
+    pub accuracy: Option<f64>,
+    /// What `test_inference` would print after "Error!".
+    pub error: Option<String>,
+    /// The exception in the student's code, with where it happened.
+    pub exception: Option<PyError>,
+    pub workers: usize,
+    /// Wall time of the parallel run.
+    pub seconds: f64,
+    /// The sum of the workers' times: what the grader's one serial process would take here.
+    pub serial_seconds: f64,
+    pub timed_out: bool,
+    /// The student's outputs, one row per t10k image in file order (for the comparison).
+    #[serde(skip)]
+    pub outputs: Option<ndarray::Array2<f64>>,
+    #[serde(skip)]
+    pub predictions: Option<Vec<usize>>,
+}
+
+/// Runs a student's code in a sandboxed copy of their repository.
+pub struct Runner {
+    sandbox: Sandbox,
+    python: Python,
+    harness: PathBuf,
+    course_test: PathBuf,
+    /// Top-level modules the grader's runner has besides the standard library.
+    allowed: String,
+    pub memory: u64,
+    pub workers: usize,
+}
+
+impl Runner {
+    /// Copies `repo` and prepares the harness. `allowed` lists the third-party top-level modules
+    /// the grader's runner has (from the workflow's setup commands); None lets every import through.
+    pub fn new(repo: &Path, python: Python, allowed: Option<&[String]>) -> Result<Runner> {
+        let sandbox = Sandbox::copy_of(repo)?;
+        let harness = sandbox.work.join("fmtool_harness.py");
+        let course_test = sandbox.work.join("course_model_test.py");
+        std::fs::write(&harness, HARNESS).map_err(|e| Error::io("write", &harness, &e))?;
+        std::fs::write(&course_test, COURSE_MODEL_TEST).map_err(|e| Error::io("write", &course_test, &e))?;
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 16);
+        Ok(Runner {
+            sandbox,
+            python,
+            harness,
+            course_test,
+            allowed: allowed.map(|a| a.join(",")).unwrap_or_else(|| "\u{0}".into()),
+            memory: DEFAULT_MEMORY,
+            workers,
+        })
+    }
+
+    pub fn python(&self) -> &Python {
+        &self.python
+    }
+
+    /// The sandbox's copy of the repository (where `test_acc.txt` is written).
+    pub fn repo(&self) -> &Path {
+        &self.sandbox.repo
+    }
+
+    fn harness(&self, args: &[String], timeout: Duration, on_line: &(dyn Fn(&str) + Sync)) -> Result<Outcome> {
+        let mut all = vec!["-B".to_string(), self.harness.display().to_string()];
+        all.extend_from_slice(args);
+        let env: Vec<(&str, String)> =
+            if self.allowed == "\u{0}" { Vec::new() } else { vec![("FMTOOL_ALLOWED", self.allowed.clone())] };
+        self.sandbox.run(&self.python.path, &all, &env, Limits { timeout, memory: self.memory }, on_line)
+    }
+
+    /// Reads model_test.py's tests without running any student code.
+    pub fn inspect(&self) -> Result<Inspect> {
+        let out = self.harness(
+            &["inspect".into(), self.course_test.display().to_string()],
+            Duration::from_secs(60),
+            &|_| {},
+        )?;
+        parse_result(&out, "reading model_test.py")
+    }
+
+    /// Calls the student's relu and softmax directly.
+    pub fn probe(&self, timeout: Duration) -> Result<Probe> {
+        let out = self.harness(&["probe".into()], timeout, &|_| {})?;
+        parse_result(&out, "calling relu() and softmax()")
+    }
+
+    /// Runs test functions of model_test.py in one process, in order, as one pytest command does.
+    pub fn tests(&self, nodes: &[String], timeout: Duration) -> TestsRun {
+        let mut args = vec!["tests".to_string()];
+        args.extend_from_slice(nodes);
+        match self.harness(&args, timeout, &|_| {}) {
+            Err(e) => TestsRun { results: Vec::new(), seconds: 0.0, failure: Some(e.message), timed_out: false },
+            Ok(out) => {
+                #[derive(Deserialize)]
+                struct R {
+                    results: Vec<NodeResult>,
+                }
+                match parse_result::<R>(&out, "running model_test.py") {
+                    Ok(r) => TestsRun { results: r.results, seconds: out.seconds, failure: None, timed_out: false },
+                    Err(e) => TestsRun {
+                        results: Vec::new(),
+                        seconds: out.seconds,
+                        failure: Some(e.message),
+                        timed_out: out.timed_out,
+                    },
+                }
+            }
+        }
+    }
+
+    /// The course's `test_inference`, split over one worker process per core. `timeout` is the
+    /// grader's limit for the serial run; the workers together get the same CPU time.
+    /// `progress` is called with the number of images classified so far.
+    pub fn parallel_inference(
+        &self,
+        images: usize,
+        timeout: Duration,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<InferenceRun> {
+        let n = self.workers.min(images.max(1));
+        let start = std::time::Instant::now();
+        let counts: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+        let ranges: Vec<(usize, usize)> = (0..n).map(|i| (images * i / n, images * (i + 1) / n)).collect();
+        let results: Vec<Result<(Outcome, PathBuf)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .enumerate()
+                .map(|(i, &(a, b))| {
+                    let counts = &counts;
+                    s.spawn(move || {
+                        let out = self.sandbox.work.join(format!("outputs_{i}.npy"));
+                        let on_line = |line: &str| {
+                            if let Some(k) = line.strip_prefix("@@progress ").and_then(|k| k.trim().parse().ok()) {
+                                counts[i].store(k, Ordering::Relaxed);
+                                progress(counts.iter().map(|c| c.load(Ordering::Relaxed)).sum());
+                            }
+                        };
+                        let args = vec!["infer".to_string(), a.to_string(), b.to_string(), out.display().to_string()];
+                        self.harness(&args, timeout, &on_line).map(|o| (o, out))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(err!("a worker thread failed")))).collect()
+        });
+        let mut serial = 0.0;
+        let mut outs = Vec::new();
+        let mut exception: Option<PyError> = None;
+        let mut error: Option<String> = None;
+        let mut timed_out = false;
+        for r in results {
+            let (o, path) = r?;
+            serial += o.seconds;
+            timed_out |= o.timed_out;
+            #[derive(Deserialize)]
+            struct W {
+                error: Option<PyError>,
+            }
+            match parse_result::<W>(&o, "test_inference") {
+                Ok(W { error: None }) => outs.push(path),
+                Ok(W { error: Some(e) }) => {
+                    // The first failing image in file order is the one to report.
+                    if exception.as_ref().is_none_or(|x| x.image > e.image) {
+                        error = Some(e.message.clone());
+                        exception = Some(e);
+                    }
+                }
+                Err(e) => {
+                    error.get_or_insert(e.message);
+                }
+            }
+        }
+        progress(images);
+        // The rest of test_inference (and its removal of a stale test_acc.txt) runs even when a
+        // worker failed, as the test itself would have.
+        let mut args = vec!["finish".to_string(), error.clone().unwrap_or_default()];
+        if error.is_none() {
+            args.extend(outs.iter().map(|p| p.display().to_string()));
+        }
+        let fin = self.harness(&args, Duration::from_secs(120), &|_| {})?;
+        #[derive(Deserialize)]
+        struct F {
+            accuracy: Option<f64>,
+            error: Option<String>,
+        }
+        let f: F = parse_result(&fin, "test_inference")?;
+        let (outputs, predictions) = if f.accuracy.is_some() { self.read_result() } else { (None, None) };
+        let run_error = if timed_out {
+            Some(format!("the run took longer than the step's limit of {:.0} s", timeout.as_secs_f64()))
+        } else {
+            f.error.or(error)
+        };
+        Ok(InferenceRun {
+            passed: f.accuracy.is_some() && !timed_out && serial <= timeout.as_secs_f64(),
+            accuracy: f.accuracy,
+            error: run_error,
+            exception,
+            workers: n,
+            seconds: start.elapsed().as_secs_f64(),
+            serial_seconds: serial,
+            timed_out,
+            outputs,
+            predictions,
+        })
+    }
+
+    fn read_result(&self) -> (Option<ndarray::Array2<f64>>, Option<Vec<usize>>) {
+        let Ok(npz) = crate::model::npz::read_npz(&self.sandbox.work.join("result.npz")) else {
+            return (None, None);
+        };
+        let outputs = npz.array("outputs").ok().and_then(|a| a.to_f64().into_dimensionality::<ndarray::Ix2>().ok());
+        let preds = npz.array("predictions").ok().map(|a| a.data.iter().map(|&v| v as usize).collect());
+        (outputs, preds)
+    }
+}
+
+/// The harness's JSON result (the last line starting with the mark), or why there is none.
+fn parse_result<T: serde::de::DeserializeOwned>(out: &Outcome, what: &str) -> Result<T> {
+    if let Some(line) = out.stdout.lines().rev().find_map(|l| l.strip_prefix(MARK)) {
+        return serde_json::from_str(line).map_err(|e| err!("fmtool's harness gave an unreadable result ({e})"));
+    }
+    if out.timed_out {
+        return Err(err!("{what} did not finish in {:.0} s; fmtool stopped it", out.seconds));
+    }
+    let last = out.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let why = match out.code {
+        None => "it was killed (out of memory, or a signal)".to_string(),
+        Some(c) => format!("it exited with code {c}"),
+    };
+    Err(err!(
+        "{what} stopped before it finished: {why}{}",
+        if last.is_empty() { String::new() } else { format!(": {}", crate::text::clip(last, 300)) }
+    ))
+}
