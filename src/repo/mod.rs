@@ -3,4 +3,5 @@
 //! student's `nn_predict.py`. Pure: it reads files but never runs anything.
 
 pub mod stdlib;
+pub mod workflow;
 pub mod yaml;
