@@ -3,5 +3,6 @@
 //! student's `nn_predict.py`. Pure: it reads files but never runs anything.
 
 pub mod stdlib;
+pub mod tests_py;
 pub mod workflow;
 pub mod yaml;
