@@ -13,6 +13,7 @@ pub mod keras;
 pub mod layers;
 pub mod model;
 pub mod picture;
+pub mod repo;
 pub mod report;
 pub mod student;
 pub mod text;
