@@ -1,0 +1,746 @@
+//! What a student repository's own workflow awards, step by step, and what the course's credit
+//! sheet awards, both computed by running the repo's own `model_test.py` tests on the student's
+//! own `nn_predict.py` (through [`crate::student::Runner`]) the way each command-grader step runs
+//! them: one pytest process per step, in workflow order, in one checkout, so that the
+//! `test_acc.txt` one step writes is what the next step reads.
+
+use crate::grader::ACCURACY_TIERS;
+use crate::repo::workflow::{Command, Setup, Step, TestNode, Workflow, interpret, interpret_setup};
+use crate::student::{InferenceRun, Inspect, NodeResult, Runner};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The course's test file; fmtool runs tests from it only.
+pub const TEST_FILE: &str = "model_test.py";
+
+/// Whether a row's points were earned, lost, or could not be found out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Passed,
+    Failed,
+    /// fmtool did not run it (no Python, no nn_predict.py, a command it does not model).
+    NotRun,
+}
+
+/// One workflow step and what it awards.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    pub name: String,
+    pub file: String,
+    pub line: usize,
+    pub setup_command: String,
+    pub command: String,
+    pub points: u64,
+    pub max: u64,
+    pub passed: bool,
+    pub status: Status,
+    /// What happened, as the student should read it.
+    pub message: String,
+    /// The test functions the step runs.
+    pub tests: Vec<String>,
+    pub timeout_seconds: f64,
+    /// How long the step's tests ran here (for test_inference: the serial estimate).
+    pub seconds: f64,
+}
+
+/// The points a repo's workflow awards.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkflowPoints {
+    pub file: String,
+    pub steps: Vec<StepResult>,
+    pub total: u64,
+    pub max: u64,
+}
+
+/// One row of the course's credit sheet, run from the repo's own tests.
+#[derive(Debug, Clone, Serialize)]
+pub struct SheetRow {
+    pub item: String,
+    pub test: String,
+    pub points: u64,
+    pub max: u64,
+    pub passed: bool,
+    pub status: Status,
+    pub message: String,
+}
+
+/// The credit sheet: what a workflow without the course's defects would award.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreditSheet {
+    pub rows: Vec<SheetRow>,
+    pub total: u64,
+    pub max: u64,
+}
+
+/// The credit sheet's items and the test of model_test.py each one runs.
+pub fn sheet_items() -> Vec<(String, String, u64)> {
+    let mut items = vec![
+        ("relu".to_string(), "test_relu".to_string(), 10),
+        ("softmax".to_string(), "test_softmax".to_string(), 10),
+        ("valid model that runs inference".to_string(), "test_inference".to_string(), 50),
+    ];
+    for (t, p) in ACCURACY_TIERS {
+        items.push((format!("accuracy >= {t:.2}"), format!("test_acc_{:.0}", t * 100.0), p as u64));
+    }
+    items
+}
+
+/// A credit sheet of rows that were not run, with the reason.
+pub fn sheet_not_run(why: &str) -> CreditSheet {
+    let rows: Vec<SheetRow> = sheet_items()
+        .into_iter()
+        .map(|(item, test, max)| SheetRow {
+            item,
+            test,
+            points: 0,
+            max,
+            passed: false,
+            status: Status::NotRun,
+            message: why.to_string(),
+        })
+        .collect();
+    let max = rows.iter().map(|r| r.max).sum();
+    CreditSheet { rows, total: 0, max }
+}
+
+/// Runs tests of one repo, remembering results: a test is run again only when the `test_acc.txt`
+/// it may read has changed, and `test_inference` (the slow one) once.
+pub struct Evaluator<'a> {
+    runner: &'a Runner,
+    pub inspect: Inspect,
+    cache: HashMap<(String, Option<String>), NodeResult>,
+    pub inference: Option<InferenceRun>,
+    /// Replaces every step's time limit (`--timeout`).
+    pub timeout_override: Option<Duration>,
+    progress: &'a (dyn Fn(usize) + Sync),
+    images: usize,
+}
+
+/// The outcome of one group of tests (one step, or one credit-sheet row).
+struct Ran {
+    passed: bool,
+    message: String,
+    seconds: f64,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(
+        runner: &'a Runner,
+        inspect: Inspect,
+        images: usize,
+        progress: &'a (dyn Fn(usize) + Sync),
+    ) -> Evaluator<'a> {
+        Evaluator { runner, inspect, cache: HashMap::new(), inference: None, timeout_override: None, progress, images }
+    }
+
+    fn test_acc(&self) -> Option<String> {
+        std::fs::read_to_string(self.runner.repo().join("test_acc.txt")).ok()
+    }
+
+    /// Runs `tests` (function names of model_test.py) in order, as one pytest command does.
+    fn run(&mut self, tests: &[String], timeout: Duration) -> Ran {
+        if !self.inspect.exists {
+            return Ran {
+                passed: false,
+                message: format!("there is no {TEST_FILE}: pytest exits 4 (file or directory not found)"),
+                seconds: 0.0,
+            };
+        }
+        let mut seconds = 0.0;
+        let mut i = 0;
+        while i < tests.len() {
+            if tests[i] == "test_inference" && self.inspect.course_inference {
+                let run = self.inference(timeout);
+                seconds += run.serial_seconds;
+                if !run.passed {
+                    return Ran { passed: false, message: inference_message(run, timeout), seconds };
+                }
+                i += 1;
+                continue;
+            }
+            // The tests up to the next parallel test_inference run in one process.
+            let mut j = i;
+            while j < tests.len() && !(tests[j] == "test_inference" && self.inspect.course_inference) {
+                j += 1;
+            }
+            let state = self.test_acc();
+            let todo: Vec<String> =
+                tests[i..j].iter().filter(|t| !self.cache.contains_key(&((*t).clone(), state.clone()))).cloned().collect();
+            if !todo.is_empty() {
+                let run = self.runner.tests(&todo, timeout);
+                if let Some(f) = &run.failure {
+                    return Ran { passed: false, message: f.clone(), seconds: seconds + run.seconds };
+                }
+                seconds += run.seconds;
+                for r in run.results {
+                    self.cache.insert((r.node.clone(), state.clone()), r);
+                }
+            }
+            for t in &tests[i..j] {
+                let Some(r) = self.cache.get(&(t.clone(), state.clone())) else {
+                    return Ran { passed: false, message: format!("{t} gave no result"), seconds };
+                };
+                if !r.passed {
+                    return Ran { passed: false, message: node_message(r, state.as_deref()), seconds };
+                }
+            }
+            i = j;
+        }
+        if seconds > timeout.as_secs_f64() {
+            return Ran {
+                passed: false,
+                message: format!(
+                    "the tests took {seconds:.0} s here, longer than the step's timeout of {:.0} s",
+                    timeout.as_secs_f64()
+                ),
+                seconds,
+            };
+        }
+        Ran { passed: true, message: "passed".into(), seconds }
+    }
+
+    fn inference(&mut self, timeout: Duration) -> &InferenceRun {
+        if self.inference.is_none() {
+            let run = self.runner.parallel_inference(self.images, timeout, self.progress).unwrap_or_else(|e| InferenceRun {
+                passed: false,
+                accuracy: None,
+                error: Some(e.message),
+                exception: None,
+                workers: 0,
+                seconds: 0.0,
+                serial_seconds: 0.0,
+                timed_out: false,
+                outputs: None,
+                predictions: None,
+            });
+            self.inference = Some(run);
+        }
+        self.inference.as_ref().expect("set above")
+    }
+
+    /// The functions a node id selects.
+    fn expand(&self, node: &TestNode) -> std::result::Result<Vec<String>, String> {
+        if node.file != TEST_FILE {
+            return Err(format!("fmtool runs the tests of {TEST_FILE} only, not {}", node.file));
+        }
+        match &node.function {
+            Some(f) => Ok(vec![f.clone()]),
+            None => Ok(self.inspect.tests.clone()),
+        }
+    }
+
+    /// What every command-grader step of `workflow` awards, in order.
+    pub fn workflow(&mut self, workflow: &Workflow) -> WorkflowPoints {
+        let mut pytest_installed = false;
+        let mut steps = Vec::new();
+        for step in &workflow.steps {
+            steps.push(self.step(&workflow.file, step, &mut pytest_installed));
+        }
+        let total = steps.iter().map(|s| s.points).sum();
+        WorkflowPoints { file: workflow.file.clone(), steps, total, max: workflow.max_total() }
+    }
+
+    fn step(&mut self, file: &str, step: &Step, pytest_installed: &mut bool) -> StepResult {
+        let timeout = self.timeout_override.unwrap_or(Duration::from_secs_f64(step.timeout_seconds().max(1.0)));
+        let command = step.command.clone().unwrap_or_default();
+        let setup = step.setup_command.clone().unwrap_or_default();
+        let mut result = StepResult {
+            name: step.title(),
+            file: file.to_string(),
+            line: step.line,
+            setup_command: setup.clone(),
+            command: command.clone(),
+            points: 0,
+            max: step.max_score,
+            passed: false,
+            status: Status::Failed,
+            message: String::new(),
+            tests: Vec::new(),
+            timeout_seconds: timeout.as_secs_f64(),
+            seconds: 0.0,
+        };
+        let mut setup_note = None;
+        match interpret_setup(&setup) {
+            Setup::PipInstall { packages } => *pytest_installed |= packages.iter().any(|p| p == "pytest"),
+            Setup::Empty => {}
+            Setup::Other { reason } => setup_note = Some(format!("fmtool did not run the setup-command ({reason})")),
+        }
+        match interpret(&command) {
+            Command::Empty => result.message = "the step has no command; the action fails it".into(),
+            Command::NotFound { program } => {
+                result.message = format!("sh: 1: {program}: not found (exit 127): this step gives 0 points to everyone")
+            }
+            Command::Other { reason } => {
+                result.status = Status::NotRun;
+                result.message = format!("fmtool cannot evaluate this command: {reason}");
+            }
+            Command::Pytest { nodes, .. } => {
+                if !*pytest_installed {
+                    result.message =
+                        "sh: 1: pytest: not found (exit 127): no setup-command up to this step installs pytest".into();
+                } else {
+                    let nodes = if nodes.is_empty() {
+                        vec![TestNode { file: TEST_FILE.into(), function: None }]
+                    } else {
+                        nodes
+                    };
+                    let mut tests = Vec::new();
+                    let mut bad = None;
+                    for n in &nodes {
+                        match self.expand(n) {
+                            Ok(t) => tests.extend(t),
+                            Err(e) => bad = Some(e),
+                        }
+                    }
+                    result.tests = tests.clone();
+                    if let Some(b) = bad {
+                        result.status = Status::NotRun;
+                        result.message = b;
+                    } else if tests.is_empty() {
+                        result.message = format!("{TEST_FILE} has no tests: pytest exits 5 (no tests ran)");
+                    } else {
+                        let ran = self.run(&tests, timeout);
+                        result.passed = ran.passed;
+                        result.status = if ran.passed { Status::Passed } else { Status::Failed };
+                        result.message = ran.message;
+                        result.seconds = ran.seconds;
+                    }
+                }
+            }
+        }
+        if let Some(n) = setup_note {
+            result.message = format!("{}; {n}", result.message);
+        }
+        if result.passed {
+            result.points = step.max_score;
+        }
+        result
+    }
+
+    /// The credit sheet's items, each run from the repo's own tests (test_inference first, so that
+    /// the accuracy tests read the accuracy it writes).
+    pub fn credit_sheet(&mut self, timeout: Duration) -> CreditSheet {
+        let timeout = self.timeout_override.unwrap_or(timeout);
+        let items = sheet_items();
+        let inference_first: Vec<usize> = std::iter::once(2).chain((0..items.len()).filter(|&i| i != 2)).collect();
+        let mut rows: Vec<Option<SheetRow>> = vec![None; items.len()];
+        for i in inference_first {
+            let (item, test, max) = items[i].clone();
+            let available = self.inspect.tests.iter().any(|t| t == &test);
+            let ran = if self.inspect.exists && !available {
+                Ran {
+                    passed: false,
+                    message: format!("{TEST_FILE} has no {test}: pytest exits 4 (not found)"),
+                    seconds: 0.0,
+                }
+            } else {
+                self.run(std::slice::from_ref(&test), timeout)
+            };
+            rows[i] = Some(SheetRow {
+                item,
+                test,
+                points: if ran.passed { max } else { 0 },
+                max,
+                passed: ran.passed,
+                status: if ran.passed { Status::Passed } else { Status::Failed },
+                message: ran.message,
+            });
+        }
+        let rows: Vec<SheetRow> = rows.into_iter().flatten().collect();
+        let total = rows.iter().map(|r| r.points).sum();
+        let max = rows.iter().map(|r| r.max).sum();
+        CreditSheet { rows, total, max }
+    }
+}
+
+fn inference_message(run: &InferenceRun, timeout: Duration) -> String {
+    if run.timed_out || run.serial_seconds > timeout.as_secs_f64() {
+        return format!(
+            "test_inference would take about {:.0} s in the grader's one process, longer than the step's timeout of {:.0} s",
+            run.serial_seconds,
+            timeout.as_secs_f64()
+        );
+    }
+    match (&run.exception, &run.error) {
+        (Some(e), _) => {
+            let img = e.image.map(|i| format!(" on test image {i}")).unwrap_or_default();
+            format!("test_inference prints \"Error! {}\" and fails: {}{img}", crate::text::clip(&e.message, 200), e.summary())
+        }
+        (None, Some(m)) => format!("test_inference prints \"Error! {}\" and fails", crate::text::clip(m, 300)),
+        (None, None) => "test_inference failed".into(),
+    }
+}
+
+fn node_message(r: &NodeResult, test_acc: Option<&str>) -> String {
+    if r.missing {
+        return format!("{TEST_FILE} has no {}: pytest exits 4 (not found)", r.node);
+    }
+    let Some(e) = &r.error else { return format!("{} failed", r.node) };
+    if r.collect {
+        return format!("{TEST_FILE} cannot be imported, so every test fails: {}", e.summary());
+    }
+    if e.kind == "AssertionError" && e.message.trim().is_empty() {
+        let src = e.frames.last().map(|f| format!(" ({}:{}: {})", f.file, f.line, f.source)).unwrap_or_default();
+        let acc = if r.node.starts_with("test_acc") {
+            match test_acc {
+                Some(a) => format!(" with test_acc.txt = {}", crate::text::clip(a.trim(), 40)),
+                None => " (no test_acc.txt: the accuracy reads as 0)".to_string(),
+            }
+        } else {
+            String::new()
+        };
+        return format!("{}: assertion failed{acc}{src}", r.node);
+    }
+    format!("{}: {}", r.node, e.summary())
+}
+
+/// How fmtool's engine saw the same model, for the comparison with the student's outputs.
+pub struct EngineView<'a> {
+    /// The engine's outputs, one row per t10k image in file order.
+    pub outputs: Option<&'a ndarray::Array2<f32>>,
+    /// The course template's predictions (Dense and Flatten only), when it runs the model.
+    pub template_predictions: Option<&'a [usize]>,
+    /// Layers the template skips that change the result (`name (Type)`).
+    pub skipped_layers: Vec<String>,
+    pub labels: &'a [u8],
+}
+
+/// The student's outputs against fmtool's engine on the same images.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub images: usize,
+    /// Images whose predicted class is the same.
+    pub same_prediction: usize,
+    /// The first image (t10k index) whose predicted class differs.
+    pub first_different: Option<usize>,
+    /// The largest absolute difference between the two outputs.
+    pub max_abs_diff: f64,
+    pub engine_accuracy: f64,
+}
+
+/// A likely cause of what went wrong, named for the student.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnosis {
+    pub code: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+fn diag(code: &'static str, message: String, hint: &str) -> Diagnosis {
+    Diagnosis { code, message, hint: (!hint.is_empty()).then(|| hint.to_string()) }
+}
+
+/// Compares the student's outputs with the engine's.
+pub fn compare(student: &ndarray::Array2<f64>, engine: &ndarray::Array2<f32>, labels: &[u8]) -> Option<Comparison> {
+    if student.nrows() != engine.nrows() || student.ncols() != engine.ncols() {
+        return None;
+    }
+    let mut same = 0;
+    let mut first = None;
+    let mut max_diff = 0.0f64;
+    let mut engine_correct = 0;
+    for (i, (s, e)) in student.rows().into_iter().zip(engine.rows()).enumerate() {
+        let ps = crate::grader::argmax(s.iter().copied());
+        let pe = crate::grader::argmax(e.iter().copied());
+        if pe == labels.get(i).copied().unwrap_or(255) as usize {
+            engine_correct += 1;
+        }
+        if ps == pe {
+            same += 1;
+        } else if first.is_none() {
+            first = Some(i);
+        }
+        for (a, b) in s.iter().zip(e) {
+            let d = (a - *b as f64).abs();
+            if d > max_diff || d.is_nan() {
+                max_diff = if d.is_nan() { f64::NAN } else { d };
+            }
+        }
+    }
+    Some(Comparison {
+        images: student.nrows(),
+        same_prediction: same,
+        first_different: first,
+        max_abs_diff: max_diff,
+        engine_accuracy: engine_correct as f64 / student.nrows().max(1) as f64,
+    })
+}
+
+/// Names the likely causes of the common failures: relu/softmax left as `return x`, softmax over
+/// the wrong axis or not normalised, an import the grader lacks, layers the student's loop skips, an
+/// exception in nn_inference.
+pub fn diagnose(
+    probe: Option<&crate::student::Probe>,
+    inference: Option<&InferenceRun>,
+    comparison: Option<&Comparison>,
+    engine: &EngineView,
+) -> Vec<Diagnosis> {
+    let mut out = Vec::new();
+    if let Some(p) = probe {
+        if let Some(e) = &p.import {
+            let hint = if e.kind == "ModuleNotFoundError" {
+                "the grader installs only pytest, pandas and argparse (with NumPy): remove the import from nn_predict.py, or move it into the notebook you train in"
+            } else {
+                "fix the error at the line shown; every test imports nn_predict.py"
+            };
+            out.push(diag("nn-predict-import", format!("importing nn_predict.py fails: {}", e.summary()), hint));
+        } else {
+            relu_diagnosis(p, &mut out);
+            softmax_diagnosis(p, &mut out);
+        }
+    }
+    if let Some(run) = inference
+        && let Some(e) = &run.exception
+    {
+        let img = e.image.map(|i| format!(" (test image {i})")).unwrap_or_default();
+        out.push(diag(
+            "inference-exception",
+            format!("nn_inference raises {}{img}", e.summary()),
+            "run `python -c \"import model_test; model_test.test_inference()\"` to see the whole traceback",
+        ));
+    }
+    if let (Some(run), Some(c)) = (inference, comparison)
+        && c.same_prediction < c.images
+    {
+        let first = c.first_different.map(|i| format!("; the first is test image {i}")).unwrap_or_default();
+        let mut msg = format!(
+            "your nn_inference and fmtool's engine predict different classes for {} of {} images{first} (largest output difference {:.3e}); your pass scores {}, the model itself {:.4}",
+            c.images - c.same_prediction,
+            c.images,
+            c.max_abs_diff,
+            run.accuracy.map(|a| format!("{a:.4}")).unwrap_or_else(|| "nothing".into()),
+            c.engine_accuracy
+        );
+        let mut hint = String::from(
+            "compare your loop with the model layer by layer: every layer type in fashion_mnist.json must be run as Keras runs it",
+        );
+        if let (Some(tp), Some(preds)) = (engine.template_predictions, &run.predictions)
+            && !engine.skipped_layers.is_empty()
+            && tp.len() == preds.len()
+        {
+            let agree = tp.iter().zip(preds).filter(|(a, b)| a == b).count();
+            if agree * 100 >= preds.len() * 99 {
+                msg.push_str(&format!(
+                    "; your loop predicts what the course template predicts, which skips {}",
+                    engine.skipped_layers.join(", ")
+                ));
+                hint = "implement those layers in nn_inference, or remove them from the model and retrain (fmtool check --grader classic lists them)".into();
+            }
+        }
+        out.push(Diagnosis { code: "differs-from-model", message: msg, hint: Some(hint) });
+    }
+    out
+}
+
+fn values(call: Option<&crate::student::Call>) -> Option<Vec<f64>> {
+    let v = call?.value.as_ref()?;
+    fn flat(v: &serde_json::Value, out: &mut Vec<f64>) {
+        match v {
+            serde_json::Value::Array(a) => a.iter().for_each(|x| flat(x, out)),
+            x => out.push(x.as_f64().unwrap_or(f64::NAN)),
+        }
+    }
+    let mut out = Vec::new();
+    flat(v, &mut out);
+    Some(out)
+}
+
+fn relu_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
+    let grader = p.relu.get("grader");
+    if let Some(e) = grader.and_then(|c| c.error.as_ref()) {
+        out.push(diag("relu-raises", format!("relu(np.array([-2, -1, 0, 1, 2])) raises {}", e.summary()), "relu must accept any NumPy array: return np.maximum(0, x)"));
+        return;
+    }
+    if values(grader).as_deref() == Some(&[-2.0, -1.0, 0.0, 1.0, 2.0][..]) {
+        out.push(diag(
+            "relu-todo",
+            "relu() returns its input unchanged (the template's `return x` TODO is still there)".into(),
+            "implement it in nn_predict.py: return np.maximum(0, x)",
+        ));
+    } else if let Some(v) = values(grader)
+        && v != [0.0, 0.0, 0.0, 1.0, 2.0]
+    {
+        out.push(diag("relu-wrong", format!("relu(np.array([-2, -1, 0, 1, 2])) gives {v:?}, not [0, 0, 0, 1, 2]"), "return np.maximum(0, x)"));
+    }
+}
+
+fn softmax_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
+    let grader = p.softmax.get("grader");
+    let row = p.softmax.get("row");
+    if let Some(e) = grader.and_then(|c| c.error.as_ref()) {
+        let axis = e.kind.contains("AxisError") || e.message.contains("axis 1 is out of bounds");
+        let hint = if axis {
+            "test_softmax passes a 1-D array, so axis=1 does not exist; use axis=-1 (the last axis) in np.max and np.sum, with keepdims=True"
+        } else {
+            "softmax must accept a 1-D array as well as a (1, 10) row"
+        };
+        let code = if axis { "softmax-axis" } else { "softmax-raises" };
+        out.push(diag(code, format!("softmax(np.array([2.0, 1.0, 0.1])) raises {}", e.summary()), hint));
+        return;
+    }
+    let Some(v) = values(grader) else { return };
+    if v == [2.0, 1.0, 0.1] {
+        out.push(diag(
+            "softmax-todo",
+            "softmax() returns its input unchanged (the template's `return x` TODO is still there)".into(),
+            "implement it in nn_predict.py: e = np.exp(x - np.max(x, axis=-1, keepdims=True)); return e / np.sum(e, axis=-1, keepdims=True)",
+        ));
+        return;
+    }
+    let sum: f64 = v.iter().sum();
+    if (sum - 1.0).abs() > 1e-6 {
+        out.push(diag("softmax-not-normalised", format!("softmax(np.array([2.0, 1.0, 0.1])) sums to {sum:.6}, not 1"), "divide np.exp(...) by its sum over the last axis"));
+    }
+    if let Some(r) = values(row)
+        && r.len() == 3
+        && ((r.iter().sum::<f64>() - 1.0).abs() > 1e-6)
+    {
+        out.push(diag("softmax-row", format!("softmax on a (1, 3) row sums to {:.6}, not 1: nn_inference passes (1, 10) rows", r.iter().sum::<f64>()), "sum over the last axis (axis=-1, keepdims=True), not over the whole array or axis 0"));
+    }
+}
+
+/// Everything `fmtool score` found out by running a repo's own code.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoGrade {
+    /// The repository's folder.
+    pub root: String,
+    pub python: Option<crate::student::Python>,
+    /// Why the student's code was not run (no Python with NumPy); every row then says "not run".
+    pub not_run: Option<String>,
+    /// What the repo's workflow awards, when it has command-grader steps.
+    pub workflow: Option<WorkflowPoints>,
+    pub credit_sheet: CreditSheet,
+    /// The workflow's total when the repo has one, else the credit sheet's.
+    pub points: u64,
+    pub max: u64,
+    /// The accuracy `test_inference` computes with the student's own code.
+    pub student_accuracy: Option<f64>,
+    pub inference: Option<InferenceRun>,
+    pub probe: Option<crate::student::Probe>,
+    pub comparison: Option<Comparison>,
+    pub diagnosis: Vec<Diagnosis>,
+    pub seconds: f64,
+}
+
+/// How to run a repo's code.
+pub struct RepoOptions<'a> {
+    pub python: Option<&'a std::path::Path>,
+    /// Replaces every step's time limit.
+    pub timeout: Option<Duration>,
+    pub images: usize,
+}
+
+/// Grades the repository at `root` as its workflow would, and by the credit sheet.
+pub fn grade_repo(
+    root: &std::path::Path,
+    opts: &RepoOptions,
+    engine: &EngineView,
+    progress: &(dyn Fn(usize) + Sync),
+) -> crate::error::Result<RepoGrade> {
+    let start = std::time::Instant::now();
+    let workflows = crate::repo::workflow::find_workflows(root)?;
+    let workflow = workflows.into_iter().find(|w| !w.steps.is_empty());
+    let python = match crate::student::find_python(opts.python) {
+        Ok(p) => p,
+        Err(why) => {
+            let why = format!("not run: {why}");
+            let credit_sheet = sheet_not_run(&why);
+            let wf = workflow.as_ref().map(|w| not_run_workflow(w, &why));
+            return Ok(RepoGrade {
+                root: root.display().to_string(),
+                python: None,
+                not_run: Some(why),
+                max: wf.as_ref().map(|w| w.max).unwrap_or(credit_sheet.max),
+                workflow: wf,
+                credit_sheet,
+                points: 0,
+                student_accuracy: None,
+                inference: None,
+                probe: None,
+                comparison: None,
+                diagnosis: Vec::new(),
+                seconds: start.elapsed().as_secs_f64(),
+            });
+        }
+    };
+    let allowed = allowed_modules(root, workflow.as_ref());
+    let runner = Runner::new(root, python.clone(), Some(&allowed))?;
+    let inspect = runner.inspect()?;
+    let probe = runner.probe(Duration::from_secs(60)).ok();
+    let mut ev = Evaluator::new(&runner, inspect, opts.images, progress);
+    ev.timeout_override = opts.timeout;
+    let wf = workflow.as_ref().map(|w| ev.workflow(w));
+    let credit_sheet = ev.credit_sheet(Duration::from_secs(600));
+    let inference = ev.inference.take();
+    let comparison = match (&inference, engine.outputs) {
+        (Some(InferenceRun { outputs: Some(s), .. }), Some(e)) => compare(s, e, engine.labels),
+        _ => None,
+    };
+    let diagnosis = diagnose(probe.as_ref(), inference.as_ref(), comparison.as_ref(), engine);
+    let (points, max) = match &wf {
+        Some(w) => (w.total, w.max),
+        None => (credit_sheet.total, credit_sheet.max),
+    };
+    Ok(RepoGrade {
+        root: root.display().to_string(),
+        python: Some(python),
+        not_run: None,
+        workflow: wf,
+        credit_sheet,
+        points,
+        max,
+        student_accuracy: inference.as_ref().and_then(|i| i.accuracy),
+        inference,
+        probe,
+        comparison,
+        diagnosis,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn not_run_workflow(w: &Workflow, why: &str) -> WorkflowPoints {
+    let steps: Vec<StepResult> = w
+        .steps
+        .iter()
+        .map(|s| StepResult {
+            name: s.title(),
+            file: w.file.clone(),
+            line: s.line,
+            setup_command: s.setup_command.clone().unwrap_or_default(),
+            command: s.command.clone().unwrap_or_default(),
+            points: 0,
+            max: s.max_score,
+            passed: false,
+            status: Status::NotRun,
+            message: why.to_string(),
+            tests: Vec::new(),
+            timeout_seconds: s.timeout_seconds(),
+            seconds: 0.0,
+        })
+        .collect();
+    WorkflowPoints { file: w.file.clone(), steps, total: 0, max: w.max_total() }
+}
+
+/// The course's setup-command installs these; a repo without a workflow is graded as if it had
+/// the course's.
+pub const COURSE_PACKAGES: &[&str] = &["pytest", "pandas", "argparse"];
+
+/// Third-party modules the grader's runner can import: what the workflow's setup-commands install,
+/// with their dependencies.
+fn allowed_modules(root: &std::path::Path, workflow: Option<&Workflow>) -> Vec<String> {
+    let _ = root;
+    let mut packages: Vec<String> = Vec::new();
+    match workflow {
+        Some(w) => {
+            for s in &w.steps {
+                if let Setup::PipInstall { packages: p } = interpret_setup(s.setup_command.as_deref().unwrap_or("")) {
+                    packages.extend(p);
+                }
+            }
+        }
+        None => packages.extend(COURSE_PACKAGES.iter().map(|s| s.to_string())),
+    }
+    packages
+}
