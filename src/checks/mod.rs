@@ -43,6 +43,9 @@ pub struct Location {
     pub key: Option<String>,
     /// The name of the layer concerned.
     pub layer: Option<String>,
+    /// A 1-based line in a text file (a workflow, a Python file); absent from JSON when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
 }
 
 impl Location {
@@ -52,7 +55,12 @@ impl Location {
 
     /// A place in the architecture file: `$[i]` or deeper, in layer `layer`.
     pub fn json(file: &str, pointer: impl Into<String>, layer: Option<&str>) -> Location {
-        Location { file: file.to_string(), pointer: Some(pointer.into()), key: None, layer: layer.map(str::to_string) }
+        Location {
+            file: file.to_string(),
+            pointer: Some(pointer.into()),
+            layer: layer.map(str::to_string),
+            ..Location::default()
+        }
     }
 
     /// An entry of the architecture file.
@@ -69,7 +77,12 @@ impl Location {
 
     /// A member of the npz.
     pub fn npz_key(file: &str, key: &str) -> Location {
-        Location { file: file.to_string(), pointer: None, key: Some(key.to_string()), layer: None }
+        Location { file: file.to_string(), key: Some(key.to_string()), ..Location::default() }
+    }
+
+    /// A line of a text file: `.github/workflows/classroom.yml:32`.
+    pub fn line(file: &str, line: usize) -> Location {
+        Location { file: file.to_string(), line: Some(line), ..Location::default() }
     }
 }
 
@@ -140,6 +153,19 @@ pub const CODES: &[(&str, &str)] = &[
     ("template-crash", "the course template would crash on the model"),
     ("stale-export", "the Keras model beside the export holds different weights"),
     ("unreadable-keras", "the Keras model file cannot be read"),
+    (
+        "workflow-command-not-found",
+        "a workflow step's command is no program on the runner (sh exits 127), so the step gives 0 points",
+    ),
+    ("workflow-no-pytest", "a workflow step runs pytest before any setup-command installs it"),
+    ("workflow-empty-command", "a command-grader step without a command"),
+    ("workflow-unknown-test", "a workflow step runs a test that model_test.py does not define"),
+    ("workflow-missing-test-file", "a workflow step runs tests from a file the repo does not have"),
+    ("workflow-threshold-mismatch", "a workflow step's name says one accuracy threshold but its test asserts another"),
+    ("workflow-unsupported-command", "a workflow command or setup-command fmtool cannot evaluate"),
+    ("workflow-value", "a workflow step's timeout or max-score the action reads differently than it looks"),
+    ("workflow-timeout", "a workflow step's timeout is shorter than the measured run"),
+    ("grader-missing-import", "nn_predict.py imports a module the grader's runner does not have"),
 ];
 
 /// The parts of one model that the checks look at. `arch` holds the entries that parsed; when

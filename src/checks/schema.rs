@@ -109,7 +109,8 @@ pub fn check_report_schema() -> Value {
                                 "file": {"type": "string"},
                                 "pointer": {"type": ["string", "null"], "pattern": "^\\$", "description": "A JSON path into the architecture file, e.g. $[3].weights[0]."},
                                 "key": {"type": ["string", "null"], "description": "An npz member key."},
-                                "layer": opt_string
+                                "layer": opt_string,
+                                "line": {"type": "integer", "minimum": 1, "description": "A 1-based line in a text file (a workflow, nn_predict.py); absent when the location is not a line."}
                             }
                         },
                         "message": {"type": "string", "minLength": 1},
@@ -207,5 +208,22 @@ mod tests {
         let f = validate(&json!([]), "m.json");
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].location.pointer.as_deref(), Some("$"));
+    }
+
+    #[test]
+    fn findings_with_a_line_fit_the_report_schema() {
+        let with_line =
+            Finding::error("workflow-command-not-found", Location::line(".github/workflows/classroom.yml", 32), "m");
+        let without = Finding::error("missing-file", Location::file("model/fashion_mnist.json"), "m");
+        let v = serde_json::to_value([&with_line, &without]).unwrap();
+        assert_eq!(v[0]["location"]["line"], json!(32));
+        assert!(v[1]["location"].get("line").is_none(), "{v}");
+        let report = json!({"grader": "full", "checked": [], "models": [], "errors": 2, "warnings": 0, "findings": v, "seconds": 0.0});
+        let validator = jsonschema::validator_for(&check_report_schema()).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&report).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut bad = report.clone();
+        bad["findings"][0]["location"]["line"] = json!(0);
+        assert!(!validator.is_valid(&bad));
     }
 }

@@ -2,7 +2,16 @@
 //! (`.github/workflows/*.yml`), the tests it runs (`model_test.py`), and a static lint of the
 //! student's `nn_predict.py`. Pure: it reads files but never runs anything.
 
+pub mod findings;
+pub mod lint;
 pub mod stdlib;
 pub mod tests_py;
 pub mod workflow;
 pub mod yaml;
+
+pub use findings::{timeout_finding, workflow_findings};
+pub use lint::{Available, lint_nn_predict};
+pub use tests_py::{ModelTest, read_model_test};
+pub use workflow::{
+    Command, Setup, Step, TestNode, Workflow, find_workflows, interpret, interpret_setup, parse_workflow,
+};

@@ -147,10 +147,10 @@ fn threshold_in(line: &str, line_no: usize) -> Option<Threshold> {
                 continue;
             }
             let (var, num) = if flipped { (r.trim(), l) } else { (l.trim(), r) };
-            if ident(var) {
-                if let Some(value) = number(num) {
-                    return Some(Threshold { cmp, value, line: line_no });
-                }
+            if ident(var)
+                && let Some(value) = number(num)
+            {
+                return Some(Threshold { cmp, value, line: line_no });
             }
             return None;
         }

@@ -40,6 +40,8 @@ impl Workflow {
 /// One command-grader step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
+    /// The workflow file as shown in messages (`.github/workflows/classroom.yml`).
+    pub file: String,
     /// 0-based among the file's command-grader steps.
     pub index: usize,
     /// The job's key (`run-autograding-tests`).
@@ -170,7 +172,7 @@ pub fn parse_workflow(file: &str, text: &str) -> Result<Workflow> {
             )));
         };
         for &step in items {
-            if let Some(s) = read_step(&doc, step, &job_name, wf.steps.len(), &mut wf.notes) {
+            if let Some(s) = read_step(&doc, step, file, &job_name, wf.steps.len(), &mut wf.notes) {
                 wf.steps.push(s);
             }
         }
@@ -179,7 +181,14 @@ pub fn parse_workflow(file: &str, text: &str) -> Result<Workflow> {
 }
 
 /// The step at node `step` when it uses the command grader.
-fn read_step(doc: &Doc, step: usize, job: &str, index: usize, notes: &mut Vec<(usize, String)>) -> Option<Step> {
+fn read_step(
+    doc: &Doc,
+    step: usize,
+    file: &str,
+    job: &str,
+    index: usize,
+    notes: &mut Vec<(usize, String)>,
+) -> Option<Step> {
     let uses = doc.get(step, "uses").and_then(|u| doc.str(u))?;
     if !is_command_grader(uses) {
         return None;
@@ -191,6 +200,7 @@ fn read_step(doc: &Doc, step: usize, job: &str, index: usize, notes: &mut Vec<(u
     };
     let with = doc.get(step, "with");
     let mut s = Step {
+        file: file.to_string(),
         index,
         job: job.to_string(),
         name: text(Some(step), "name"),
@@ -493,11 +503,12 @@ fn pytest_args(words: &[String]) -> Command {
                 return Command::Other { reason: format!("pytest's {w} depends on earlier runs or runs nothing") };
             }
             args.push(w.clone());
-            if PYTEST_VALUE_OPTIONS.contains(&w.as_str()) && !w.contains('=') {
-                if let Some(v) = words.get(i + 1) {
-                    args.push(v.clone());
-                    i += 1;
-                }
+            if PYTEST_VALUE_OPTIONS.contains(&w.as_str())
+                && !w.contains('=')
+                && let Some(v) = words.get(i + 1)
+            {
+                args.push(v.clone());
+                i += 1;
             }
         } else if w == "." || w == "./" {
             // The repo root: what pytest collects without arguments.

@@ -8,13 +8,14 @@ use crate::commands::check::CheckReport;
 use crate::layers::fmt_shape;
 use std::io::{self, Write};
 
-/// `file::$[3].weights[0]`, `file::npz_key`, or `file`.
+/// `file::$[3].weights[0]`, `file::npz_key`, `file:line`, or `file`.
 fn place(f: &Finding) -> String {
     let l = &f.location;
-    match (&l.pointer, &l.key) {
-        (Some(p), _) => format!("{}::{p}", l.file),
-        (None, Some(k)) => format!("{}::{k}", l.file),
-        (None, None) => l.file.clone(),
+    match (&l.pointer, &l.key, l.line) {
+        (Some(p), _, _) => format!("{}::{p}", l.file),
+        (None, Some(k), _) => format!("{}::{k}", l.file),
+        (None, None, Some(n)) => format!("{}:{n}", l.file),
+        (None, None, None) => l.file.clone(),
     }
 }
 
@@ -76,6 +77,16 @@ impl Human for CheckReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Location;
+
+    #[test]
+    fn places_name_the_line_of_text_files() {
+        let f =
+            Finding::error("workflow-command-not-found", Location::line(".github/workflows/classroom.yml", 32), "m");
+        assert_eq!(place(&f), ".github/workflows/classroom.yml:32");
+        let f = Finding::error("missing-file", Location::file("model/fashion_mnist.json"), "m");
+        assert_eq!(place(&f), "model/fashion_mnist.json");
+    }
 
     #[test]
     fn thousands_groups_digits() {
