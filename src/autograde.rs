@@ -166,8 +166,11 @@ impl<'a> Evaluator<'a> {
                 j += 1;
             }
             let state = self.test_acc();
-            let todo: Vec<String> =
-                tests[i..j].iter().filter(|t| !self.cache.contains_key(&((*t).clone(), state.clone()))).cloned().collect();
+            let todo: Vec<String> = tests[i..j]
+                .iter()
+                .filter(|t| !self.cache.contains_key(&((*t).clone(), state.clone())))
+                .cloned()
+                .collect();
             if !todo.is_empty() {
                 let run = self.runner.tests(&todo, timeout);
                 if let Some(f) = &run.failure {
@@ -203,18 +206,19 @@ impl<'a> Evaluator<'a> {
 
     fn inference(&mut self, timeout: Duration) -> &InferenceRun {
         if self.inference.is_none() {
-            let run = self.runner.parallel_inference(self.images, timeout, self.progress).unwrap_or_else(|e| InferenceRun {
-                passed: false,
-                accuracy: None,
-                error: Some(e.message),
-                exception: None,
-                workers: 0,
-                seconds: 0.0,
-                serial_seconds: 0.0,
-                timed_out: false,
-                outputs: None,
-                predictions: None,
-            });
+            let run =
+                self.runner.parallel_inference(self.images, timeout, self.progress).unwrap_or_else(|e| InferenceRun {
+                    passed: false,
+                    accuracy: None,
+                    error: Some(e.message),
+                    exception: None,
+                    workers: 0,
+                    seconds: 0.0,
+                    serial_seconds: 0.0,
+                    timed_out: false,
+                    outputs: None,
+                    predictions: None,
+                });
             self.inference = Some(run);
         }
         self.inference.as_ref().expect("set above")
@@ -366,7 +370,11 @@ fn inference_message(run: &InferenceRun, timeout: Duration) -> String {
     match (&run.exception, &run.error) {
         (Some(e), _) => {
             let img = e.image.map(|i| format!(" on test image {i}")).unwrap_or_default();
-            format!("test_inference prints \"Error! {}\" and fails: {}{img}", crate::text::clip(&e.message, 200), e.summary())
+            format!(
+                "test_inference prints \"Error! {}\" and fails: {}{img}",
+                crate::text::clip(&e.message, 200),
+                e.summary()
+            )
         }
         (None, Some(m)) => format!("test_inference prints \"Error! {}\" and fails", crate::text::clip(m, 300)),
         (None, None) => "test_inference failed".into(),
@@ -550,7 +558,11 @@ fn values(call: Option<&crate::student::Call>) -> Option<Vec<f64>> {
 fn relu_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
     let grader = p.relu.get("grader");
     if let Some(e) = grader.and_then(|c| c.error.as_ref()) {
-        out.push(diag("relu-raises", format!("relu(np.array([-2, -1, 0, 1, 2])) raises {}", e.summary()), "relu must accept any NumPy array: return np.maximum(0, x)"));
+        out.push(diag(
+            "relu-raises",
+            format!("relu(np.array([-2, -1, 0, 1, 2])) raises {}", e.summary()),
+            "relu must accept any NumPy array: return np.maximum(0, x)",
+        ));
         return;
     }
     if values(grader).as_deref() == Some(&[-2.0, -1.0, 0.0, 1.0, 2.0][..]) {
@@ -562,7 +574,11 @@ fn relu_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
     } else if let Some(v) = values(grader)
         && v != [0.0, 0.0, 0.0, 1.0, 2.0]
     {
-        out.push(diag("relu-wrong", format!("relu(np.array([-2, -1, 0, 1, 2])) gives {v:?}, not [0, 0, 0, 1, 2]"), "return np.maximum(0, x)"));
+        out.push(diag(
+            "relu-wrong",
+            format!("relu(np.array([-2, -1, 0, 1, 2])) gives {v:?}, not [0, 0, 0, 1, 2]"),
+            "return np.maximum(0, x)",
+        ));
     }
 }
 
@@ -591,13 +607,24 @@ fn softmax_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
     }
     let sum: f64 = v.iter().sum();
     if (sum - 1.0).abs() > 1e-6 {
-        out.push(diag("softmax-not-normalised", format!("softmax(np.array([2.0, 1.0, 0.1])) sums to {sum:.6}, not 1"), "divide np.exp(...) by its sum over the last axis"));
+        out.push(diag(
+            "softmax-not-normalised",
+            format!("softmax(np.array([2.0, 1.0, 0.1])) sums to {sum:.6}, not 1"),
+            "divide np.exp(...) by its sum over the last axis",
+        ));
     }
     if let Some(r) = values(row)
         && r.len() == 3
         && ((r.iter().sum::<f64>() - 1.0).abs() > 1e-6)
     {
-        out.push(diag("softmax-row", format!("softmax on a (1, 3) row sums to {:.6}, not 1: nn_inference passes (1, 10) rows", r.iter().sum::<f64>()), "sum over the last axis (axis=-1, keepdims=True), not over the whole array or axis 0"));
+        out.push(diag(
+            "softmax-row",
+            format!(
+                "softmax on a (1, 3) row sums to {:.6}, not 1: nn_inference passes (1, 10) rows",
+                r.iter().sum::<f64>()
+            ),
+            "sum over the last axis (axis=-1, keepdims=True), not over the whole array or axis 0",
+        ));
     }
 }
 
@@ -728,19 +755,12 @@ fn not_run_workflow(w: &Workflow, why: &str) -> WorkflowPoints {
 pub const COURSE_PACKAGES: &[&str] = &["pytest", "pandas", "argparse"];
 
 /// Third-party modules the grader's runner can import: what the workflow's setup-commands install,
-/// with their dependencies.
+/// with their dependencies (the course's when the repo has no workflow), and the repo's own.
 fn allowed_modules(root: &std::path::Path, workflow: Option<&Workflow>) -> Vec<String> {
-    let _ = root;
-    let mut packages: Vec<String> = Vec::new();
-    match workflow {
-        Some(w) => {
-            for s in &w.steps {
-                if let Setup::PipInstall { packages: p } = interpret_setup(s.setup_command.as_deref().unwrap_or("")) {
-                    packages.extend(p);
-                }
-            }
-        }
-        None => packages.extend(COURSE_PACKAGES.iter().map(|s| s.to_string())),
-    }
-    packages
+    use crate::repo::lint::{Available, own_modules};
+    let available = match workflow {
+        Some(w) => Available::from_repo(root, std::slice::from_ref(w)),
+        None => Available::new(&COURSE_PACKAGES.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &own_modules(root)),
+    };
+    available.modules().map(str::to_string).collect()
 }

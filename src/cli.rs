@@ -75,6 +75,19 @@ pub struct ScoreArgs {
     /// Exit with status 1 when the accuracy is below this value (0 to 1).
     #[arg(long, value_name = "X")]
     pub min_accuracy: Option<f64>,
+    /// The student's nn_predict.py. By default the one beside the model folder is used (a student
+    /// repository): its relu, softmax and nn_inference are run as the grader runs them.
+    #[arg(long, value_name = "FILE")]
+    pub nn_predict: Option<PathBuf>,
+    /// Do not run the student's code, even in a student repository.
+    #[arg(long, conflicts_with = "nn_predict")]
+    pub no_student_code: bool,
+    /// The Python (with NumPy) that runs the student's code; default: python3 on PATH.
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Time limit in seconds for each workflow step's tests (default: each step's own timeout).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
 }
 
 #[derive(Debug, Args)]

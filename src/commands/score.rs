@@ -47,6 +47,8 @@ pub struct ScoreReport {
     pub min_accuracy: Option<f64>,
     /// Paths written by `--plot`.
     pub plots: Vec<String>,
+    /// What the student's own code and the repo's own workflow give (in a student repository).
+    pub grade: Option<crate::autograde::RepoGrade>,
     /// The predicted class of every image, in data order (for the plots).
     #[serde(skip)]
     pub predictions: Vec<usize>,
@@ -85,6 +87,7 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
     let (relu_ok, softmax_ok) = grader::self_test();
     let mut notes = Vec::new();
     let mut failure = None;
+    let mut engine_outputs: Option<Array2<f32>> = None;
     let (predictions, input, parameters, template_steps) = match args.grader {
         Grader::Full => {
             let m = Model::build(&files.arch, &files.npz)?;
@@ -126,6 +129,7 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
             bar.finish();
             check_finite(out.iter().map(|&v| v as f64), &out)?;
             let preds = out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>();
+            engine_outputs = Some(out);
             (preds, Some(m.input.clone()), Some(m.params()), Vec::new())
         }
         Grader::Classic => {
@@ -205,12 +209,68 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
         min_accuracy: args.min_accuracy,
         plots: Vec::new(),
         predictions,
+        grade: None,
     };
+    if let Some(root) = student_repo(args, &files.paths)? {
+        let template_predictions = match grader::plan_template(&files.arch, &files.npz) {
+            Ok(plan) if plan.steps.iter().any(|s| s.changes_result) => {
+                let n = data.image_values();
+                let images = Array2::from_shape_fn((data.len(), n), |(i, j)| data.pixels[i * n + j] as f64 / 255.0);
+                plan.run(images.view())
+                    .ok()
+                    .map(|out| out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>())
+            }
+            _ => None,
+        };
+        let skipped_layers = match grader::plan_template(&files.arch, &files.npz) {
+            Ok(plan) => plan
+                .steps
+                .iter()
+                .filter(|s| s.changes_result)
+                .map(|s| format!("{} ({})", s.name, s.class_name))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let view = crate::autograde::EngineView {
+            outputs: engine_outputs.as_ref(),
+            template_predictions: template_predictions.as_deref(),
+            skipped_layers,
+            labels: &data.labels,
+        };
+        let opts = crate::autograde::RepoOptions {
+            python: args.python.as_deref(),
+            timeout: args.timeout.map(std::time::Duration::from_secs_f64),
+            images: data.len(),
+        };
+        let bar = Progress::new(data.len());
+        let grade = crate::autograde::grade_repo(&root, &opts, &view, &|n| bar.update(n))?;
+        bar.finish();
+        report.points = grade.points as u32;
+        report.grade = Some(grade);
+    }
     if let Some(dir) = &args.plot {
         report.plots = crate::report::plot::write_plots(dir, &report, &data)?;
     }
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The student repository to grade with the student's own code: the folder of `--nn-predict`, or
+/// the folder above the model's when it holds an `nn_predict.py`.
+fn student_repo(args: &ScoreArgs, paths: &model::ModelPaths) -> Result<Option<std::path::PathBuf>> {
+    if args.no_student_code {
+        return Ok(None);
+    }
+    if let Some(file) = &args.nn_predict {
+        if !file.is_file() {
+            return Err(err!("--nn-predict {}: no such file", file.display()));
+        }
+        let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        return Ok(Some(dir.to_path_buf()));
+    }
+    let model_dir = paths.json.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let model_dir = std::fs::canonicalize(model_dir).map_err(|e| crate::Error::io("read", model_dir, &e))?;
+    Ok(model_dir.parent().filter(|root| root.join("nn_predict.py").is_file()).map(std::path::Path::to_path_buf))
 }
 
 fn check_finite<T>(values: impl Iterator<Item = f64>, out: &Array2<T>) -> Result<()> {

@@ -92,6 +92,11 @@ impl Available {
         Available::new(&packages, &own_modules(repo_root))
     }
 
+    /// The importable top-level names besides the standard library.
+    pub fn modules(&self) -> impl Iterator<Item = &str> {
+        self.modules.iter().map(String::as_str)
+    }
+
     /// True when `import module` (its top-level name) succeeds on the runner.
     pub fn has(&self, module: &str) -> bool {
         let top = module.split('.').next().unwrap_or(module);

@@ -63,6 +63,9 @@ impl Human for ScoreReport {
             writeln!(w, "  {mark} {:<34} {:>3} / {:<3}", i.item, i.earned, i.max)?;
         }
         writeln!(w, "  total{:>36} / {}", self.points, self.points_table.max)?;
+        if let Some(g) = &self.grade {
+            grade_human(g, w)?;
+        }
         for n in &self.notes {
             writeln!(w, "\nnote: {n}")?;
         }
@@ -77,4 +80,89 @@ impl Human for ScoreReport {
         writeln!(w, "\nscored in {:.3} s", self.seconds)?;
         Ok(())
     }
+}
+
+fn mark(status: crate::autograde::Status) -> &'static str {
+    match status {
+        crate::autograde::Status::Passed => "ok ",
+        crate::autograde::Status::Failed => "-- ",
+        crate::autograde::Status::NotRun => "?? ",
+    }
+}
+
+/// "What the grader will give you": the student's own code, step by step.
+fn grade_human(g: &crate::autograde::RepoGrade, w: &mut dyn Write) -> io::Result<()> {
+    use crate::text::clip;
+    writeln!(w, "\nwhat the grader will give you (your nn_predict.py and model_test.py in {}):", clip(&g.root, 200))?;
+    match (&g.python, &g.not_run) {
+        (Some(p), _) => writeln!(w, "  run with Python {} and NumPy {} ({})", p.version, p.numpy, p.path.display())?,
+        (None, Some(why)) => writeln!(w, "  {why}")?,
+        (None, None) => {}
+    }
+    if let Some(run) = &g.inference {
+        match run.accuracy {
+            Some(a) => writeln!(
+                w,
+                "  your nn_inference: accuracy {a:.4}, in {:.1} s on {} worker(s) (one process, as the grader runs it: about {:.1} s)",
+                run.seconds, run.workers, run.serial_seconds
+            )?,
+            None => writeln!(
+                w,
+                "  your nn_inference: no accuracy ({})",
+                clip(run.error.as_deref().unwrap_or("failed"), 300)
+            )?,
+        }
+    }
+    if let Some(c) = &g.comparison {
+        writeln!(
+            w,
+            "  compared with fmtool's engine: same class for {} / {} images, largest output difference {:.2e}{}",
+            c.same_prediction,
+            c.images,
+            c.max_abs_diff,
+            c.first_different.map(|i| format!(", first different: test image {i}")).unwrap_or_default()
+        )?;
+    }
+    if let Some(wf) = &g.workflow {
+        writeln!(w, "\n  points from {} (what the workflow awards):", clip(&wf.file, 200))?;
+        for s in &wf.steps {
+            writeln!(
+                w,
+                "    {} {:<28} {:>3} / {:<3} {}",
+                mark(s.status),
+                clip(&s.name, 28),
+                s.points,
+                s.max,
+                clip(&s.command, 60)
+            )?;
+            if !s.passed {
+                writeln!(w, "         {}", clip(&s.message, 400))?;
+            }
+        }
+        writeln!(w, "    total{:>33} / {}", wf.total, wf.max)?;
+    }
+    writeln!(w, "\n  points by the course's credit sheet (the repo's own tests, run as intended):")?;
+    for r in &g.credit_sheet.rows {
+        writeln!(w, "    {} {:<34} {:>3} / {:<3}", mark(r.status), r.item, r.points, r.max)?;
+        if !r.passed && g.workflow.is_none() {
+            writeln!(w, "         {}", clip(&r.message, 400))?;
+        }
+    }
+    writeln!(w, "    total{:>39} / {}", g.credit_sheet.total, g.credit_sheet.max)?;
+    if let Some(wf) = &g.workflow
+        && wf.total != g.credit_sheet.total
+    {
+        writeln!(
+            w,
+            "  the workflow awards {} points, the credit sheet {}: see the steps marked -- above",
+            wf.total, g.credit_sheet.total
+        )?;
+    }
+    for d in &g.diagnosis {
+        writeln!(w, "\n  likely cause: {}", clip(&d.message, 600))?;
+        if let Some(h) = &d.hint {
+            writeln!(w, "  fix: {}", clip(h, 400))?;
+        }
+    }
+    Ok(())
 }
