@@ -9,3 +9,4 @@ mod keras_fixtures;
 mod numpy_crosscheck;
 mod predict;
 mod score;
+mod student;

@@ -1,4 +1,4 @@
-//! Developer tasks for fmtool: `cargo xtask test | fixtures | train | bench | measure`. Python work runs in a venv that
+//! Developer tasks for fmtool: `cargo xtask test | fixtures | check-fixtures | student-fixtures | train | bench | measure`. Python work runs in a venv that
 //! these tasks create themselves (`.venv/` at the repo root, ignored by git), with pinned versions.
 
 mod measure;
@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("fixtures") => python::run_script("xtask/py/make_fixtures.py", &args[1..]),
         Some("check-fixtures") => python::run_script("xtask/py/make_check_fixtures.py", &args[1..]),
+        Some("student-fixtures") => python::run_script("xtask/py/make_student_repos.py", &args[1..]),
         Some("train") => python::run_script("xtask/py/train.py", &args[1..]),
         Some("bench") => python::run_script("xtask/py/bench.py", &args[1..]),
         Some("test") => python::test(&args[1..]),
@@ -23,6 +24,9 @@ fn main() -> ExitCode {
             eprintln!("  fixtures            regenerate tests/fixtures with real Keras (TensorFlow CPU in .venv)");
             eprintln!(
                 "  check-fixtures      regenerate tests/fixtures/check (fmtool check's NumPy/Keras-written files)"
+            );
+            eprintln!(
+                "  student-fixtures    regenerate tests/fixtures/student (student repos: course files, cases, measured points)"
             );
             eprintln!(
                 "  train [--arch ensemble|cnn|mlp] [--towers R:S,...] [--epochs N] [--seed S]   train and export a shipped model (default: model/'s ensemble)"

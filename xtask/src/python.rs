@@ -45,7 +45,7 @@ pub fn run_script(script: &str, args: &[String]) -> Result<(), String> {
 
 /// What the test suite needs from Python: NumPy (cross-checks against a real NumPy forward pass)
 /// and the pre-commit framework (the hook test). Small, unlike the TensorFlow venv.
-pub const TEST_REQUIREMENTS: &[&str] = &["numpy", "pre-commit"];
+pub const TEST_REQUIREMENTS: &[&str] = &["numpy", "pre-commit", "pytest"];
 
 /// `cargo xtask test`: makes `.venv-test` with [`TEST_REQUIREMENTS`] if needed, puts it first on
 /// PATH and runs `cargo test --workspace` with the given extra arguments.

@@ -1,0 +1,352 @@
+//! Student repositories of the course (tests/fixtures/student, from `cargo xtask student-fixtures`) and
+//! the ground truth for grading them: their GitHub Classroom workflow run for real, step by step, with
+//! sh + pytest (tests/student/run_workflow.py) in a temporary copy.
+
+use crate::common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `tests/fixtures/student/<rel>`.
+pub fn student_fixture(rel: &str) -> PathBuf {
+    fixture("student").join(rel)
+}
+
+/// Every case under tests/fixtures/student/cases.
+pub fn student_cases() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(student_fixture("cases"))
+        .expect("tests/fixtures/student/cases exists: run `cargo xtask student-fixtures`")
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Copies the tree at `from` into `to` (created), skipping the top-level names in `skip`.
+fn copy_tree(from: &Path, to: &Path, skip: &[&str]) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("cannot create {}: {e}", to.display()));
+    for e in std::fs::read_dir(from).unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display())).flatten() {
+        let name = e.file_name();
+        if skip.iter().any(|s| name == **s) {
+            continue;
+        }
+        let (src, dst) = (e.path(), to.join(&name));
+        if src.is_dir() {
+            copy_tree(&src, &dst, &[]);
+        } else {
+            std::fs::copy(&src, &dst)
+                .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", src.display(), dst.display()));
+        }
+    }
+}
+
+/// A student repo for `case`, as its owner has it: the course's files (model_test.py,
+/// utils/mnist_reader.py, .github/workflows/classroom.yml as distributed), the case's own files on top
+/// (nn_predict.py, model/fashion_mnist.{json,npz}, any override) and the project's t10k files in
+/// data/fashion/. Nothing else: no case.json, no test_acc.txt.
+pub fn student_repo(case: &str) -> tempfile::TempDir {
+    let case_dir = student_fixture("cases").join(case);
+    assert!(case_dir.is_dir(), "no student case {case} in {}", case_dir.display());
+    let tmp = tempdir();
+    copy_tree(&student_fixture("course"), tmp.path(), &["nn_predict_template.py", "classroom_fixed.yml"]);
+    copy_tree(&case_dir, tmp.path(), &["case.json"]);
+    let data = tmp.path().join("data/fashion");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(root().join("data/fashion").join(f), data.join(f))
+            .expect("the project's data/fashion t10k files");
+    }
+    tmp
+}
+
+/// A Python that runs a workflow's steps like the grader's runner: pytest, NumPy and PyYAML
+/// (`$FMTOOL_PYTHON`, else python3 or python on PATH).
+pub fn require_workflow_python() -> String {
+    let from_env = std::env::var("FMTOOL_PYTHON").ok();
+    for py in from_env.iter().map(String::as_str).chain(["python3", "python"]) {
+        let ok = Command::new(py)
+            .args(["-c", "import pytest, numpy, yaml"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if ok {
+            return py.to_string();
+        }
+    }
+    panic!(
+        "running a student repo's workflow needs a Python with pytest, numpy and PyYAML: `cargo xtask test` \
+         makes one in .venv-test, or set FMTOOL_PYTHON"
+    )
+}
+
+/// Runs `repo`'s workflow for real, as GitHub Classroom's command-grader does, in a temporary copy
+/// (`repo` itself is left as it was, so fmtool can grade the same files afterwards). Returns
+/// run_workflow.py's JSON: `{"steps": [{"name", "test_name", "command", "max", "points", "passed",
+/// "exit_code", "timed_out", "seconds", "notes", "output"}], "total", "max", "accuracy"}`.
+pub fn run_workflow_for_real(repo: &Path) -> Value {
+    let python = require_workflow_python();
+    let tmp = tempdir();
+    let copy = tmp.path().join("repo");
+    copy_tree(repo, &copy, &[]);
+    let out = Command::new(&python)
+        .arg(root().join("tests/student/run_workflow.py"))
+        .arg(&copy)
+        .output()
+        .expect("python runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "run_workflow.py failed on {}: {stderr}", repo.display());
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("run_workflow.py's output is not JSON ({e}): {stderr}"))
+}
+
+/// The step of `run` named `name`.
+fn step<'a>(run: &'a Value, name: &str) -> &'a Value {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {run:#}"))
+}
+
+fn points(run: &Value, name: &str) -> u64 {
+    step(run, name)["points"].as_u64().unwrap()
+}
+
+fn output(run: &Value, name: &str) -> String {
+    step(run, name)["output"].as_str().unwrap().to_string()
+}
+
+/// The eight accuracy steps' points, in the workflow's order.
+fn accuracy_points(run: &Value) -> Vec<u64> {
+    [80, 82, 84, 86, 88, 90, 91, 92].iter().map(|t| points(run, &format!("Accuracy >= {t}"))).collect()
+}
+
+/// The course template's NumPy pass (tests/numpy/course_template.py, correct relu/softmax) over the
+/// repo's model: its accuracy on the t10k set.
+fn numpy_template_accuracy(repo: &Path) -> f64 {
+    let python = require_numpy();
+    let tmp = tempdir();
+    let out = tmp.path().join("out.npz");
+    let status = Command::new(python)
+        .arg(root().join("tests/numpy/course_template.py"))
+        .arg(repo.join("model"))
+        .arg(repo.join("data/fashion"))
+        .arg(&out)
+        .status()
+        .expect("python runs");
+    assert!(status.success(), "course_template.py failed on {}", repo.display());
+    let npz = fmtool::model::npz::read_npz(&out).unwrap();
+    let preds = npz.array("predictions").unwrap();
+    let data = fmtool::dataset::embedded_test_set();
+    let correct = preds.data.iter().zip(&data.labels).filter(|(p, l)| **p as usize == **l as usize).count();
+    correct as f64 / data.len() as f64
+}
+
+/// The distributed workflow's defects hold for every case: softmax's step runs `model_test.py::...` without
+/// pytest (the shell cannot find it: exit 127), and "Accuracy >= 90" awards its points at 0.80.
+fn assert_distributed_workflow(run: &Value) {
+    assert_eq!(run["max"], 100, "{run:#}");
+    let names: Vec<&str> = run["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "Model Inference",
+            "relu()",
+            "softmax()",
+            "Accuracy >= 80",
+            "Accuracy >= 82",
+            "Accuracy >= 84",
+            "Accuracy >= 86",
+            "Accuracy >= 88",
+            "Accuracy >= 90",
+            "Accuracy >= 91",
+            "Accuracy >= 92"
+        ]
+    );
+    let softmax = step(run, "softmax()");
+    assert_eq!(softmax["points"], 0, "{softmax:#}");
+    assert_eq!(softmax["exit_code"], 127, "{softmax:#}");
+    assert!(softmax["output"].as_str().unwrap().contains("not found"), "{softmax:#}");
+    assert_eq!(step(run, "Accuracy >= 90")["command"], "pytest model_test.py::test_acc_80");
+    assert_eq!(step(run, "Accuracy >= 90")["passed"], step(run, "Accuracy >= 80")["passed"], "{run:#}");
+    let total: u64 = run["steps"].as_array().unwrap().iter().map(|s| s["points"].as_u64().unwrap()).sum();
+    assert_eq!(run["total"].as_u64().unwrap(), total);
+}
+
+#[test]
+fn student_repo_holds_the_course_files_and_the_case() {
+    assert!(student_cases().len() >= 9, "{:?}", student_cases());
+    let repo = student_repo("correct");
+    for f in [
+        "nn_predict.py",
+        "model_test.py",
+        "utils/mnist_reader.py",
+        "model/fashion_mnist.json",
+        "model/fashion_mnist.npz",
+        ".github/workflows/classroom.yml",
+        "data/fashion/t10k-images-idx3-ubyte.gz",
+        "data/fashion/t10k-labels-idx1-ubyte.gz",
+    ] {
+        assert!(repo.path().join(f).is_file(), "{f} missing from the assembled repo");
+    }
+    for f in ["case.json", "nn_predict_template.py", "classroom_fixed.yml", "test_acc.txt"] {
+        assert!(!repo.path().join(f).exists(), "{f} should not be in a student repo");
+    }
+    // The template as shipped is the course's template, verbatim; the overrides replace the course's files.
+    assert_eq!(
+        std::fs::read_to_string(student_fixture("cases/template_todo/nn_predict.py")).unwrap(),
+        std::fs::read_to_string(student_fixture("course/nn_predict_template.py")).unwrap()
+    );
+    let fixed = student_repo("correct_fixed_workflow");
+    assert_eq!(
+        std::fs::read_to_string(fixed.path().join(".github/workflows/classroom.yml")).unwrap(),
+        std::fs::read_to_string(student_fixture("course/classroom_fixed.yml")).unwrap()
+    );
+    // Every npz stays small.
+    for case in student_cases() {
+        let npz = student_fixture("cases").join(&case).join("model/fashion_mnist.npz");
+        let len = std::fs::metadata(&npz).unwrap().len();
+        assert!(len < 500 * 1024, "{}: {len} bytes", npz.display());
+    }
+}
+
+#[test]
+fn ground_truth_template_todo_fails_relu_and_softmax() {
+    let repo = student_repo("template_todo");
+    let run = run_workflow_for_real(repo.path());
+    assert_distributed_workflow(&run);
+    assert_eq!(points(&run, "relu()"), 0, "{run:#}");
+    assert!(output(&run, "relu()").contains("(0) == 3"), "{}", output(&run, "relu()"));
+    assert_eq!(points(&run, "Model Inference"), 50, "{run:#}");
+    // Without relu the good MLP is a linear model: below every tier.
+    let acc = run["accuracy"].as_f64().unwrap();
+    assert!(acc < 0.80 && acc < numpy_template_accuracy(repo.path()) - 0.05, "accuracy {acc}");
+    assert_eq!(accuracy_points(&run), [0; 8]);
+    assert_eq!(run["total"], 50);
+    assert!(!repo.path().join("test_acc.txt").exists(), "the run wrote into the repo instead of a copy");
+}
+
+#[test]
+fn ground_truth_correct_gets_no_softmax_points_and_the_90_step_at_080() {
+    let repo = student_repo("correct");
+    let run = run_workflow_for_real(repo.path());
+    assert_distributed_workflow(&run);
+    assert_eq!(points(&run, "Model Inference"), 50);
+    assert_eq!(points(&run, "relu()"), 10);
+    // The accuracy is the course template's NumPy pass on the same model.
+    let acc = run["accuracy"].as_f64().unwrap();
+    assert_eq!(acc, numpy_template_accuracy(repo.path()));
+    assert!((0.86..0.88).contains(&acc), "the fixture's MLP should sit between the 0.86 and 0.88 tiers: {acc}");
+    assert_eq!(accuracy_points(&run), [10, 2, 2, 2, 0, 3, 0, 0]);
+    assert_eq!(run["total"], 79);
+    let setup = step(&run, "Model Inference")["notes"].to_string();
+    assert!(setup.contains("skipped `pip3 install pytest pandas argparse`"), "{setup}");
+}
+
+#[test]
+fn ground_truth_fixed_workflow_awards_softmax_and_tests_090() {
+    let repo = student_repo("correct_fixed_workflow");
+    let run = run_workflow_for_real(repo.path());
+    assert_eq!(step(&run, "softmax()")["command"], "pytest model_test.py::test_softmax");
+    assert_eq!(points(&run, "softmax()"), 10, "{run:#}");
+    assert_eq!(points(&run, "relu()"), 10);
+    assert_eq!(points(&run, "Model Inference"), 50);
+    assert!(run["accuracy"].as_f64().unwrap() < 0.90);
+    assert_eq!(accuracy_points(&run), [10, 2, 2, 2, 0, 0, 0, 0]);
+    assert_eq!(run["total"], 86);
+}
+
+#[test]
+fn ground_truth_softmax_axis1_raises_axis_error_on_1d_input() {
+    // The distributed workflow never runs test_softmax; run the fixed one to see the student's error.
+    let repo = student_repo("softmax_axis1");
+    std::fs::copy(student_fixture("course/classroom_fixed.yml"), repo.path().join(".github/workflows/classroom.yml"))
+        .unwrap();
+    let run = run_workflow_for_real(repo.path());
+    assert_eq!(points(&run, "softmax()"), 0, "{run:#}");
+    assert!(output(&run, "softmax()").contains("AxisError"), "{}", output(&run, "softmax()"));
+    // Inference's (1, 10) rows have an axis 1: the accuracy is the correct solution's.
+    assert_eq!(points(&run, "Model Inference"), 50);
+    assert_eq!(run["accuracy"].as_f64().unwrap(), numpy_template_accuracy(repo.path()));
+    assert_eq!(run["total"], 76);
+}
+
+#[test]
+fn ground_truth_tensorflow_import_fails_every_step() {
+    let repo = student_repo("tensorflow_import");
+    let run = run_workflow_for_real(repo.path());
+    assert_distributed_workflow(&run);
+    for s in run["steps"].as_array().unwrap() {
+        assert_eq!(s["points"], 0, "{s:#}");
+    }
+    assert!(output(&run, "Model Inference").contains("No module named 'tensorflow'"), "{run:#}");
+    assert_eq!(run["accuracy"], Value::Null);
+    assert_eq!(run["total"], 0);
+}
+
+#[test]
+fn ground_truth_batchnorm_dense_only_gets_the_templates_accuracy() {
+    let repo = student_repo("batchnorm_dense_only");
+    let run = run_workflow_for_real(repo.path());
+    assert_distributed_workflow(&run);
+    let acc = run["accuracy"].as_f64().unwrap();
+    assert_eq!(
+        acc,
+        numpy_template_accuracy(repo.path()),
+        "the student's loop skips BatchNormalization like the template"
+    );
+    // The model itself (fmtool's engine runs BatchNormalization) is far better than what the loop gets.
+    let model = repo.path().join("model");
+    let engine = fmtool(&["score", "--model", model.to_str().unwrap(), "--format", "json"]);
+    assert!(engine.code == 0 || engine.code == 1, "{}", engine.stderr);
+    let engine: Value = serde_json::from_str(&engine.stdout).unwrap();
+    let model_acc = engine["accuracy"].as_f64().unwrap();
+    assert!(model_acc > 0.86 && model_acc - acc > 0.1, "model {model_acc}, student's loop {acc}");
+    assert_eq!(points(&run, "Model Inference"), 50);
+    assert_eq!(points(&run, "relu()"), 10);
+    assert_eq!(accuracy_points(&run), [0; 8]);
+    assert_eq!(run["total"], 60);
+}
+
+#[test]
+fn ground_truth_handwritten_json_runs_in_the_grader() {
+    let repo = student_repo("handwritten_json");
+    let arch: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.path().join("model/fashion_mnist.json")).unwrap()).unwrap();
+    assert!(arch.as_array().unwrap().iter().all(|l| l["config"].get("units").is_none()));
+    let b = fmtool::model::npz::read_npz(&repo.path().join("model/fashion_mnist.npz")).unwrap();
+    assert_eq!(b.array("dense_2_b").unwrap().shape, [1, 64]);
+    let run = run_workflow_for_real(repo.path());
+    assert_distributed_workflow(&run);
+    let acc = run["accuracy"].as_f64().unwrap();
+    assert_eq!(acc, numpy_template_accuracy(repo.path()));
+    assert_eq!(accuracy_points(&run), [10, 2, 2, 2, 0, 3, 0, 0]);
+    assert_eq!(run["total"], 79);
+}
+
+#[test]
+fn ground_truth_edited_model_test_changes_the_grade() {
+    let repo = student_repo("edited_model_test");
+    let run = run_workflow_for_real(repo.path());
+    assert_distributed_workflow(&run);
+    assert!(run["accuracy"].as_f64().unwrap() < 0.88);
+    // test_acc_88 asserts acc >= 0.8 in this repo: its 3 points come on top of `correct`'s 79.
+    assert_eq!(points(&run, "Accuracy >= 88"), 3, "{run:#}");
+    assert_eq!(run["total"], 82);
+}
+
+#[test]
+fn ground_truth_crash_in_inference_fails_inference_and_every_accuracy_step() {
+    let repo = student_repo("crash_in_inference");
+    let run = run_workflow_for_real(repo.path());
+    assert_distributed_workflow(&run);
+    assert_eq!(points(&run, "Model Inference"), 0);
+    assert!(output(&run, "Model Inference").contains("list index out of range"), "{run:#}");
+    assert_eq!(points(&run, "relu()"), 10);
+    assert_eq!(run["accuracy"], Value::Null);
+    assert_eq!(accuracy_points(&run), [0; 8]);
+    assert_eq!(run["total"], 10);
+}
