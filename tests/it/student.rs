@@ -101,6 +101,45 @@ pub fn run_workflow_for_real(repo: &Path) -> Value {
         .unwrap_or_else(|e| panic!("run_workflow.py's output is not JSON ({e}): {stderr}"))
 }
 
+/// `fmtool score --format json` in `repo` (a student repository: fmtool runs the student's own code
+/// with the Python the ground truth uses).
+fn fmtool_score(repo: &Path) -> Value {
+    let python = require_workflow_python();
+    let run = fmtool_in(repo, &["score", "--format", "json", "--python", &python]);
+    assert!(run.code == 0 || run.code == 1, "fmtool score exited {}: {}", run.code, run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout));
+    assert!(!repo.join("test_acc.txt").exists(), "fmtool wrote into the student's repo");
+    v
+}
+
+/// fmtool's points equal what the real workflow run awarded, step by step, and its student accuracy
+/// is the one test_inference wrote.
+fn assert_fmtool_matches(repo: &Path, real: &Value) -> Value {
+    let v = fmtool_score(repo);
+    let grade = &v["grade"];
+    let steps = grade["workflow"]["steps"].as_array().unwrap_or_else(|| panic!("no workflow steps: {v:#}"));
+    let real_steps = real["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), real_steps.len());
+    for (f, r) in steps.iter().zip(real_steps) {
+        assert_eq!(f["name"], r["test_name"], "{f:#}");
+        assert_eq!(
+            (f["name"].clone(), f["points"].clone()),
+            (r["test_name"].clone(), r["points"].clone()),
+            "fmtool {f:#}\nreal {r:#}"
+        );
+        assert_eq!(f["passed"], r["passed"], "fmtool {f:#}\nreal {r:#}");
+    }
+    assert_eq!(grade["workflow"]["total"], real["total"], "{:#}", grade["workflow"]);
+    assert_eq!(v["points"], real["total"]);
+    assert_eq!(grade["student_accuracy"], real["accuracy"], "{:#}", grade["inference"]);
+    v
+}
+
+/// The codes of fmtool's diagnosis.
+fn diagnosis_codes(v: &Value) -> Vec<String> {
+    v["grade"]["diagnosis"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap().to_string()).collect()
+}
+
 /// The step of `run` named `name`.
 fn step<'a>(run: &'a Value, name: &str) -> &'a Value {
     run["steps"]
@@ -227,6 +266,10 @@ fn ground_truth_template_todo_fails_relu_and_softmax() {
     assert_eq!(accuracy_points(&run), [0; 8]);
     assert_eq!(run["total"], 50);
     assert!(!repo.path().join("test_acc.txt").exists(), "the run wrote into the repo instead of a copy");
+    let v = assert_fmtool_matches(repo.path(), &run);
+    let codes = diagnosis_codes(&v);
+    assert!(codes.contains(&"relu-todo".to_string()) && codes.contains(&"softmax-todo".to_string()), "{codes:?}");
+    assert_eq!(v["grade"]["credit_sheet"]["total"], 50);
 }
 
 #[test]
@@ -244,6 +287,11 @@ fn ground_truth_correct_gets_no_softmax_points_and_the_90_step_at_080() {
     assert_eq!(run["total"], 79);
     let setup = step(&run, "Model Inference")["notes"].to_string();
     assert!(setup.contains("skipped `pip3 install pytest pandas argparse`"), "{setup}");
+    let v = assert_fmtool_matches(repo.path(), &run);
+    // The credit sheet gives softmax its points and tests 0.90 at 0.90.
+    assert_eq!(v["grade"]["credit_sheet"]["total"], 86, "{:#}", v["grade"]["credit_sheet"]);
+    assert_eq!(v["grade"]["comparison"]["same_prediction"], 10_000, "{:#}", v["grade"]["comparison"]);
+    assert_eq!(diagnosis_codes(&v), Vec::<String>::new());
 }
 
 #[test]
@@ -257,6 +305,8 @@ fn ground_truth_fixed_workflow_awards_softmax_and_tests_090() {
     assert!(run["accuracy"].as_f64().unwrap() < 0.90);
     assert_eq!(accuracy_points(&run), [10, 2, 2, 2, 0, 0, 0, 0]);
     assert_eq!(run["total"], 86);
+    let v = assert_fmtool_matches(repo.path(), &run);
+    assert_eq!(v["grade"]["credit_sheet"]["total"], run["total"]);
 }
 
 #[test]
@@ -272,6 +322,8 @@ fn ground_truth_softmax_axis1_raises_axis_error_on_1d_input() {
     assert_eq!(points(&run, "Model Inference"), 50);
     assert_eq!(run["accuracy"].as_f64().unwrap(), numpy_template_accuracy(repo.path()));
     assert_eq!(run["total"], 76);
+    let v = assert_fmtool_matches(repo.path(), &run);
+    assert!(diagnosis_codes(&v).contains(&"softmax-axis".to_string()), "{:?}", diagnosis_codes(&v));
 }
 
 #[test]
@@ -285,6 +337,9 @@ fn ground_truth_tensorflow_import_fails_every_step() {
     assert!(output(&run, "Model Inference").contains("No module named 'tensorflow'"), "{run:#}");
     assert_eq!(run["accuracy"], Value::Null);
     assert_eq!(run["total"], 0);
+    let v = assert_fmtool_matches(repo.path(), &run);
+    assert!(diagnosis_codes(&v).contains(&"nn-predict-import".to_string()), "{:?}", diagnosis_codes(&v));
+    assert_eq!(v["grade"]["credit_sheet"]["total"], 0);
 }
 
 #[test]
@@ -309,6 +364,9 @@ fn ground_truth_batchnorm_dense_only_gets_the_templates_accuracy() {
     assert_eq!(points(&run, "relu()"), 10);
     assert_eq!(accuracy_points(&run), [0; 8]);
     assert_eq!(run["total"], 60);
+    let v = assert_fmtool_matches(repo.path(), &run);
+    let d = v["grade"]["diagnosis"].to_string();
+    assert!(d.contains("differs-from-model") && d.contains("BatchNormalization"), "{d}");
 }
 
 #[test]
@@ -325,6 +383,7 @@ fn ground_truth_handwritten_json_runs_in_the_grader() {
     assert_eq!(acc, numpy_template_accuracy(repo.path()));
     assert_eq!(accuracy_points(&run), [10, 2, 2, 2, 0, 3, 0, 0]);
     assert_eq!(run["total"], 79);
+    assert_fmtool_matches(repo.path(), &run);
 }
 
 #[test]
@@ -336,6 +395,9 @@ fn ground_truth_edited_model_test_changes_the_grade() {
     // test_acc_88 asserts acc >= 0.8 in this repo: its 3 points come on top of `correct`'s 79.
     assert_eq!(points(&run, "Accuracy >= 88"), 3, "{run:#}");
     assert_eq!(run["total"], 82);
+    assert_eq!(points(&run, "Accuracy >= 88"), 3, "{run:#}");
+    assert_eq!(run["total"], 82);
+    assert_fmtool_matches(repo.path(), &run);
 }
 
 #[test]
@@ -349,4 +411,9 @@ fn ground_truth_crash_in_inference_fails_inference_and_every_accuracy_step() {
     assert_eq!(run["accuracy"], Value::Null);
     assert_eq!(accuracy_points(&run), [0; 8]);
     assert_eq!(run["total"], 10);
+    assert_eq!(accuracy_points(&run), [0; 8]);
+    assert_eq!(run["total"], 10);
+    let v = assert_fmtool_matches(repo.path(), &run);
+    let d = &v["grade"]["diagnosis"];
+    assert!(d.to_string().contains("inference-exception") && d.to_string().contains("IndexError"), "{d:#}");
 }
