@@ -157,6 +157,7 @@ pub const CODES: &[(&str, &str)] = &[
         "workflow-command-not-found",
         "a workflow step's command is no program on the runner (sh exits 127), so the step gives 0 points",
     ),
+    ("workflow-unreadable", "a workflow file that cannot be read or parsed"),
     ("workflow-no-pytest", "a workflow step runs pytest before any setup-command installs it"),
     ("workflow-empty-command", "a command-grader step without a command"),
     ("workflow-unknown-test", "a workflow step runs a test that model_test.py does not define"),

@@ -152,10 +152,70 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
         report.models.extend(summary);
         report.checked.extend(checked);
     }
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for unit in &units {
+        if let Some(root) = unit.json.as_deref().and_then(student_repo_root)
+            && !roots.contains(&root)
+        {
+            report.findings.extend(repo_findings(&root));
+            roots.push(root);
+        }
+    }
     report.errors = report.findings.iter().filter(|f| f.severity == Severity::Error).count();
     report.warnings = report.findings.len() - report.errors;
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The student repository a model belongs to: the folder above the model's folder, when it holds
+/// `nn_predict.py`, `model_test.py` or a `.github/workflows` folder.
+fn student_repo_root(json: &Path) -> Option<PathBuf> {
+    let dir = json.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let root = std::fs::canonicalize(dir).ok()?.parent()?.to_path_buf();
+    let is_repo = root.join("nn_predict.py").is_file()
+        || root.join("model_test.py").is_file()
+        || root.join(crate::repo::workflow::WORKFLOW_DIR).is_dir();
+    is_repo.then_some(root)
+}
+
+/// The findings about a student repository itself: its workflow (steps that cannot run, thresholds
+/// that differ from their names, tests model_test.py lacks) and the imports of nn_predict.py that
+/// the grader does not have. File names are shown relative to the current folder.
+fn repo_findings(root: &Path) -> Vec<Finding> {
+    use crate::repo::{findings, lint, tests_py, workflow};
+    let shown_root = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| root.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| root.to_path_buf());
+    let mut out = Vec::new();
+    let workflows = match workflow::find_workflows(root) {
+        Ok(w) => w,
+        Err(e) => {
+            out.push(
+                Finding::error("workflow-unreadable", Location::file(workflow::WORKFLOW_DIR), e.message)
+                    .maybe_hint(e.hint),
+            );
+            Vec::new()
+        }
+    };
+    let model_test = std::fs::read_to_string(root.join("model_test.py")).ok().map(|t| tests_py::read_model_test(&t));
+    out.extend(findings::workflow_findings(root, &workflows, model_test.as_ref()));
+    if let Ok(text) = std::fs::read_to_string(root.join("nn_predict.py")) {
+        let available = if workflows.iter().any(|w| !w.steps.is_empty()) {
+            lint::Available::from_repo(root, &workflows)
+        } else {
+            let course: Vec<String> = crate::autograde::COURSE_PACKAGES.iter().map(|s| s.to_string()).collect();
+            lint::Available::new(&course, &lint::own_modules(root))
+        };
+        out.extend(lint::lint_nn_predict("nn_predict.py", &text, &available));
+    }
+    if shown_root.as_os_str().is_empty() {
+        return out;
+    }
+    for f in &mut out {
+        f.location.file = shown_root.join(&f.location.file).display().to_string();
+    }
+    out
 }
 
 fn shown(p: &Path) -> String {
