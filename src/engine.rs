@@ -51,11 +51,17 @@ pub struct Model {
 
 impl Model {
     /// Builds the graph from architecture entries and an npz, checking every weight's presence and
-    /// shape. Errors name the layer, the JSON pointer and the npz key.
+    /// shape. Errors name the layer, the JSON pointer and the npz key. Weight names listed on a
+    /// layer that has no weights (a Flatten, a Dropout) are ignored, as the course template ignores
+    /// them.
     pub fn build(arch: &[ArchEntry], npz: &Npz) -> Result<Model> {
         let mut weights = Vec::with_capacity(arch.len());
         for e in arch {
             let mut ws = Vec::with_capacity(e.weights.len());
+            if !layers::takes_weights(&e.class_name) {
+                weights.push(ws);
+                continue;
+            }
             for (j, key) in e.weights.iter().enumerate() {
                 let a = npz.array(key).map_err(|err| {
                     let msg = format!("{}.weights[{j}] of layer {}: {}", e.pointer(), e.name, err.message);
@@ -105,7 +111,10 @@ impl Model {
                     Source::Node(j) => nodes[*j].output_shape.clone(),
                 })
                 .collect();
-            let ws = std::mem::take(&mut weights[i]);
+            let mut ws = std::mem::take(&mut weights[i]);
+            if !layers::takes_weights(&e.class_name) {
+                ws.clear();
+            }
             let params = ws.iter().map(|w| w.array.len()).sum();
             let ctx = BuildCtx { layer: e.layer(), weights: ws, input_shapes: &input_shapes };
             let Built { op, output_shape } = layers::build(&ctx).map_err(|err| {
