@@ -419,6 +419,88 @@ mod tests {
         assert_eq!(self_test(), (true, true));
     }
 
+    /// A one-Dense model on the (1, 784) row, with the bias saved in `bias_shape`, and `extra`
+    /// entries after it.
+    fn one_dense(bias_shape: &[usize], extra: serde_json::Value) -> (Vec<ArchEntry>, Npz) {
+        let mut entries = vec![
+            serde_json::json!({"name": "d", "type": "Dense", "config": {"activation": "softmax"}, "weights": ["d_0", "d_1"]}),
+        ];
+        entries.extend(extra.as_array().unwrap().iter().cloned());
+        let arch = crate::model::arch::parse_arch(&serde_json::Value::Array(entries)).unwrap();
+        let n: usize = bias_shape.iter().product();
+        let w =
+            ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[784, 10]), |i| ((i[0] * 3 + i[1] * 7) % 11) as f32 * 0.01);
+        let b = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(bias_shape), (0..n).map(|i| i as f32 * 0.1).collect())
+            .unwrap();
+        let arrays = vec![("d_0".to_string(), w), ("d_1".to_string(), b)];
+        let cur = crate::model::npz::write_npz(std::io::Cursor::new(Vec::new()), &arrays).unwrap();
+        (arch, crate::model::npz::read_npz_bytes(std::path::Path::new("m.npz"), cur.get_ref()).unwrap())
+    }
+
+    fn images() -> Array2<f64> {
+        Array2::from_shape_fn((5, 784), |(i, j)| ((i * 13 + j) % 255) as f64 / 255.0)
+    }
+
+    #[test]
+    fn template_adds_biases_as_numpy_broadcasts_them() {
+        let (a, n) = one_dense(&[10], serde_json::json!([]));
+        let flat = plan_template(&a, &n).unwrap().run(images().view()).unwrap();
+        let (a, n) = one_dense(&[1, 10], serde_json::json!([]));
+        assert_eq!(plan_template(&a, &n).unwrap().run(images().view()).unwrap(), flat);
+        // (10, 1) broadcasts to (10, 10): the grader's squeeze(axis=1) fails.
+        let (a, n) = one_dense(&[10, 1], serde_json::json!([]));
+        let e = plan_template(&a, &n).unwrap().run(images().view()).unwrap_err();
+        assert!(e.message.contains("ValueError: cannot select an axis to squeeze out"), "{}", e.message);
+        let (a, n) = one_dense(&[2, 5], serde_json::json!([]));
+        let e = plan_template(&a, &n).unwrap().run(images().view()).unwrap_err();
+        assert!(e.message.contains("operands could not be broadcast together"), "{}", e.message);
+    }
+
+    #[test]
+    fn template_crashes_in_layer_order_with_pythons_exception() {
+        // An entry without "weights" raises KeyError when the loop reaches it...
+        let (a, n) = one_dense(&[10], serde_json::json!([{"name": "drop", "type": "Dropout", "config": {}}]));
+        assert!(plan_template(&a, &n).is_err());
+        let e = plan_template_pass(&a, &n).run(images().view()).unwrap_err();
+        assert!(e.message.contains("KeyError: 'weights'") && e.message.starts_with("$[1]"), "{}", e.message);
+        // ... but a matmul that does not fit before it raises first.
+        let (a, n) = one_dense(
+            &[10],
+            serde_json::json!([
+                {"name": "d2", "type": "Dense", "config": {}, "weights": ["d_0", "d_1"]},
+                {"name": "drop", "type": "Dropout", "config": {}},
+            ]),
+        );
+        let e = plan_template_pass(&a, &n).run(images().view()).unwrap_err();
+        assert!(e.message.contains("layer d2") && e.message.contains("matmul"), "{}", e.message);
+    }
+
+    #[test]
+    fn template_applies_only_the_strings_relu_and_softmax() {
+        let run = |act: serde_json::Value| {
+            let (mut a, n) = one_dense(&[10], serde_json::json!([]));
+            match act {
+                serde_json::Value::Null => {
+                    a[0].config.remove("activation");
+                }
+                v => {
+                    a[0].config.insert("activation".into(), v);
+                }
+            }
+            plan_template(&a, &n).unwrap().run(images().view()).unwrap()
+        };
+        let linear = run(serde_json::json!("linear"));
+        for other in [
+            serde_json::Value::Null,
+            serde_json::json!("Softmax"),
+            serde_json::json!("tanh"),
+            serde_json::json!({"class_name": "softmax"}),
+        ] {
+            assert_eq!(run(other.clone()), linear, "{other}");
+        }
+        assert_ne!(run(serde_json::json!("softmax")), linear);
+    }
+
     #[test]
     fn argmax_is_numpys() {
         assert_eq!(argmax([1.0f32, 3.0, 3.0, 2.0]), 1);
