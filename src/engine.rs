@@ -51,11 +51,17 @@ pub struct Model {
 
 impl Model {
     /// Builds the graph from architecture entries and an npz, checking every weight's presence and
-    /// shape. Errors name the layer, the JSON pointer and the npz key.
+    /// shape. Errors name the layer, the JSON pointer and the npz key. Weight names listed on a
+    /// layer that has no weights (a Flatten, a Dropout) are ignored, as the course template ignores
+    /// them.
     pub fn build(arch: &[ArchEntry], npz: &Npz) -> Result<Model> {
         let mut weights = Vec::with_capacity(arch.len());
         for e in arch {
             let mut ws = Vec::with_capacity(e.weights.len());
+            if !layers::takes_weights(&e.class_name) {
+                weights.push(ws);
+                continue;
+            }
             for (j, key) in e.weights.iter().enumerate() {
                 let a = npz.array(key).map_err(|err| {
                     let msg = format!("{}.weights[{j}] of layer {}: {}", e.pointer(), e.name, err.message);
@@ -105,7 +111,10 @@ impl Model {
                     Source::Node(j) => nodes[*j].output_shape.clone(),
                 })
                 .collect();
-            let ws = std::mem::take(&mut weights[i]);
+            let mut ws = std::mem::take(&mut weights[i]);
+            if !layers::takes_weights(&e.class_name) {
+                ws.clear();
+            }
             let params = ws.iter().map(|w| w.array.len()).sum();
             let ctx = BuildCtx { layer: e.layer(), weights: ws, input_shapes: &input_shapes };
             let Built { op, output_shape } = layers::build(&ctx).map_err(|err| {
@@ -297,4 +306,134 @@ fn keep_freed_memory() {
             libc::mallopt(libc::M_TOP_PAD, 64 << 20);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::arch::parse_arch;
+    use ndarray::ArrayD;
+    use serde_json::json;
+
+    /// Deterministic weights of a given shape.
+    fn array(shape: &[usize], seed: usize) -> ArrayD<f32> {
+        let n: usize = shape.iter().product();
+        let data = (0..n).map(|i| (((i * 7 + seed * 13) % 23) as f32 - 11.0) * 0.01).collect();
+        ArrayD::from_shape_vec(IxDyn(shape), data).unwrap()
+    }
+
+    fn weights(arch: &[ArchEntry], shapes: &[(&str, Vec<usize>)]) -> Vec<Vec<Weight>> {
+        arch.iter()
+            .map(|e| {
+                e.weights
+                    .iter()
+                    .map(|k| {
+                        let (i, (_, s)) = shapes.iter().enumerate().find(|(_, (n, _))| n == k).unwrap();
+                        Weight { key: k.clone(), array: array(s, i) }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn outputs(arch: serde_json::Value, shapes: &[(&str, Vec<usize>)]) -> Result<Array2<f32>> {
+        let arch = parse_arch(&arch).unwrap();
+        let ws = weights(&arch, shapes);
+        let m = Model::build_with_weights(&arch, ws)?;
+        let images = Array2::from_shape_fn((3, IMAGE_VALUES), |(i, j)| ((i * 31 + j * 17) % 255) as f32 / 255.0);
+        m.predict(images.view(), &|_| {})
+    }
+
+    fn cnn(
+        conv: serde_json::Value,
+        depthwise: serde_json::Value,
+        separable: serde_json::Value,
+        dense: serde_json::Value,
+    ) -> serde_json::Value {
+        json!([
+            {"name": "input", "type": "InputLayer", "config": {"batch_shape": [null, 28, 28, 1]}, "weights": []},
+            {"name": "conv", "type": "Conv2D", "config": conv, "weights": ["conv_0", "conv_1"]},
+            {"name": "dw", "type": "DepthwiseConv2D", "config": depthwise, "weights": ["dw_0", "dw_1"]},
+            {"name": "sep", "type": "SeparableConv2D", "config": separable, "weights": ["sep_0", "sep_1", "sep_2"]},
+            {"name": "flatten", "type": "Flatten", "config": {}, "weights": ["flatten_0"]},
+            {"name": "dense", "type": "Dense", "config": dense, "weights": ["dense_0", "dense_1"]},
+        ])
+    }
+
+    fn cnn_shapes() -> Vec<(&'static str, Vec<usize>)> {
+        vec![
+            ("conv_0", vec![3, 3, 1, 4]),
+            ("conv_1", vec![4]),
+            ("dw_0", vec![3, 3, 4, 2]),
+            ("dw_1", vec![8]),
+            ("sep_0", vec![3, 3, 8, 1]),
+            ("sep_1", vec![1, 1, 8, 5]),
+            ("sep_2", vec![1, 5]),
+            ("dense_0", vec![22 * 22 * 5, 10]),
+            ("dense_1", vec![1, 10]),
+            ("flatten_0", vec![1]),
+        ]
+    }
+
+    #[test]
+    fn config_keys_the_weights_determine_may_be_left_out() {
+        let full = cnn(
+            json!({"filters": 4, "kernel_size": [3, 3], "activation": "relu", "use_bias": true}),
+            json!({"kernel_size": 3, "depth_multiplier": 2, "activation": "relu"}),
+            json!({"filters": 5, "kernel_size": [3, 3], "activation": "relu"}),
+            json!({"units": 10, "activation": "softmax"}),
+        );
+        let trimmed = cnn(
+            json!({"activation": "relu"}),
+            json!({"activation": "relu"}),
+            json!({"activation": "relu"}),
+            json!({"activation": "softmax"}),
+        );
+        let a = outputs(full, &cnn_shapes()).unwrap();
+        let b = outputs(trimmed, &cnn_shapes()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.ncols(), 10);
+    }
+
+    #[test]
+    fn a_config_that_contradicts_the_weights_is_still_refused() {
+        let wrong = cnn(json!({"filters": 6}), json!({}), json!({}), json!({}));
+        let e = outputs(wrong, &cnn_shapes()).unwrap_err();
+        assert!(e.message.contains("kernel of conv"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_dense_without_config_is_linear_and_biases_may_be_rows() {
+        let shapes = vec![("d_0", vec![784, 10]), ("d_1", vec![10])];
+        let plain = json!([{"name": "d", "type": "Dense", "config": {"units": 10, "activation": "linear"}, "weights": ["d_0", "d_1"]}]);
+        let empty = json!([{"name": "d", "type": "Dense", "config": {}, "weights": ["d_0", "d_1"]}]);
+        assert_eq!(outputs(plain.clone(), &shapes).unwrap(), outputs(empty, &shapes).unwrap());
+        let row = vec![("d_0", vec![784, 10]), ("d_1", vec![1, 10])];
+        assert_eq!(outputs(plain.clone(), &shapes).unwrap(), outputs(plain.clone(), &row).unwrap());
+        let column = vec![("d_0", vec![784, 10]), ("d_1", vec![10, 1])];
+        assert_eq!(outputs(plain.clone(), &shapes).unwrap(), outputs(plain.clone(), &column).unwrap());
+        let two_axes = vec![("d_0", vec![784, 10]), ("d_1", vec![2, 5])];
+        let e = outputs(plain, &two_axes).unwrap_err();
+        assert!(e.message.contains("expected shape (10,), found (2, 5)"), "{}", e.message);
+    }
+
+    #[test]
+    fn weight_names_on_layers_without_weights_are_never_looked_up() {
+        let arch = parse_arch(&json!([
+            {"name": "flatten", "type": "Flatten", "config": {}, "weights": ["flatten_0", "flatten_1"]},
+            {"name": "drop", "type": "Dropout", "config": {"rate": 0.5}, "weights": ["drop_0"]},
+            {"name": "d", "type": "Dense", "config": {"activation": "softmax"}, "weights": ["d_0", "d_1"]},
+        ]))
+        .unwrap();
+        let arrays = vec![("d_0".to_string(), array(&[784, 10], 0)), ("d_1".to_string(), array(&[10], 1))];
+        let cur = crate::model::npz::write_npz(std::io::Cursor::new(Vec::new()), &arrays).unwrap();
+        let npz = crate::model::npz::read_npz_bytes(std::path::Path::new("m.npz"), cur.get_ref()).unwrap();
+        let m = Model::build(&arch, &npz).unwrap();
+        assert_eq!(m.output_shape(), &vec![10]);
+        // A layer that has weights still needs them.
+        let arch =
+            parse_arch(&json!([{"name": "d", "type": "Dense", "config": {}, "weights": ["d_0", "nope"]}])).unwrap();
+        let e = Model::build(&arch, &npz).err().unwrap();
+        assert!(e.message.contains("$[0].weights[1]"), "{}", e.message);
+    }
 }

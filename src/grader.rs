@@ -3,10 +3,10 @@
 //! Flatten and Dense with relu/softmax, every other layer silently skipped.
 
 use crate::err;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layers::{Classic, fmt_dims};
 use crate::model::{ArchEntry, Npz};
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayD, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde_json::Value;
 
@@ -111,22 +111,32 @@ pub struct TemplateStep {
     pub name: String,
     #[serde(rename = "type")]
     pub class_name: String,
-    /// `ran`, `skipped`.
+    /// `ran`, `skipped`, or `crashed` (the template raises on this entry and stops).
     pub action: &'static str,
     /// Whether skipping this layer changes the model (from the registry).
     pub changes_result: bool,
     pub detail: String,
 }
 
-/// The course template's plan for a model: which entries it runs and how.
+/// The course template's plan for a model: which entries it runs and how, up to the entry it
+/// crashes on, if any.
 pub struct TemplatePlan {
     pub steps: Vec<TemplateStep>,
     ops: Vec<TemplateOp>,
+    /// What the template raises at the entry after the last op (a KeyError, an IndexError).
+    crash: Option<Error>,
 }
 
 enum TemplateOp {
     Flatten,
-    Dense { w: Array2<f64>, b: Array1<f64>, act: TemplateAct },
+    /// `x @ w + b`, then the activation. `b` keeps the shape it was saved with, since NumPy's
+    /// broadcasting of it decides what the template computes.
+    Dense {
+        name: String,
+        w: Array2<f64>,
+        b: ArrayD<f64>,
+        act: TemplateAct,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -141,88 +151,198 @@ enum TemplateAct {
 /// `weights[wnames[0]]`, `weights[wnames[1]]` for every Dense. Errors are what would crash the
 /// template (a missing key, a Dense without bias).
 pub fn plan_template(arch: &[ArchEntry], npz: &Npz) -> Result<TemplatePlan> {
-    let mut steps = Vec::new();
-    let mut ops = Vec::new();
+    let mut plan = plan_template_pass(arch, npz);
+    match plan.crash.take() {
+        Some(e) => Err(e),
+        None => Ok(plan),
+    }
+}
+
+/// Like [`plan_template`], but a crash is kept in the plan: [`TemplatePlan::run`] runs the
+/// entries before it (whose own errors, such as a matmul that does not fit, come first, as in
+/// Python) and then fails with it.
+pub fn plan_template_pass(arch: &[ArchEntry], npz: &Npz) -> TemplatePlan {
+    let mut plan = TemplatePlan { steps: Vec::new(), ops: Vec::new(), crash: None };
     for e in arch {
-        match e.class_name.as_str() {
-            "Flatten" => {
-                ops.push(TemplateOp::Flatten);
-                steps.push(step(e, "ran", false, "x.reshape(x.shape[0], -1)".into()));
-            }
-            "Dense" => {
-                if e.weights.len() < 2 {
-                    return Err(err!(
-                        "{} (layer {}): the course template reads weights[wnames[0]] and weights[wnames[1]], but the entry lists {} weight name(s); it would crash with IndexError",
-                        e.pointer(),
-                        e.name,
-                        e.weights.len()
-                    )
-                    .with_hint("the template needs Dense layers with use_bias=True"));
-                }
-                let get = |j: usize| -> Result<ndarray::ArrayD<f64>> {
-                    Ok(npz
-                        .array(&e.weights[j])
-                        .map_err(|er| {
-                            er.context(format!(
-                                "{}.weights[{j}] (layer {}): the template would crash with KeyError",
-                                e.pointer(),
-                                e.name
-                            ))
-                        })?
-                        .to_f64())
-                };
-                let w = get(0)?;
-                let b = get(1)?;
-                let w = w.into_dimensionality::<ndarray::Ix2>().map_err(|_| {
-                    err!(
-                        "{} (layer {}): kernel {} is not a matrix; the template's x @ W would fail",
-                        e.pointer(),
-                        e.name,
-                        e.weights[0]
-                    )
-                })?;
-                let b = b
-                    .into_dimensionality::<ndarray::Ix1>()
-                    .map_err(|_| err!("{} (layer {}): bias {} is not a vector", e.pointer(), e.name, e.weights[1]))?;
-                let act = match e.config.get("activation") {
-                    Some(Value::String(s)) if s == "relu" => TemplateAct::Relu,
-                    Some(Value::String(s)) if s == "softmax" => TemplateAct::Softmax,
-                    _ => TemplateAct::None,
-                };
-                let shown = match e.config.get("activation") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(v) => v.to_string(),
-                    None => "none".into(),
-                };
-                let (ignored, act_txt) = match act {
-                    TemplateAct::None if shown != "linear" && shown != "none" => {
-                        (true, format!("activation {shown} IGNORED"))
-                    }
-                    TemplateAct::None => (false, "no activation".to_string()),
-                    TemplateAct::Relu => (false, "relu".to_string()),
-                    TemplateAct::Softmax => (false, "softmax".to_string()),
-                };
-                steps.push(step(e, "ran", ignored, format!("x @ W{} + b, {act_txt}", fmt_dims(w.shape()))));
-                ops.push(TemplateOp::Dense { w, b, act });
-            }
-            other => {
-                let changes =
-                    crate::layers::lookup(other).map(|s| s.classic == Classic::SkipsChangingResult).unwrap_or(true);
-                steps.push(step(e, "skipped", changes, "the template has no branch for this type".into()));
-            }
+        if let Err(crash) = plan_entry(e, npz, &mut plan) {
+            plan.steps.push(step(e, "crashed", true, crash.message.clone()));
+            plan.crash = Some(crash);
+            break;
         }
     }
-    Ok(TemplatePlan { steps, ops })
+    plan
+}
+
+/// Adds one entry to the plan, or returns what the template raises on it.
+fn plan_entry(e: &ArchEntry, npz: &Npz, plan: &mut TemplatePlan) -> Result<()> {
+    // `layer['config']` and `layer['weights']` are read for every entry, before the type test.
+    if let Some(key) = e.absent_keys.first() {
+        return Err(err!(
+            "{} (layer {}): the entry has no {key:?} key; the course template's layer[{key:?}] raises KeyError: '{key}'",
+            e.pointer(),
+            e.name
+        )
+        .with_hint(format!("add \"{key}\": {} to the entry", if *key == "config" { "{}" } else { "[]" })));
+    }
+    match e.class_name.as_str() {
+        "Flatten" => {
+            plan.ops.push(TemplateOp::Flatten);
+            plan.steps.push(step(e, "ran", false, "x.reshape(x.shape[0], -1)".into()));
+        }
+        "Dense" => {
+            if e.weights.len() < 2 {
+                return Err(err!(
+                    "{} (layer {}): the course template reads weights[wnames[0]] and weights[wnames[1]], but the entry lists {} weight name(s); wnames[1] raises IndexError: list index out of range",
+                    e.pointer(),
+                    e.name,
+                    e.weights.len()
+                )
+                .with_hint("the template needs Dense layers with use_bias=True"));
+            }
+            let get = |j: usize| -> Result<ArrayD<f64>> {
+                let key = &e.weights[j];
+                if npz.get(key).is_none() {
+                    return Err(err!(
+                        "{}.weights[{j}] (layer {}): {key} is not in the npz; the template's weights[wnames[{j}]] raises KeyError: '{key} is not a file in the archive'",
+                        e.pointer(),
+                        e.name
+                    ));
+                }
+                Ok(npz
+                    .array(key)
+                    .map_err(|er| {
+                        er.context(format!("{}.weights[{j}] (layer {}): np.load cannot read it", e.pointer(), e.name))
+                    })?
+                    .to_f64())
+            };
+            let w = get(0)?;
+            let b = get(1)?;
+            let w = w.into_dimensionality::<ndarray::Ix2>().map_err(|_| {
+                err!(
+                    "{} (layer {}): kernel {} is not a matrix; the template's x @ W would fail",
+                    e.pointer(),
+                    e.name,
+                    e.weights[0]
+                )
+            })?;
+            if b.ndim() > 2 {
+                return Err(err!(
+                    "{} (layer {}): bias {} has shape {}; NumPy would broadcast x into {} axes, which fmtool does not follow",
+                    e.pointer(),
+                    e.name,
+                    e.weights[1],
+                    fmt_dims(b.shape()),
+                    b.ndim()
+                )
+                .with_hint(format!("save the bias with shape ({},)", w.ncols())));
+            }
+            let act = match e.config.get("activation") {
+                Some(Value::String(s)) if s == "relu" => TemplateAct::Relu,
+                Some(Value::String(s)) if s == "softmax" => TemplateAct::Softmax,
+                _ => TemplateAct::None,
+            };
+            let shown = match e.config.get("activation") {
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => "none".into(),
+            };
+            let (ignored, act_txt) = match act {
+                TemplateAct::None if shown != "linear" && shown != "none" => {
+                    (true, format!("activation {shown} IGNORED"))
+                }
+                TemplateAct::None => (false, "no activation".to_string()),
+                TemplateAct::Relu => (false, "relu".to_string()),
+                TemplateAct::Softmax => (false, "softmax".to_string()),
+            };
+            plan.steps.push(step(e, "ran", ignored, format!("x @ W{} + b, {act_txt}", fmt_dims(w.shape()))));
+            plan.ops.push(TemplateOp::Dense { name: e.name.clone(), w, b, act });
+        }
+        other => {
+            let changes =
+                crate::layers::lookup(other).map(|s| s.classic == Classic::SkipsChangingResult).unwrap_or(true);
+            plan.steps.push(step(e, "skipped", changes, "the template has no branch for this type".into()));
+        }
+    }
+    Ok(())
 }
 
 fn step(e: &ArchEntry, action: &'static str, changes_result: bool, detail: String) -> TemplateStep {
     TemplateStep { name: e.name.clone(), class_name: e.class_name.clone(), action, changes_result, detail }
 }
 
+/// A bias as a 2-D shape, the way NumPy lines it up with the (rows, columns) of `x @ W`.
+fn bias_2d(shape: &[usize]) -> (usize, usize) {
+    match shape {
+        [] => (1, 1),
+        [c] => (1, *c),
+        [r, c, ..] => (*r, *c),
+    }
+}
+
+/// NumPy's broadcasting of one axis: equal sizes, or a 1 that stretches.
+fn broadcast_axis(a: usize, b: usize) -> Option<usize> {
+    match (a, b) {
+        _ if a == b => Some(a),
+        (1, _) => Some(b),
+        (_, 1) => Some(a),
+        _ => None,
+    }
+}
+
 impl TemplatePlan {
+    /// Follows the shape of one image through the pass, as NumPy computes it from the (1, 784)
+    /// row `np.expand_dims(img, axis=0)`, and returns the first exception the template (or
+    /// `model_test.py`'s `outputs.squeeze(axis=1)`) raises.
+    fn numpy_shapes(&self) -> Result<()> {
+        let (mut rows, mut cols) = (1usize, crate::engine::IMAGE_VALUES);
+        for op in &self.ops {
+            let TemplateOp::Dense { name, w, b, .. } = op else { continue };
+            if cols != w.nrows() {
+                return Err(err!(
+                    "layer {name}: the template computes x @ W with x of shape ({rows}, {cols}) and W of shape {}; NumPy raises ValueError (matmul shapes do not match: {} is different from {cols})",
+                    fmt_dims(w.shape()),
+                    w.nrows()
+                ));
+            }
+            let (br, bc) = bias_2d(b.shape());
+            match (broadcast_axis(rows, br), broadcast_axis(w.ncols(), bc)) {
+                (Some(r), Some(c)) => (rows, cols) = (r, c),
+                _ => {
+                    return Err(err!(
+                        "layer {name}: the template adds a bias of shape {} to x @ W of shape ({rows}, {}); NumPy raises ValueError: operands could not be broadcast together",
+                        fmt_dims(b.shape()),
+                        w.ncols()
+                    )
+                    .with_hint(format!("save the bias with shape ({},)", w.ncols())));
+                }
+            }
+        }
+        if let Some(crash) = &self.crash {
+            return Err(crash.clone());
+        }
+        if rows != 1 {
+            let culprit = self
+                .ops
+                .iter()
+                .find_map(|op| match op {
+                    TemplateOp::Dense { name, b, .. } if bias_2d(b.shape()).0 != 1 => {
+                        Some(format!(" (the bias of layer {name} has shape {})", fmt_dims(b.shape())))
+                    }
+                    _ => None,
+                })
+                .unwrap_or_default();
+            return Err(err!(
+                "the template returns a ({rows}, {cols}) array per image instead of (1, {cols}){culprit}, so model_test.py's outputs.squeeze(axis=1) raises ValueError: cannot select an axis to squeeze out which has size not equal to one"
+            )
+            .with_hint("save every Dense bias with shape (n,): NumPy broadcasts an (n, 1) bias into an (n, n) matrix"));
+        }
+        Ok(())
+    }
+
     /// Runs the template's pass over every image. Each row is computed exactly as the template
     /// computes a (1, 784) input; rows are batched only to use the matrix kernels.
     pub fn run(&self, images: ArrayView2<f64>) -> Result<Array2<f64>> {
+        self.numpy_shapes()?;
         let chunks: Vec<_> = images.axis_chunks_iter(Axis(0), 256).collect();
         let outs: Vec<Result<Array2<f64>>> = chunks.par_iter().map(|c| self.run_chunk(c.to_owned())).collect();
         let outs: Vec<Array2<f64>> = outs.into_iter().collect::<Result<_>>()?;
@@ -230,36 +350,30 @@ impl TemplatePlan {
         ndarray::concatenate(Axis(0), &views).map_err(|e| err!("template output: {e}"))
     }
 
+    /// One chunk of rows; [`TemplatePlan::numpy_shapes`] has checked that every image stays one
+    /// row, so each bias holds one value per column (or one value for all of them).
     fn run_chunk(&self, mut x: Array2<f64>) -> Result<Array2<f64>> {
-        for (op, st) in self.ops.iter().zip(self.steps.iter().filter(|s| s.action == "ran")) {
-            match op {
-                TemplateOp::Flatten => {}
-                TemplateOp::Dense { w, b, act } => {
-                    if x.ncols() != w.nrows() {
-                        return Err(err!(
-                            "layer {}: the template computes x @ W with x of shape (1, {}) and W of shape {}; NumPy raises ValueError (matmul shapes do not match)",
-                            st.name,
-                            x.ncols(),
-                            fmt_dims(w.shape())
-                        ));
-                    }
-                    if b.len() != w.ncols() {
-                        return Err(err!(
-                            "layer {}: bias of shape ({},) cannot be added to x @ W of shape (1, {})",
-                            st.name,
-                            b.len(),
-                            w.ncols()
-                        ));
-                    }
-                    x = x.dot(w) + b;
-                    match act {
-                        TemplateAct::None => {}
-                        TemplateAct::Relu => x.mapv_inplace(|v| v.max(0.0)),
-                        TemplateAct::Softmax => {
-                            for mut row in x.rows_mut() {
-                                softmax64(row.as_slice_mut().expect("rows of a standard array are contiguous"));
-                            }
-                        }
+        for op in &self.ops {
+            let TemplateOp::Dense { name, w, b, act } = op else { continue };
+            if x.ncols() != w.nrows() {
+                return Err(err!("layer {name}: x has {} columns but W has {} rows", x.ncols(), w.nrows()));
+            }
+            let xw = x.dot(w);
+            let bias: Vec<f64> = b.iter().copied().collect();
+            x = match (bias.len(), xw.ncols()) {
+                (1, _) => xw + bias[0],
+                (n, m) if n == m => xw + &Array1::from(bias),
+                (n, 1) => Array2::from_shape_fn((xw.nrows(), n), |(i, j)| xw[[i, 0]] + bias[j]),
+                (n, m) => {
+                    return Err(err!("layer {name}: a bias of {n} values cannot be added to {m} columns"));
+                }
+            };
+            match act {
+                TemplateAct::None => {}
+                TemplateAct::Relu => x.mapv_inplace(|v| v.max(0.0)),
+                TemplateAct::Softmax => {
+                    for mut row in x.rows_mut() {
+                        softmax64(row.as_slice_mut().expect("rows of a standard array are contiguous"));
                     }
                 }
             }
@@ -303,6 +417,88 @@ mod tests {
     #[test]
     fn self_test_passes() {
         assert_eq!(self_test(), (true, true));
+    }
+
+    /// A one-Dense model on the (1, 784) row, with the bias saved in `bias_shape`, and `extra`
+    /// entries after it.
+    fn one_dense(bias_shape: &[usize], extra: serde_json::Value) -> (Vec<ArchEntry>, Npz) {
+        let mut entries = vec![
+            serde_json::json!({"name": "d", "type": "Dense", "config": {"activation": "softmax"}, "weights": ["d_0", "d_1"]}),
+        ];
+        entries.extend(extra.as_array().unwrap().iter().cloned());
+        let arch = crate::model::arch::parse_arch(&serde_json::Value::Array(entries)).unwrap();
+        let n: usize = bias_shape.iter().product();
+        let w =
+            ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[784, 10]), |i| ((i[0] * 3 + i[1] * 7) % 11) as f32 * 0.01);
+        let b = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(bias_shape), (0..n).map(|i| i as f32 * 0.1).collect())
+            .unwrap();
+        let arrays = vec![("d_0".to_string(), w), ("d_1".to_string(), b)];
+        let cur = crate::model::npz::write_npz(std::io::Cursor::new(Vec::new()), &arrays).unwrap();
+        (arch, crate::model::npz::read_npz_bytes(std::path::Path::new("m.npz"), cur.get_ref()).unwrap())
+    }
+
+    fn images() -> Array2<f64> {
+        Array2::from_shape_fn((5, 784), |(i, j)| ((i * 13 + j) % 255) as f64 / 255.0)
+    }
+
+    #[test]
+    fn template_adds_biases_as_numpy_broadcasts_them() {
+        let (a, n) = one_dense(&[10], serde_json::json!([]));
+        let flat = plan_template(&a, &n).unwrap().run(images().view()).unwrap();
+        let (a, n) = one_dense(&[1, 10], serde_json::json!([]));
+        assert_eq!(plan_template(&a, &n).unwrap().run(images().view()).unwrap(), flat);
+        // (10, 1) broadcasts to (10, 10): the grader's squeeze(axis=1) fails.
+        let (a, n) = one_dense(&[10, 1], serde_json::json!([]));
+        let e = plan_template(&a, &n).unwrap().run(images().view()).unwrap_err();
+        assert!(e.message.contains("ValueError: cannot select an axis to squeeze out"), "{}", e.message);
+        let (a, n) = one_dense(&[2, 5], serde_json::json!([]));
+        let e = plan_template(&a, &n).unwrap().run(images().view()).unwrap_err();
+        assert!(e.message.contains("operands could not be broadcast together"), "{}", e.message);
+    }
+
+    #[test]
+    fn template_crashes_in_layer_order_with_pythons_exception() {
+        // An entry without "weights" raises KeyError when the loop reaches it...
+        let (a, n) = one_dense(&[10], serde_json::json!([{"name": "drop", "type": "Dropout", "config": {}}]));
+        assert!(plan_template(&a, &n).is_err());
+        let e = plan_template_pass(&a, &n).run(images().view()).unwrap_err();
+        assert!(e.message.contains("KeyError: 'weights'") && e.message.starts_with("$[1]"), "{}", e.message);
+        // ... but a matmul that does not fit before it raises first.
+        let (a, n) = one_dense(
+            &[10],
+            serde_json::json!([
+                {"name": "d2", "type": "Dense", "config": {}, "weights": ["d_0", "d_1"]},
+                {"name": "drop", "type": "Dropout", "config": {}},
+            ]),
+        );
+        let e = plan_template_pass(&a, &n).run(images().view()).unwrap_err();
+        assert!(e.message.contains("layer d2") && e.message.contains("matmul"), "{}", e.message);
+    }
+
+    #[test]
+    fn template_applies_only_the_strings_relu_and_softmax() {
+        let run = |act: serde_json::Value| {
+            let (mut a, n) = one_dense(&[10], serde_json::json!([]));
+            match act {
+                serde_json::Value::Null => {
+                    a[0].config.remove("activation");
+                }
+                v => {
+                    a[0].config.insert("activation".into(), v);
+                }
+            }
+            plan_template(&a, &n).unwrap().run(images().view()).unwrap()
+        };
+        let linear = run(serde_json::json!("linear"));
+        for other in [
+            serde_json::Value::Null,
+            serde_json::json!("Softmax"),
+            serde_json::json!("tanh"),
+            serde_json::json!({"class_name": "softmax"}),
+        ] {
+            assert_eq!(run(other.clone()), linear, "{other}");
+        }
+        assert_ne!(run(serde_json::json!("softmax")), linear);
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub fn check(view: &ModelView) -> (Vec<Finding>, Option<ShapeSummary>) {
     let weights: Vec<Option<Vec<Weight>>> = arch
         .iter()
         .map(|e| {
+            if !layers::takes_weights(&e.class_name) {
+                return Some(Vec::new());
+            }
             e.weights
                 .iter()
                 .map(|k| npz.array(k).ok().map(|a| Weight { key: k.clone(), array: a.to_f32() }))

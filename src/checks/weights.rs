@@ -22,7 +22,23 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
     for e in view.arch {
         for (j, key) in e.weights.iter().enumerate() {
             let here = Location::weight(view.json_file, e, j);
-            if npz.get(key).is_none() {
+            if npz.get(key).is_none() && !crate::layers::takes_weights(&e.class_name) {
+                // Nobody reads it: the course template and fmtool skip the weights of a layer
+                // that has none, so the model still runs.
+                out.push(
+                    Finding::warning(
+                        "missing-weight",
+                        here,
+                        format!(
+                            "{key} is not in {}; layer {} ({}) has no weights, so the grader never reads it",
+                            view.npz_name(),
+                            e.name,
+                            e.class_name
+                        ),
+                    )
+                    .hint(format!("remove it from $[{}].weights (a {} layer lists no weights)", e.index, e.class_name)),
+                );
+            } else if npz.get(key).is_none() {
                 let s = suggest(view, npz, &parsed, e, j, global);
                 let hint = match &s {
                     Some((k, scheme)) => {

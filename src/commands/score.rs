@@ -3,8 +3,9 @@
 use crate::cli::{Grader, ScoreArgs};
 use crate::dataset::{self, CLASS_NAMES, Dataset};
 use crate::engine::{InputShape, Model};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::grader::{self, Points, TemplateStep};
+use crate::model::ModelFiles;
 use crate::{ExitStatus, err, model};
 use ndarray::Array2;
 use std::io::IsTerminal;
@@ -22,7 +23,8 @@ pub struct ClassScore {
 /// The result of `fmtool score`. Its JSON form is described by `schemas/score-report.schema.json`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ScoreReport {
-    pub accuracy: f64,
+    /// `None` when the model did not run (see `failure`): the autograder computes no accuracy.
+    pub accuracy: Option<f64>,
     /// The autograder's total, out of 100.
     pub points: u32,
     pub points_table: Points,
@@ -34,14 +36,19 @@ pub struct ScoreReport {
     /// The model's input shape and where it came from (full grader only).
     pub input: Option<InputShape>,
     pub parameters: Option<usize>,
+    /// Empty when the model did not run.
     pub per_class: Vec<ClassScore>,
-    /// `confusion[true][predicted]`.
+    /// `confusion[true][predicted]`; empty when the model did not run.
     pub confusion: Vec<Vec<usize>>,
     /// The course template's step for each layer (classic grader only).
     pub template_steps: Vec<TemplateStep>,
-    /// Why the model did not run (the course template crashes on it, classic grader only); the
-    /// autograder then gives no points for the model and no accuracy points.
+    /// Why the model did not run: the exception the course template raises (classic grader), or
+    /// why fmtool's engine cannot build or run it (full grader). The autograder then gives no
+    /// points for the model and no accuracy points.
     pub failure: Option<String>,
+    /// When the course template crashes but fmtool's engine runs the model: the accuracy the model
+    /// itself has, for information (it earns no points until the template runs it).
+    pub model_accuracy: Option<f64>,
     pub notes: Vec<String>,
     pub seconds: f64,
     pub min_accuracy: Option<f64>,
@@ -56,8 +63,9 @@ pub struct ScoreReport {
 
 impl ScoreReport {
     pub fn status(&self) -> ExitStatus {
-        match self.min_accuracy {
-            Some(min) if self.accuracy < min => ExitStatus::Failure,
+        match (self.min_accuracy, self.accuracy) {
+            (Some(min), Some(acc)) if acc < min => ExitStatus::Failure,
+            (Some(_), None) => ExitStatus::Failure,
             _ => ExitStatus::Success,
         }
     }
@@ -75,6 +83,26 @@ pub fn load_data(data: Option<&std::path::Path>, split: &str) -> Result<Dataset>
     Ok(d)
 }
 
+/// An error as the one line a report shows: the message, then the hint.
+fn one_line(e: &Error) -> String {
+    match &e.hint {
+        Some(h) => format!("{} (hint: {h})", e.message),
+        None => e.message.clone(),
+    }
+}
+
+/// What one grader made of the model: predictions, or why there are none.
+#[derive(Default)]
+struct Graded {
+    predictions: Option<Vec<usize>>,
+    failure: Option<String>,
+    input: Option<InputShape>,
+    parameters: Option<usize>,
+    template_steps: Vec<TemplateStep>,
+    /// The engine's outputs, one row per image (full grader only).
+    outputs: Option<Array2<f32>>,
+}
+
 pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
     let start = Instant::now();
     if let Some(m) = args.min_accuracy
@@ -82,128 +110,81 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
     {
         return Err(err!("--min-accuracy {m} is not between 0 and 1"));
     }
-    let files = model::load(&args.model)?;
+    // A model that is not there is an error (exit 2); one that is there but does not parse or
+    // run is graded: the autograder gives it no model points.
+    let raw = model::read_raw(&args.model)?;
     let data = load_data(args.data.as_deref(), &args.split)?;
     let (relu_ok, softmax_ok) = grader::self_test();
     let mut notes = Vec::new();
-    let mut failure = None;
-    let mut engine_outputs: Option<Array2<f32>> = None;
-    let (predictions, input, parameters, template_steps) = match args.grader {
-        Grader::Full => {
-            let m = Model::build(&files.arch, &files.npz)?;
-            if m.input.inferred {
-                notes.push(format!(
-                    "the export carries no input shape; fmtool used {} ({})",
-                    crate::layers::fmt_shape(&m.input.shape),
-                    m.input.source
-                ));
-            }
-            match grader::plan_template(&files.arch, &files.npz) {
-                Ok(plan) => {
-                    let changed: Vec<String> = plan
-                        .steps
-                        .iter()
-                        .filter(|s| s.changes_result)
-                        .map(|s| format!("{} ({}, {})", s.name, s.class_name, s.action))
-                        .collect();
-                    if !changed.is_empty() {
-                        notes.push(format!(
-                            "the unmodified course template does not run these layers as trained: {}; it grades a different model. `fmtool score --grader classic` shows what it gives",
-                            changed.join(", ")
-                        ));
-                    }
-                }
-                Err(e) => notes.push(format!("the unmodified course template would fail on this model: {}", e.message)),
-            }
-            let out_shape = m.output_shape().clone();
-            if out_shape != [10] {
-                return Err(err!(
-                    "the model's output is {} per image; the grader needs 10 class scores",
-                    crate::layers::fmt_shape(&out_shape)
-                )
-                .with_hint("end the model with Dense(10, activation=\"softmax\")"));
-            }
-            let images = data.images_f32();
-            let bar = Progress::new(data.len());
-            let out = m.predict(images.view(), &|n| bar.update(n))?;
-            bar.finish();
-            check_finite(out.iter().map(|&v| v as f64), &out)?;
-            let preds = out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>();
-            engine_outputs = Some(out);
-            (preds, Some(m.input.clone()), Some(m.params()), Vec::new())
-        }
+    let model_dir = raw.paths.json.parent().map(|p| p.display().to_string()).unwrap_or_default();
+    let paths = raw.paths.clone();
+    let files = raw.parse();
+    let mut model_accuracy = None;
+    let graded = match args.grader {
+        Grader::Full => match &files {
+            Err(e) => Graded { failure: Some(one_line(e)), ..Graded::default() },
+            Ok(files) => grade_full(files, &data, &mut notes, true)?,
+        },
         Grader::Classic => {
-            let n = data.image_values();
-            let images = Array2::from_shape_fn((data.len(), n), |(i, j)| data.pixels[i * n + j] as f64 / 255.0);
-            let (steps, outcome) = match grader::plan_template(&files.arch, &files.npz) {
-                Err(e) => (Vec::new(), Err(e)),
-                Ok(plan) => {
-                    let outcome = plan.run(images.view()).and_then(|out| {
-                        if out.ncols() != 10 {
-                            return Err(err!(
-                                "the course template's forward pass ends with {} values per image, not 10 class scores",
-                                out.ncols()
-                            )
-                            .with_hint("layers the template skips may have changed the shapes; run `fmtool check --grader classic`"));
-                        }
-                        check_finite(out.iter().copied(), &out)?;
-                        Ok(out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>())
-                    });
-                    (plan.steps, outcome)
-                }
-            };
-            let skipped_changing = steps.iter().filter(|s| s.changes_result).count();
-            if skipped_changing > 0 {
-                notes.push(format!(
-                    "the course template does not run {skipped_changing} layer(s) as trained; the trained model would score differently"
-                ));
-            }
-            match outcome {
-                Ok(preds) => (preds, None, None, steps),
-                Err(e) => {
-                    failure = Some(match &e.hint {
-                        Some(h) => format!("{} (hint: {h})", e.message),
-                        None => e.message.clone(),
-                    });
-                    (Vec::new(), None, None, steps)
+            let graded = grade_classic(files.as_ref(), &data, &mut notes);
+            if graded.failure.is_some()
+                && let Ok(files) = &files
+            {
+                // The template crashes; say what the model itself would score once it runs.
+                let mut ignored = Vec::new();
+                if let Ok(Graded { predictions: Some(preds), .. }) = grade_full(files, &data, &mut ignored, false) {
+                    let acc = accuracy_of(&preds, &data.labels);
+                    model_accuracy = Some(acc);
+                    notes.push(format!(
+                        "the course template crashes on this model, but fmtool's engine runs it: accuracy {acc:.4} (`fmtool score` without --grader classic). It earns points only once the template runs it: re-export with `fmtool convert model.h5` (Keras' own weight shapes, every Dense with a bias), or change nn_predict.py to handle it"
+                    ));
                 }
             }
+            graded
         }
     };
-    let mut confusion = vec![vec![0usize; 10]; 10];
-    for (&p, &l) in predictions.iter().zip(&data.labels) {
-        confusion[l as usize][p] += 1;
-    }
-    let correct: usize = (0..10).map(|c| confusion[c][c]).sum();
-    let accuracy = correct as f64 / data.len() as f64;
-    let per_class = (0..10)
-        .map(|c| {
-            let total: usize = confusion[c].iter().sum();
-            ClassScore {
-                label: c,
-                name: CLASS_NAMES[c],
-                correct: confusion[c][c],
-                total,
-                accuracy: if total == 0 { 0.0 } else { confusion[c][c] as f64 / total as f64 },
-            }
-        })
-        .collect();
-    let table = grader::points(relu_ok, softmax_ok, failure.is_none(), Some(accuracy));
+    let predictions = graded.predictions.unwrap_or_default();
+    let engine_outputs = graded.outputs;
+    let ran = graded.failure.is_none();
+    let (accuracy, correct, per_class, confusion) = if ran {
+        let mut confusion = vec![vec![0usize; 10]; 10];
+        for (&p, &l) in predictions.iter().zip(&data.labels) {
+            confusion[l as usize][p] += 1;
+        }
+        let correct: usize = (0..10).map(|c| confusion[c][c]).sum();
+        let per_class = (0..10)
+            .map(|c| {
+                let total: usize = confusion[c].iter().sum();
+                ClassScore {
+                    label: c,
+                    name: CLASS_NAMES[c],
+                    correct: confusion[c][c],
+                    total,
+                    accuracy: if total == 0 { 0.0 } else { confusion[c][c] as f64 / total as f64 },
+                }
+            })
+            .collect();
+        (Some(correct as f64 / data.len() as f64), correct, per_class, confusion)
+    } else {
+        (None, 0, Vec::new(), Vec::new())
+    };
+    let table = grader::points(relu_ok, softmax_ok, ran, accuracy);
     let mut report = ScoreReport {
         accuracy,
         points: table.total,
         points_table: table,
-        model: files.paths.json.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+        model: model_dir,
         data: data.source.clone(),
         grader: args.grader,
         images: data.len(),
         correct,
-        input,
-        parameters,
+        input: graded.input,
+        parameters: graded.parameters,
         per_class,
         confusion,
-        template_steps,
-        failure,
+        template_steps: graded.template_steps,
+        failure: graded.failure,
+        model_accuracy,
         notes,
         seconds: 0.0,
         min_accuracy: args.min_accuracy,
@@ -211,9 +192,20 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
         predictions,
         grade: None,
     };
-    if let Some(root) = student_repo(args, &files.paths)? {
-        let template_predictions = match grader::plan_template(&files.arch, &files.npz) {
-            Ok(plan) if plan.steps.iter().any(|s| s.changes_result) => {
+    if let Some(root) = student_repo(args, &paths)? {
+        let files = files.as_ref().ok();
+        let plan = files.map(|f| grader::plan_template(&f.arch, &f.npz));
+        let skipped_layers: Vec<String> = match &plan {
+            Some(Ok(plan)) => plan
+                .steps
+                .iter()
+                .filter(|s| s.changes_result)
+                .map(|s| format!("{} ({})", s.name, s.class_name))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let template_predictions = match &plan {
+            Some(Ok(plan)) if !skipped_layers.is_empty() => {
                 let n = data.image_values();
                 let images = Array2::from_shape_fn((data.len(), n), |(i, j)| data.pixels[i * n + j] as f64 / 255.0);
                 plan.run(images.view())
@@ -221,15 +213,6 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
                     .map(|out| out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>())
             }
             _ => None,
-        };
-        let skipped_layers = match grader::plan_template(&files.arch, &files.npz) {
-            Ok(plan) => plan
-                .steps
-                .iter()
-                .filter(|s| s.changes_result)
-                .map(|s| format!("{} ({})", s.name, s.class_name))
-                .collect(),
-            Err(_) => Vec::new(),
         };
         let view = crate::autograde::EngineView {
             outputs: engine_outputs.as_ref(),
@@ -249,7 +232,11 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
         report.grade = Some(grade);
     }
     if let Some(dir) = &args.plot {
-        report.plots = crate::report::plot::write_plots(dir, &report, &data)?;
+        if ran {
+            report.plots = crate::report::plot::write_plots(dir, &report, &data)?;
+        } else {
+            report.notes.push("no plots: the model did not run".into());
+        }
     }
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
@@ -271,6 +258,110 @@ fn student_repo(args: &ScoreArgs, paths: &model::ModelPaths) -> Result<Option<st
     let model_dir = paths.json.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let model_dir = std::fs::canonicalize(model_dir).map_err(|e| crate::Error::io("read", model_dir, &e))?;
     Ok(model_dir.parent().filter(|root| root.join("nn_predict.py").is_file()).map(std::path::Path::to_path_buf))
+}
+
+/// The fraction of `predictions` equal to `labels`.
+fn accuracy_of(predictions: &[usize], labels: &[u8]) -> f64 {
+    let correct = predictions.iter().zip(labels).filter(|(p, l)| **p == **l as usize).count();
+    correct as f64 / labels.len().max(1) as f64
+}
+
+/// The full grader: fmtool's engine. `template_note` adds what the unmodified template does. A
+/// model that cannot be built is graded as one that does not run; non-finite outputs are an
+/// error (the weights are broken, whatever the grader makes of them).
+fn grade_full(files: &ModelFiles, data: &Dataset, notes: &mut Vec<String>, template_note: bool) -> Result<Graded> {
+    let m = match Model::build(&files.arch, &files.npz) {
+        Ok(m) => m,
+        Err(e) => return Ok(Graded { failure: Some(one_line(&e)), ..Graded::default() }),
+    };
+    if m.input.inferred {
+        notes.push(format!(
+            "the export carries no input shape; fmtool used {} ({})",
+            crate::layers::fmt_shape(&m.input.shape),
+            m.input.source
+        ));
+    }
+    if template_note {
+        match grader::plan_template(&files.arch, &files.npz) {
+            Ok(plan) => {
+                let changed: Vec<String> = plan
+                    .steps
+                    .iter()
+                    .filter(|s| s.changes_result)
+                    .map(|s| format!("{} ({}, {})", s.name, s.class_name, s.action))
+                    .collect();
+                if !changed.is_empty() {
+                    notes.push(format!(
+                        "the unmodified course template does not run these layers as trained: {}; it grades a different model. `fmtool score --grader classic` shows what it gives",
+                        changed.join(", ")
+                    ));
+                }
+            }
+            Err(e) => notes.push(format!("the unmodified course template would fail on this model: {}", e.message)),
+        }
+    }
+    let input = Some(m.input.clone());
+    let parameters = Some(m.params());
+    let failed =
+        |e: Error| Graded { failure: Some(one_line(&e)), input: input.clone(), parameters, ..Graded::default() };
+    let out_shape = m.output_shape().clone();
+    if out_shape != [10] {
+        return Ok(failed(
+            err!(
+                "the model's output is {} per image; the grader needs 10 class scores",
+                crate::layers::fmt_shape(&out_shape)
+            )
+            .with_hint("end the model with Dense(10, activation=\"softmax\")"),
+        ));
+    }
+    let images = data.images_f32();
+    let bar = Progress::new(data.len());
+    let out = m.predict(images.view(), &|n| bar.update(n));
+    bar.finish();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => return Ok(failed(e)),
+    };
+    check_finite(out.iter().map(|&v| v as f64), &out)?;
+    let preds = out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>();
+    Ok(Graded { predictions: Some(preds), input, parameters, outputs: Some(out), ..Graded::default() })
+}
+
+/// The classic grader: the course template's own pass, float64, one image as one (1, 784) row.
+fn grade_classic(files: std::result::Result<&ModelFiles, &Error>, data: &Dataset, notes: &mut Vec<String>) -> Graded {
+    let files = match files {
+        Ok(f) => f,
+        Err(e) => {
+            return Graded {
+                failure: Some(format!("the course template cannot read the model: {}", one_line(e))),
+                ..Graded::default()
+            };
+        }
+    };
+    let n = data.image_values();
+    let images = Array2::from_shape_fn((data.len(), n), |(i, j)| data.pixels[i * n + j] as f64 / 255.0);
+    let plan = grader::plan_template_pass(&files.arch, &files.npz);
+    let outcome = plan.run(images.view()).and_then(|out| {
+        if out.ncols() != 10 {
+            return Err(err!(
+                "the course template's forward pass ends with {} values per image, not 10 class scores",
+                out.ncols()
+            )
+            .with_hint("layers the template skips may have changed the shapes; run `fmtool check --grader classic`"));
+        }
+        check_finite(out.iter().copied(), &out)?;
+        Ok(out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>())
+    });
+    let skipped_changing = plan.steps.iter().filter(|s| s.changes_result && s.action != "crashed").count();
+    if skipped_changing > 0 {
+        notes.push(format!(
+            "the course template does not run {skipped_changing} layer(s) as trained; the trained model would score differently"
+        ));
+    }
+    match outcome {
+        Ok(preds) => Graded { predictions: Some(preds), template_steps: plan.steps, ..Graded::default() },
+        Err(e) => Graded { failure: Some(one_line(&e)), template_steps: plan.steps, ..Graded::default() },
+    }
 }
 
 fn check_finite<T>(values: impl Iterator<Item = f64>, out: &Array2<T>) -> Result<()> {

@@ -380,6 +380,7 @@ impl KerasModel {
                 config: l.config.clone(),
                 weights: keys,
                 inbound: if self.functional { Some(l.inbound.clone()) } else { None },
+                absent_keys: Vec::new(),
             });
         }
         (entries, weights)

@@ -3,7 +3,9 @@
 //! chunk of images costs one allocation per layer, not one per image; 3x3 kernels with stride 1
 //! take the Winograd path (`winograd.rs`) instead.
 
-use super::core::{expect_kernel_and_bias, expect_shape, expect_weights, optional_bias, single_input};
+use super::core::{
+    bias_values, expect_kernel_and_bias, expect_shape, expect_weights, optional_bias, single_input, usize_or_weights,
+};
 use super::winograd::{self, Winograd};
 use super::{Activation, BuildCtx, Built, Op, Shape, Tensor};
 use crate::err;
@@ -80,9 +82,22 @@ pub fn image_input(ctx: &BuildCtx) -> Result<(usize, usize, usize)> {
     }
 }
 
-fn geometry(ctx: &BuildCtx, h: usize, w: usize) -> Result<(AxisGeom, AxisGeom, [usize; 2])> {
+/// The axes of the 4-D kernel at `weights[index]`, when there is one: (kh, kw, cin, cout).
+fn kernel_dims(ctx: &BuildCtx, index: usize) -> Option<[usize; 4]> {
+    match ctx.weights.get(index)?.array.shape() {
+        [a, b, c, d] => Some([*a, *b, *c, *d]),
+        _ => None,
+    }
+}
+
+/// The geometry of a convolution. `kernel_size` comes from the config, or from the kernel at
+/// `weights[kernel_index]` when the config leaves it out.
+fn geometry(ctx: &BuildCtx, h: usize, w: usize, kernel_index: usize) -> Result<(AxisGeom, AxisGeom, [usize; 2])> {
     ctx.layer.require_channels_last()?;
-    let k = ctx.layer.usizes("kernel_size", 2)?;
+    let k = match (ctx.layer.get("kernel_size"), kernel_dims(ctx, kernel_index)) {
+        (None, Some([kh, kw, _, _])) => vec![kh, kw],
+        _ => ctx.layer.usizes("kernel_size", 2)?,
+    };
     let s = ctx.layer.usizes_or("strides", 2, 1)?;
     let d = ctx.layer.usizes_or("dilation_rate", 2, 1)?;
     if s.iter().any(|&v| v > 1) && d.iter().any(|&v| v > 1) {
@@ -236,9 +251,11 @@ impl Op for Conv2d {
 
 pub fn build_conv2d(ctx: &BuildCtx) -> Result<Built> {
     let (h, w, cin) = image_input(ctx)?;
-    let (gy, gx, k) = geometry(ctx, h, w)?;
-    let cout = ctx.layer.usize("filters")?;
-    let groups = ctx.layer.usize_or("groups", 1)?;
+    let (gy, gx, k) = geometry(ctx, h, w, 0)?;
+    let dims = kernel_dims(ctx, 0);
+    let cout = usize_or_weights(ctx, "filters", dims.map(|d| d[3]))?;
+    // A kernel with fewer input channels than the input is a grouped convolution.
+    let groups = usize_or_weights(ctx, "groups", dims.filter(|d| d[2] > 0 && cin % d[2] == 0).map(|d| cin / d[2]))?;
     if groups == 0 || cin % groups != 0 || cout % groups != 0 || cout == 0 {
         return Err(err!(
             "layer {}: groups={groups} must divide both the {cin} input channels and the {cout} filters",
@@ -335,8 +352,8 @@ impl Op for Depthwise {
 
 fn depthwise_part(ctx: &BuildCtx, kernel_index: usize, bias: Option<Vec<f32>>) -> Result<Depthwise> {
     let (h, w, cin) = image_input(ctx)?;
-    let (gy, gx, k) = geometry(ctx, h, w)?;
-    let mult = ctx.layer.usize_or("depth_multiplier", 1)?;
+    let (gy, gx, k) = geometry(ctx, h, w, kernel_index)?;
+    let mult = depth_multiplier(ctx, kernel_index)?;
     if mult == 0 {
         return Err(err!("layer {}: depth_multiplier must be at least 1", ctx.layer.name));
     }
@@ -346,10 +363,18 @@ fn depthwise_part(ctx: &BuildCtx, kernel_index: usize, bias: Option<Vec<f32>>) -
     Ok(Depthwise { gy, gx, cin, mult, kernel, bias, activation: Activation::linear() })
 }
 
+/// `depth_multiplier`: the config's, else the kernel's last axis, else Keras' default of 1.
+fn depth_multiplier(ctx: &BuildCtx, kernel_index: usize) -> Result<usize> {
+    match kernel_dims(ctx, kernel_index) {
+        Some(d) => usize_or_weights(ctx, "depth_multiplier", Some(d[3])),
+        None => ctx.layer.usize_or("depth_multiplier", 1),
+    }
+}
+
 pub fn build_depthwise(ctx: &BuildCtx) -> Result<Built> {
     let use_bias = expect_kernel_and_bias(ctx)?;
     let (_, _, cin) = image_input(ctx)?;
-    let mult = ctx.layer.usize_or("depth_multiplier", 1)?;
+    let mult = depth_multiplier(ctx, 0)?;
     let bias = optional_bias(ctx, use_bias, 1, cin * mult)?;
     let mut op = depthwise_part(ctx, 0, bias)?;
     op.activation = super::activation::layer_activation(&ctx.layer, "activation")?;
@@ -392,7 +417,7 @@ impl Op for Separable {
 }
 
 pub fn build_separable(ctx: &BuildCtx) -> Result<Built> {
-    let use_bias = ctx.layer.bool_or("use_bias", true)?;
+    let use_bias = ctx.layer.bool_or("use_bias", ctx.weights.len() != 2)?;
     expect_weights(
         ctx,
         if use_bias { &[3] } else { &[2] },
@@ -403,14 +428,9 @@ pub fn build_separable(ctx: &BuildCtx) -> Result<Built> {
         },
     )?;
     let depthwise = depthwise_part(ctx, 0, None)?;
-    let cout = ctx.layer.usize("filters")?;
+    let cout = usize_or_weights(ctx, "filters", kernel_dims(ctx, 1).map(|d| d[3]))?;
     expect_shape(ctx, &ctx.weights[1], "pointwise kernel", &[1, 1, depthwise.cout(), cout])?;
-    let bias = if use_bias {
-        expect_shape(ctx, &ctx.weights[2], "bias", &[cout])?;
-        Some(ctx.weights[2].array.iter().copied().collect())
-    } else {
-        None
-    };
+    let bias = if use_bias { Some(bias_values(ctx, &ctx.weights[2], "bias", cout)?) } else { None };
     let pointwise = ctx.weights[1].array.as_standard_layout().iter().copied().collect();
     let activation = super::activation::layer_activation(&ctx.layer, "activation")?;
     let shape: Shape = vec![depthwise.gy.output, depthwise.gx.output, cout];

@@ -36,8 +36,10 @@ pub fn expect_shape(ctx: &BuildCtx, w: &Weight, role: &str, expected: &[usize]) 
 }
 
 /// Reads `use_bias` and checks that the layer lists (kernel, bias), or (kernel) without a bias.
+/// A config without `use_bias` (a hand-written JSON) takes it from the weights: one array is a
+/// kernel without bias.
 pub fn expect_kernel_and_bias(ctx: &BuildCtx) -> Result<bool> {
-    let use_bias = ctx.layer.bool_or("use_bias", true)?;
+    let use_bias = ctx.layer.bool_or("use_bias", ctx.weights.len() != 1)?;
     expect_weights(
         ctx,
         if use_bias { &[2] } else { &[1] },
@@ -51,8 +53,33 @@ pub fn optional_bias(ctx: &BuildCtx, use_bias: bool, index: usize, n: usize) -> 
     if !use_bias {
         return Ok(None);
     }
-    expect_shape(ctx, &ctx.weights[index], "bias", &[n])?;
-    Ok(Some(ctx.weights[index].array.iter().copied().collect()))
+    bias_values(ctx, &ctx.weights[index], "bias", n).map(Some)
+}
+
+/// True when an array of `shape` holds the `n` values of a bias along one axis: `(n,)` as Keras
+/// saves it, `(1, n)` as hand-written exports often do (NumPy adds it to a `(1, n)` row just the
+/// same), or `(n, 1)` (the course template broadcasts that one into an `(n, n)` matrix, which
+/// `--grader classic` reports; the engine reads it as the `n` values it holds).
+pub fn is_bias_shape(shape: &[usize], n: usize) -> bool {
+    shape.iter().product::<usize>() == n && shape.iter().filter(|&&d| d != 1).count() <= 1
+}
+
+/// The values of a bias of `n` values, accepting every shape [`is_bias_shape`] accepts.
+pub fn bias_values(ctx: &BuildCtx, w: &Weight, role: &str, n: usize) -> Result<Vec<f32>> {
+    if !is_bias_shape(w.array.shape(), n) {
+        expect_shape(ctx, w, role, &[n])?;
+    }
+    Ok(w.array.iter().copied().collect())
+}
+
+/// A config value the weights determine: the config's own when present, else `from_weights`
+/// (hand-written JSON files often leave out `units`, `filters` or `kernel_size`, which the
+/// course template never reads).
+pub fn usize_or_weights(ctx: &BuildCtx, key: &str, from_weights: Option<usize>) -> Result<usize> {
+    match (ctx.layer.get(key), from_weights) {
+        (None, Some(v)) => Ok(v),
+        _ => ctx.layer.usize(key),
+    }
 }
 
 /// The single input shape of a layer that takes one input.
@@ -151,7 +178,7 @@ impl Op for Dense {
 pub fn build_dense(ctx: &BuildCtx) -> Result<Built> {
     let input = single_input(ctx)?;
     let use_bias = expect_kernel_and_bias(ctx)?;
-    let units = ctx.layer.usize("units")?;
+    let units = usize_or_weights(ctx, "units", ctx.weights[0].array.shape().last().copied())?;
     let units_in =
         *input.last().ok_or_else(|| err!("layer {}: Dense needs an input with at least one axis", ctx.layer.name))?;
     expect_shape(ctx, &ctx.weights[0], "kernel", &[units_in, units])?;

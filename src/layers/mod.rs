@@ -454,6 +454,13 @@ pub fn lookup(class_name: &str) -> Option<&'static LayerSpec> {
     registry().iter().find(|s| s.class_name == class_name)
 }
 
+/// False for a registered layer that has no weights (Flatten, Dropout, pooling, ...): weight names
+/// listed on such an entry are never read, by the course template or by fmtool, so they need no
+/// array in the npz. Unknown classes count as taking weights.
+pub fn takes_weights(class_name: &str) -> bool {
+    lookup(class_name).is_none_or(|s| !s.weights.is_empty())
+}
+
 /// Builds one layer: finds its registry row, then runs the builder.
 pub fn build(ctx: &BuildCtx) -> Result<Built> {
     match lookup(ctx.layer.class_name) {

@@ -23,6 +23,9 @@ pub struct ArchEntry {
     pub weights: Vec<String>,
     /// Names of the layers feeding this one (functional models only).
     pub inbound: Option<Vec<String>>,
+    /// The course keys (`"config"`, `"weights"`) the JSON entry does not have. fmtool reads them as
+    /// empty, but the course template's `layer['config']` raises KeyError on them.
+    pub absent_keys: Vec<&'static str>,
 }
 
 impl ArchEntry {
@@ -105,11 +108,20 @@ pub fn reexport_hint() -> String {
 
 /// Reads and parses `fashion_mnist.json` strictly in the course format.
 pub fn read_arch(path: &Path) -> Result<Vec<ArchEntry>> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::error::Error::io("read", path, &e))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| crate::error::Error::io("read", path, &e))?;
+    parse_arch_bytes(path, &bytes)
+}
+
+/// Parses the bytes of `fashion_mnist.json` read from `path` (used in messages only).
+pub fn parse_arch_bytes(path: &Path, bytes: &[u8]) -> Result<Vec<ArchEntry>> {
+    parse_arch(&parse_json_bytes(path, bytes)?).map_err(|e| e.context(path.display()))
+}
+
+/// The JSON document in the bytes of `path`, whatever its layout.
+pub fn parse_json_bytes(path: &Path, bytes: &[u8]) -> Result<Value> {
+    serde_json::from_slice(bytes).map_err(|e| {
         err!("{} is not valid JSON: {e}", path.display()).with_hint("the file may be truncated; export it again")
-    })?;
-    parse_arch(&value).map_err(|e| e.context(path.display()))
+    })
 }
 
 /// Parses a JSON value in the course format, with a JSON pointer in every error.
@@ -127,11 +139,19 @@ pub fn parse_arch(value: &Value) -> Result<Vec<ArchEntry>> {
             match obj.get(key) {
                 Some(Value::String(s)) => Ok(s.clone()),
                 Some(other) => Err(err!("{at}.{key}: expected a string, found {}", short(other))),
-                None => Err(err!("{at}: the entry has no {key:?} key")),
+                None => Err(err!(
+                    "{at}: the entry has no {key:?} key; the course template's layer[{key:?}] raises KeyError: '{key}'"
+                )
+                .with_hint(format!(
+                    "every entry needs \"name\", \"type\", \"config\" and \"weights\"; {}",
+                    reexport_hint()
+                ))),
             }
         };
         let name = string("name")?;
         let class_name = string("type")?;
+        let absent_keys: Vec<&'static str> =
+            ["config", "weights"].into_iter().filter(|k| !obj.contains_key(*k)).collect();
         let config = match obj.get("config") {
             Some(Value::Object(m)) => m.clone(),
             Some(other) => return Err(err!("{at}.config: expected an object, found {}", short(other))),
@@ -166,7 +186,7 @@ pub fn parse_arch(value: &Value) -> Result<Vec<ArchEntry>> {
                 return Err(err!("{at}.{INBOUND_KEY}: expected a list of layer names, found {}", short(other)));
             }
         };
-        out.push(ArchEntry { index, name, class_name, config, weights, inbound });
+        out.push(ArchEntry { index, name, class_name, config, weights, inbound, absent_keys });
     }
     Ok(out)
 }

@@ -50,8 +50,33 @@ pub struct ModelFiles {
 
 /// Reads both files of a model, failing on the first problem (`check` reports all of them).
 pub fn load(model: &Path) -> Result<ModelFiles> {
+    read_raw(model)?.parse()
+}
+
+/// Both files of a model read and decoded (the JSON's syntax, the npz archive), but the
+/// architecture not yet interpreted, so that a caller can tell a model that is not there or not
+/// readable (a missing directory, a truncated file) from one the grader reads and then fails on
+/// (another JSON layout, an entry without "type").
+#[derive(Debug, Clone)]
+pub struct RawModel {
+    pub paths: ModelPaths,
+    pub json: serde_json::Value,
+    pub npz: Npz,
+}
+
+/// Reads both files; errors for a missing, unreadable or undecodable file.
+pub fn read_raw(model: &Path) -> Result<RawModel> {
     let paths = ModelPaths::resolve(model)?;
-    let arch = arch::read_arch(&paths.json)?;
+    let bytes = std::fs::read(&paths.json).map_err(|e| Error::io("read", &paths.json, &e))?;
+    let json = arch::parse_json_bytes(&paths.json, &bytes)?;
     let npz = npz::read_npz(&paths.npz)?;
-    Ok(ModelFiles { paths, arch, npz })
+    Ok(RawModel { paths, json, npz })
+}
+
+impl RawModel {
+    /// Interprets the architecture, failing on the first problem.
+    pub fn parse(self) -> Result<ModelFiles> {
+        let arch = arch::parse_arch(&self.json).map_err(|e| e.context(self.paths.json.display()))?;
+        Ok(ModelFiles { paths: self.paths, arch, npz: self.npz })
+    }
 }

@@ -94,7 +94,12 @@ fn confusion_matrix(report: &ScoreReport) -> Canvas {
     cv.text(
         MARGIN,
         title_y,
-        &format!("Confusion matrix: accuracy {:.4} ({} of {} correct)", report.accuracy, report.correct, report.images),
+        &format!(
+            "Confusion matrix: accuracy {:.4} ({} of {} correct)",
+            report.accuracy.unwrap_or(0.0),
+            report.correct,
+            report.images
+        ),
         BLACK,
         S,
     );

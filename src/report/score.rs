@@ -21,31 +21,41 @@ impl Human for ScoreReport {
             writeln!(w, "params:   {p}")?;
         }
         writeln!(w)?;
-        if let Some(f) = &self.failure {
-            writeln!(w, "THE MODEL DOES NOT RUN: {f}")?;
-        }
-        writeln!(w, "accuracy: {:.4} ({} / {} correct)", self.accuracy, self.correct, self.images)?;
-        writeln!(w, "\nper class:")?;
-        for c in &self.per_class {
-            writeln!(w, "  {} {:<12} {:.3}  ({}/{})", c.label, c.name, c.accuracy, c.correct, c.total)?;
-        }
-        writeln!(w, "\nconfusion matrix (rows: true class, columns: predicted):")?;
-        write!(w, "      ")?;
-        for c in 0..10 {
-            write!(w, "{c:>5}")?;
-        }
-        writeln!(w)?;
-        for (t, row) in self.confusion.iter().enumerate() {
-            write!(w, "  {t:>2}  ")?;
-            for v in row {
-                write!(w, "{v:>5}")?;
+        match (&self.failure, self.accuracy) {
+            (Some(_), _) | (None, None) => {
+                writeln!(w, "THE MODEL DOES NOT RUN: {}", self.failure.as_deref().unwrap_or("no outputs"))?;
+                writeln!(w, "accuracy: none (the grader computes no accuracy)")?;
+                if let Some(acc) = self.model_accuracy {
+                    writeln!(w, "the model itself (fmtool's engine): accuracy {acc:.4}, for information only")?;
+                }
             }
-            writeln!(w)?;
+            (None, Some(acc)) => {
+                writeln!(w, "accuracy: {acc:.4} ({} / {} correct)", self.correct, self.images)?;
+                writeln!(w, "\nper class:")?;
+                for c in &self.per_class {
+                    writeln!(w, "  {} {:<12} {:.3}  ({}/{})", c.label, c.name, c.accuracy, c.correct, c.total)?;
+                }
+                writeln!(w, "\nconfusion matrix (rows: true class, columns: predicted):")?;
+                write!(w, "      ")?;
+                for c in 0..10 {
+                    write!(w, "{c:>5}")?;
+                }
+                writeln!(w)?;
+                for (t, row) in self.confusion.iter().enumerate() {
+                    write!(w, "  {t:>2}  ")?;
+                    for v in row {
+                        write!(w, "{v:>5}")?;
+                    }
+                    writeln!(w)?;
+                }
+            }
         }
         if !self.template_steps.is_empty() {
             writeln!(w, "\ncourse template, layer by layer:")?;
             for s in &self.template_steps {
-                let mark = if s.action == "skipped" && s.changes_result {
+                let mark = if s.action == "crashed" {
+                    "CRASHED"
+                } else if s.action == "skipped" && s.changes_result {
                     "SKIPPED (changes the result)"
                 } else if s.action == "skipped" {
                     "skipped (harmless)"
@@ -72,10 +82,14 @@ impl Human for ScoreReport {
         for p in &self.plots {
             writeln!(w, "wrote {p}")?;
         }
-        if let Some(min) = self.min_accuracy
-            && self.accuracy < min
-        {
-            writeln!(w, "\nFAILED: accuracy {:.4} is below --min-accuracy {min}", self.accuracy)?;
+        match (self.min_accuracy, self.accuracy) {
+            (Some(min), Some(acc)) if acc < min => {
+                writeln!(w, "\nFAILED: accuracy {acc:.4} is below --min-accuracy {min}")?;
+            }
+            (Some(min), None) => {
+                writeln!(w, "\nFAILED: the model does not run, so no accuracy reaches --min-accuracy {min}")?
+            }
+            _ => {}
         }
         writeln!(w, "\nscored in {:.3} s", self.seconds)?;
         Ok(())

@@ -6,6 +6,7 @@ mod common;
 mod convert;
 mod hook;
 mod keras_fixtures;
+mod lenient;
 mod numpy_crosscheck;
 mod predict;
 mod score;

@@ -31,7 +31,7 @@ fn json(run: &Run) -> serde_json::Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is JSON ({e}): {}", run.stdout))
 }
 
-fn schema_errors(schema: &str, value: &serde_json::Value) -> Vec<String> {
+pub fn schema_errors(schema: &str, value: &serde_json::Value) -> Vec<String> {
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("schemas").join(schema)).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
