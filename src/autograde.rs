@@ -74,6 +74,25 @@ pub struct CreditSheet {
     pub max: u64,
 }
 
+impl CreditSheet {
+    /// The sheet as the score report's points table.
+    pub fn to_points(&self) -> crate::grader::Points {
+        let items: Vec<crate::grader::PointsItem> = self
+            .rows
+            .iter()
+            .map(|r| crate::grader::PointsItem {
+                item: r.item.clone(),
+                earned: r.points as u32,
+                max: r.max as u32,
+                passed: r.passed,
+                status: r.status,
+                note: (!r.passed).then(|| r.message.clone()),
+            })
+            .collect();
+        crate::grader::Points { total: self.total as u32, max: self.max as u32, items }
+    }
+}
+
 /// The credit sheet's items and the test of model_test.py each one runs.
 pub fn sheet_items() -> Vec<(String, String, u64)> {
     let mut items = vec![

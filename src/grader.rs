@@ -21,6 +21,10 @@ pub struct PointsItem {
     pub earned: u32,
     pub max: u32,
     pub passed: bool,
+    /// `passed`, `failed`, or `not_run`: a row fmtool could not run never claims its points.
+    pub status: crate::autograde::Status,
+    /// Why a row was not run, or what decided it.
+    pub note: Option<String>,
 }
 
 /// The whole table, as the course sheet lists it.
@@ -31,26 +35,37 @@ pub struct Points {
     pub max: u32,
 }
 
-/// Scores a result the way the autograder does. `accuracy` is `None` when the model did not run.
-pub fn points(relu_ok: bool, softmax_ok: bool, model_runs: bool, accuracy: Option<f64>) -> Points {
+/// Whether a test passed, failed, or was not run (and why).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Passed,
+    Failed,
+    NotRun(String),
+}
+
+fn item(name: impl Into<String>, max: u32, outcome: &Outcome) -> PointsItem {
+    use crate::autograde::Status;
+    let (passed, status, note) = match outcome {
+        Outcome::Passed => (true, Status::Passed, None),
+        Outcome::Failed => (false, Status::Failed, None),
+        Outcome::NotRun(why) => (false, Status::NotRun, Some(why.clone())),
+    };
+    PointsItem { item: name.into(), earned: if passed { max } else { 0 }, max, passed, status, note }
+}
+
+/// Scores a result the way the credit sheet does. `relu` and `softmax` are the student's own
+/// functions' results (not run outside a student repository); `accuracy` is `None` when the model
+/// did not run.
+pub fn points(relu: &Outcome, softmax: &Outcome, model_runs: bool, accuracy: Option<f64>) -> Points {
+    let model = if model_runs { Outcome::Passed } else { Outcome::Failed };
     let mut items = vec![
-        PointsItem { item: "relu".into(), earned: if relu_ok { 10 } else { 0 }, max: 10, passed: relu_ok },
-        PointsItem { item: "softmax".into(), earned: if softmax_ok { 10 } else { 0 }, max: 10, passed: softmax_ok },
-        PointsItem {
-            item: "valid model that runs inference".into(),
-            earned: if model_runs { 50 } else { 0 },
-            max: 50,
-            passed: model_runs,
-        },
+        item("relu", 10, relu),
+        item("softmax", 10, softmax),
+        item("valid model that runs inference", 50, &model),
     ];
     for (threshold, pts) in ACCURACY_TIERS {
         let passed = model_runs && accuracy.is_some_and(|a| a >= threshold);
-        items.push(PointsItem {
-            item: format!("accuracy >= {threshold:.2}"),
-            earned: if passed { pts } else { 0 },
-            max: pts,
-            passed,
-        });
+        items.push(item(format!("accuracy >= {threshold:.2}"), pts, if passed { &Outcome::Passed } else { &Outcome::Failed }));
     }
     let total = items.iter().map(|i| i.earned).sum();
     let max = items.iter().map(|i| i.max).sum();
@@ -74,35 +89,6 @@ pub fn softmax64(x: &mut [f64]) {
     for v in x.iter_mut() {
         *v /= sum;
     }
-}
-
-/// The autograder's checks of relu and softmax, run against fmtool's own implementations (the
-/// float64 ones the classic grader uses and the float32 ones of the engine).
-pub fn self_test() -> (bool, bool) {
-    let input = [-3.0, -0.5, 0.0, 0.5, 2.0, 10.0];
-    let mut r = input;
-    relu64(&mut r);
-    let mut r32 = ndarray::arr1(&input.map(|v| v as f32)).into_dyn();
-    crate::layers::Activation::by_name("relu").expect("relu is registered").apply(&mut r32);
-    let relu_ok = r == [0.0, 0.0, 0.0, 0.5, 2.0, 10.0] && r32.iter().zip(&r).all(|(a, b)| *a as f64 == *b);
-
-    let mut s = input;
-    softmax64(&mut s);
-    let expected: Vec<f64> = {
-        let e: Vec<f64> = input.iter().map(|v: &f64| v.exp()).collect();
-        let sum: f64 = e.iter().sum();
-        e.iter().map(|v| v / sum).collect()
-    };
-    let mut s32 = ndarray::arr2(&[input.map(|v| v as f32)]).into_dyn();
-    crate::layers::Activation::by_name("softmax").expect("softmax is registered").apply(&mut s32);
-    let mut big = [1000.0, 1001.0, 1002.0];
-    softmax64(&mut big);
-    let softmax_ok = s.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-12)
-        && (s.iter().sum::<f64>() - 1.0).abs() < 1e-12
-        && s32.iter().zip(&expected).all(|(a, b)| (*a as f64 - b).abs() < 1e-6)
-        && big.iter().all(|v| v.is_finite())
-        && (big.iter().sum::<f64>() - 1.0).abs() < 1e-12;
-    (relu_ok, softmax_ok)
 }
 
 /// What the course template did with one layer.
@@ -405,18 +391,20 @@ mod tests {
 
     #[test]
     fn points_table_totals_100_and_uses_ge() {
-        let full = points(true, true, true, Some(0.92));
+        let ok = Outcome::Passed;
+        let full = points(&ok, &ok, true, Some(0.92));
         assert_eq!((full.total, full.max), (100, 100));
-        let p = points(true, true, true, Some(0.8999999));
+        let p = points(&ok, &ok, true, Some(0.8999999));
         assert_eq!(p.total, 20 + 50 + 10 + 2 + 2 + 2 + 3);
-        assert_eq!(points(true, true, false, Some(0.95)).total, 20);
-        assert_eq!(points(true, true, true, Some(0.80)).total, 80);
-        assert_eq!(points(true, true, true, Some(0.79)).total, 70);
-    }
-
-    #[test]
-    fn self_test_passes() {
-        assert_eq!(self_test(), (true, true));
+        assert_eq!(points(&ok, &ok, false, Some(0.95)).total, 20);
+        assert_eq!(points(&ok, &ok, true, Some(0.80)).total, 80);
+        assert_eq!(points(&ok, &ok, true, Some(0.79)).total, 70);
+        // A row that was not run claims nothing.
+        let not_run = Outcome::NotRun("no nn_predict.py".into());
+        let p = points(&not_run, &Outcome::Failed, true, Some(0.92));
+        assert_eq!(p.total, 80);
+        assert_eq!(p.items[0].status, crate::autograde::Status::NotRun);
+        assert_eq!(p.items[0].note.as_deref(), Some("no nn_predict.py"));
     }
 
     /// A one-Dense model on the (1, 784) row, with the bias saved in `bias_shape`, and `extra`

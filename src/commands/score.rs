@@ -9,6 +9,7 @@ use crate::model::ModelFiles;
 use crate::{ExitStatus, err, model};
 use ndarray::Array2;
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -110,15 +111,25 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
     {
         return Err(err!("--min-accuracy {m} is not between 0 and 1"));
     }
-    // A model that is not there is an error (exit 2); one that is there but does not parse or
-    // run is graded: the autograder gives it no model points.
-    let raw = model::read_raw(&args.model)?;
+    // A model that is not there is an error (exit 2), except in a student repository, where the
+    // grader still runs relu and softmax; one that is there but does not parse or run is graded:
+    // the autograder gives it no model points.
+    let (model_path, root) = student_repo(args)?;
+    let (paths, files) = match model::read_raw(&model_path) {
+        Ok(raw) => (raw.paths.clone(), raw.parse()),
+        Err(e) if root.is_some() => {
+            let paths = if model_path.extension().is_some_and(|x| x == "json") {
+                model::ModelPaths { json: model_path.clone(), npz: model_path.with_extension("npz") }
+            } else {
+                model::ModelPaths { json: model_path.join(model::JSON_NAME), npz: model_path.join(model::NPZ_NAME) }
+            };
+            (paths, Err(e))
+        }
+        Err(e) => return Err(e),
+    };
     let data = load_data(args.data.as_deref(), &args.split)?;
-    let (relu_ok, softmax_ok) = grader::self_test();
     let mut notes = Vec::new();
-    let model_dir = raw.paths.json.parent().map(|p| p.display().to_string()).unwrap_or_default();
-    let paths = raw.paths.clone();
-    let files = raw.parse();
+    let model_dir = paths.json.parent().map(|p| p.display().to_string()).unwrap_or_default();
     let mut model_accuracy = None;
     let graded = match args.grader {
         Grader::Full => match &files {
@@ -168,7 +179,11 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
     } else {
         (None, 0, Vec::new(), Vec::new())
     };
-    let table = grader::points(relu_ok, softmax_ok, ran, accuracy);
+    // Outside a student repository there is no relu()/softmax() to run: those rows claim nothing.
+    let not_run = grader::Outcome::NotRun(
+        "not run: no nn_predict.py beside the model folder (run fmtool in your repository, or pass --nn-predict)".into(),
+    );
+    let table = grader::points(&not_run, &not_run, ran, accuracy);
     let mut report = ScoreReport {
         accuracy,
         points: table.total,
@@ -192,7 +207,7 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
         predictions,
         grade: None,
     };
-    if let Some(root) = student_repo(args, &paths)? {
+    if let Some(root) = root {
         let files = files.as_ref().ok();
         let plan = files.map(|f| grader::plan_template(&f.arch, &f.npz));
         let skipped_layers: Vec<String> = match &plan {
@@ -229,6 +244,7 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
         let grade = crate::autograde::grade_repo(&root, &opts, &view, &|n| bar.update(n))?;
         bar.finish();
         report.points = grade.points as u32;
+        report.points_table = grade.credit_sheet.to_points();
         report.grade = Some(grade);
     }
     if let Some(dir) = &args.plot {
@@ -242,22 +258,33 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
     Ok(report)
 }
 
-/// The student repository to grade with the student's own code: the folder of `--nn-predict`, or
-/// the folder above the model's when it holds an `nn_predict.py`.
-fn student_repo(args: &ScoreArgs, paths: &model::ModelPaths) -> Result<Option<std::path::PathBuf>> {
+/// The model to score and the student repository to grade with the student's own code: the folder
+/// of `--nn-predict`; `--model REPO` when REPO holds nn_predict.py (its model/ is scored); else the
+/// folder above the model's when it holds an `nn_predict.py`.
+fn student_repo(args: &ScoreArgs) -> Result<(PathBuf, Option<PathBuf>)> {
+    let model = args.model.clone();
     if args.no_student_code {
-        return Ok(None);
+        return Ok((model, None));
     }
     if let Some(file) = &args.nn_predict {
         if !file.is_file() {
             return Err(err!("--nn-predict {}: no such file", file.display()));
         }
-        let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        return Ok(Some(dir.to_path_buf()));
+        let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        return Ok((model, Some(dir.to_path_buf())));
     }
-    let model_dir = paths.json.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let model_dir = std::fs::canonicalize(model_dir).map_err(|e| crate::Error::io("read", model_dir, &e))?;
-    Ok(model_dir.parent().filter(|root| root.join("nn_predict.py").is_file()).map(std::path::Path::to_path_buf))
+    if model.join("nn_predict.py").is_file() {
+        return Ok((model.join("model"), Some(model)));
+    }
+    let model_dir = if model.extension().is_some_and(|x| x == "json") {
+        model.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
+    } else {
+        model.clone()
+    };
+    // The folder above the model's, even when the model folder itself is missing.
+    let abs = std::path::absolute(&model_dir).map_err(|e| crate::Error::io("read", &model_dir, &e))?;
+    let root = abs.parent().filter(|r| r.join("nn_predict.py").is_file()).map(Path::to_path_buf);
+    Ok((model, root))
 }
 
 /// The fraction of `predictions` equal to `labels`.

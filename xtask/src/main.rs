@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Some("student-fixtures") => python::run_script("xtask/py/make_student_repos.py", &args[1..]),
         Some("train") => python::run_script("xtask/py/train.py", &args[1..]),
         Some("bench") => python::run_script("xtask/py/bench.py", &args[1..]),
+        Some("bench-student") => python::run_script("xtask/py/bench_student.py", &args[1..]),
         Some("test") => python::test(&args[1..]),
         Some("measure") => measure::run(&args[1..]),
         _ => {
@@ -32,6 +33,9 @@ fn main() -> ExitCode {
                 "  train [--arch ensemble|cnn|mlp] [--towers R:S,...] [--epochs N] [--seed S]   train and export a shipped model (default: model/'s ensemble)"
             );
             eprintln!("  bench               measure fmtool score against NumPy and Keras, write BENCHMARKS.md");
+            eprintln!(
+                "  bench-student       the student's own pass: fmtool's parallel test_inference vs the grader's pytest step"
+            );
             eprintln!("  measure --report FILE -- CMD...   wall time and peak memory of one command (used by bench)");
             return ExitCode::from(2);
         }

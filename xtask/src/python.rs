@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Pinned versions: fixtures and the shipped model are reproducible only with these.
-pub const REQUIREMENTS: &[&str] = &["tensorflow-cpu==2.21.0", "tf_keras==2.21.0", "pillow"];
+pub const REQUIREMENTS: &[&str] = &["tensorflow-cpu==2.21.0", "tf_keras==2.21.0", "pillow", "pytest"];
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the repo root").to_path_buf()
