@@ -108,21 +108,19 @@ pub struct TemplateStep {
 /// crashes on, if any.
 pub struct TemplatePlan {
     pub steps: Vec<TemplateStep>,
-    ops: Vec<TemplateOp>,
+    /// The Dense layers it runs, in order (its Flatten leaves a (1, k) row unchanged).
+    ops: Vec<TemplateDense>,
     /// What the template raises at the entry after the last op (a KeyError, an IndexError).
     crash: Option<Error>,
 }
 
-enum TemplateOp {
-    Flatten,
-    /// `x @ w + b`, then the activation. `b` keeps the shape it was saved with, since NumPy's
-    /// broadcasting of it decides what the template computes.
-    Dense {
-        name: String,
-        w: Array2<f64>,
-        b: ArrayD<f64>,
-        act: TemplateAct,
-    },
+/// `x @ w + b`, then the activation. `b` keeps the shape it was saved with, since NumPy's
+/// broadcasting of it decides what the template computes.
+struct TemplateDense {
+    name: String,
+    w: Array2<f64>,
+    b: ArrayD<f64>,
+    act: TemplateAct,
 }
 
 #[derive(Clone, Copy)]
@@ -172,7 +170,6 @@ fn plan_entry(e: &ArchEntry, npz: &Npz, plan: &mut TemplatePlan) -> Result<()> {
     }
     match e.class_name.as_str() {
         "Flatten" => {
-            plan.ops.push(TemplateOp::Flatten);
             plan.steps.push(step(e, "ran", false, "x.reshape(x.shape[0], -1)".into()));
         }
         "Dense" => {
@@ -241,7 +238,7 @@ fn plan_entry(e: &ArchEntry, npz: &Npz, plan: &mut TemplatePlan) -> Result<()> {
                 TemplateAct::Softmax => (false, "softmax".to_string()),
             };
             plan.steps.push(step(e, "ran", ignored, format!("x @ W{} + b, {act_txt}", fmt_dims(w.shape()))));
-            plan.ops.push(TemplateOp::Dense { name: e.name.clone(), w, b, act });
+            plan.ops.push(TemplateDense { name: e.name.clone(), w, b, act });
         }
         other => {
             let changes =
@@ -282,7 +279,7 @@ impl TemplatePlan {
     fn numpy_shapes(&self) -> Result<()> {
         let (mut rows, mut cols) = (1usize, crate::engine::IMAGE_VALUES);
         for op in &self.ops {
-            let TemplateOp::Dense { name, w, b, .. } = op else { continue };
+            let TemplateDense { name, w, b, .. } = op;
             if cols != w.nrows() {
                 return Err(err!(
                     "layer {name}: the template computes x @ W with x of shape ({rows}, {cols}) and W of shape {}; NumPy raises ValueError (matmul shapes do not match: {} is different from {cols})",
@@ -310,12 +307,8 @@ impl TemplatePlan {
             let culprit = self
                 .ops
                 .iter()
-                .find_map(|op| match op {
-                    TemplateOp::Dense { name, b, .. } if bias_2d(b.shape()).0 != 1 => {
-                        Some(format!(" (the bias of layer {name} has shape {})", fmt_dims(b.shape())))
-                    }
-                    _ => None,
-                })
+                .find(|op| bias_2d(op.b.shape()).0 != 1)
+                .map(|op| format!(" (the bias of layer {} has shape {})", op.name, fmt_dims(op.b.shape())))
                 .unwrap_or_default();
             return Err(err!(
                 "the template returns a ({rows}, {cols}) array per image instead of (1, {cols}){culprit}, so model_test.py's outputs.squeeze(axis=1) raises ValueError: cannot select an axis to squeeze out which has size not equal to one"
@@ -340,7 +333,7 @@ impl TemplatePlan {
     /// row, so each bias holds one value per column (or one value for all of them).
     fn run_chunk(&self, mut x: Array2<f64>) -> Result<Array2<f64>> {
         for op in &self.ops {
-            let TemplateOp::Dense { name, w, b, act } = op else { continue };
+            let TemplateDense { name, w, b, act } = op;
             if x.ncols() != w.nrows() {
                 return Err(err!("layer {name}: x has {} columns but W has {} rows", x.ncols(), w.nrows()));
             }
