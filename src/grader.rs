@@ -58,14 +58,15 @@ fn item(name: impl Into<String>, max: u32, outcome: &Outcome) -> PointsItem {
 /// did not run.
 pub fn points(relu: &Outcome, softmax: &Outcome, model_runs: bool, accuracy: Option<f64>) -> Points {
     let model = if model_runs { Outcome::Passed } else { Outcome::Failed };
-    let mut items = vec![
-        item("relu", 10, relu),
-        item("softmax", 10, softmax),
-        item("valid model that runs inference", 50, &model),
-    ];
+    let mut items =
+        vec![item("relu", 10, relu), item("softmax", 10, softmax), item("valid model that runs inference", 50, &model)];
     for (threshold, pts) in ACCURACY_TIERS {
         let passed = model_runs && accuracy.is_some_and(|a| a >= threshold);
-        items.push(item(format!("accuracy >= {threshold:.2}"), pts, if passed { &Outcome::Passed } else { &Outcome::Failed }));
+        items.push(item(
+            format!("accuracy >= {threshold:.2}"),
+            pts,
+            if passed { &Outcome::Passed } else { &Outcome::Failed },
+        ));
     }
     let total = items.iter().map(|i| i.earned).sum();
     let max = items.iter().map(|i| i.max).sum();

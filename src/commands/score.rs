@@ -181,7 +181,8 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
     };
     // Outside a student repository there is no relu()/softmax() to run: those rows claim nothing.
     let not_run = grader::Outcome::NotRun(
-        "not run: no nn_predict.py beside the model folder (run fmtool in your repository, or pass --nn-predict)".into(),
+        "not run: no nn_predict.py beside the model folder (run fmtool in your repository, or pass --nn-predict)"
+            .into(),
     );
     let table = grader::points(&not_run, &not_run, ran, accuracy);
     let mut report = ScoreReport {

@@ -62,13 +62,17 @@ fn classic_grader_equals_the_real_template_on_every_variant() {
             (Some(acc), None) => {
                 assert_eq!(v["accuracy"].as_f64(), Some(acc), "{shown}: {}", v["failure"]);
                 assert_eq!(v["failure"], serde_json::Value::Null, "{shown}");
-                assert_eq!(v["points"], fmtool::grader::points(&not_run(), &not_run(), true, Some(acc)).total, "{shown}");
+                assert_eq!(
+                    v["points"],
+                    fmtool::grader::points(&not_run(), &not_run(), true, Some(acc)).total,
+                    "{shown}"
+                );
             }
             (None, Some(error)) => {
                 // The grader computes no accuracy: 0 for the model and every accuracy row, and the
                 // exception the student would see.
                 assert_eq!(v["accuracy"], serde_json::Value::Null, "{shown}: NumPy raised {error}");
-                assert_eq!(v["points"], 20, "{shown}");
+                assert_eq!(v["points"], 0, "{shown}: relu and softmax are not run outside a student repository");
                 let failure = v["failure"].as_str().unwrap_or_else(|| panic!("{shown}: no failure"));
                 let (kind, detail) = error.split_once(": ").unwrap();
                 assert!(failure.contains(kind), "{shown}: NumPy raised {error}; fmtool says {failure}");
@@ -91,7 +95,7 @@ fn the_engine_runs_every_variant_whose_weights_fit() {
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         assert_eq!(v["failure"], serde_json::Value::Null, "{name}");
         assert_eq!(v["accuracy"].as_f64(), Some(base), "{name}: the same weights give the same accuracy");
-        assert_eq!(v["points"], 70, "{name}");
+        assert_eq!(v["points"], 50, "{name}: relu and softmax are not run outside a student repository");
     }
     // Without its bias the last layer scores differently, but it runs.
     let (run, v) = score(&variant("dense_no_bias"), "full", &[]);
@@ -129,7 +133,7 @@ fn an_engine_that_cannot_build_the_model_is_graded_not_an_error() {
     let (run, v) = score(&variant("bias_mismatch"), "full", &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(v["accuracy"], serde_json::Value::Null);
-    assert_eq!(v["points"], 20);
+    assert_eq!(v["points"], 0);
     assert!(v["failure"].as_str().unwrap().contains("(2, 8)"), "{}", v["failure"]);
     let (run, _) = score(&variant("bias_mismatch"), "full", &["--min-accuracy", "0.5"]);
     assert_eq!(run.code, 1);
