@@ -134,7 +134,13 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
     let graded = match args.grader {
         Grader::Full => match &files {
             Err(e) => Graded { failure: Some(one_line(e)), ..Graded::default() },
-            Ok(files) => grade_full(files, &data, &mut notes, true)?,
+            // In a student repository the engine's verdict is information: the student's own code
+            // decides the points, so nothing the engine finds stops the grading.
+            Ok(files) => match grade_full(files, &data, &mut notes, true) {
+                Ok(g) => g,
+                Err(e) if root.is_some() => Graded { failure: Some(one_line(&e)), ..Graded::default() },
+                Err(e) => return Err(e),
+            },
         },
         Grader::Classic => {
             let graded = grade_classic(files.as_ref(), &data, &mut notes);
