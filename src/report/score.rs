@@ -158,7 +158,7 @@ fn grade_human(g: &crate::autograde::RepoGrade, w: &mut dyn Write) -> io::Result
                 writeln!(w, "         {}", clip(&s.message, 400))?;
             }
         }
-        writeln!(w, "    total{:>33} / {}", wf.total, wf.max)?;
+        writeln!(w, "    total{:>31} / {}", wf.total, wf.max)?;
     }
     writeln!(w, "\n  points by the course's credit sheet (the repo's own tests, run as intended):")?;
     for r in &g.credit_sheet.rows {
@@ -167,7 +167,7 @@ fn grade_human(g: &crate::autograde::RepoGrade, w: &mut dyn Write) -> io::Result
             writeln!(w, "         {}", clip(&r.message, 400))?;
         }
     }
-    writeln!(w, "    total{:>39} / {}", g.credit_sheet.total, g.credit_sheet.max)?;
+    writeln!(w, "    total{:>37} / {}", g.credit_sheet.total, g.credit_sheet.max)?;
     if let Some(wf) = &g.workflow
         && wf.total != g.credit_sheet.total
     {
