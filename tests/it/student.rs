@@ -435,3 +435,45 @@ fn a_repo_without_a_model_is_graded_not_refused() {
     let o: Value = serde_json::from_str(&outside.stdout).unwrap_or_else(|e| panic!("{e}: {}", outside.stderr));
     assert_eq!(o["grade"]["workflow"]["total"], run["total"]);
 }
+
+/// `fmtool check` in a student repository names the workflow's two defects by line, as warnings
+/// (they fail for every student, so they must not block a commit), and an import the grader does
+/// not have as an error at its line.
+#[test]
+fn check_names_the_workflow_defects_and_the_missing_import() {
+    let repo = student_repo("correct");
+    let run = fmtool_in(repo.path(), &["check", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    let places: Vec<(String, String, u64)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"].as_str().unwrap().starts_with("workflow"))
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+                f["location"]["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let yml = std::fs::read_to_string(repo.path().join(".github/workflows/classroom.yml")).unwrap();
+    let line_of = |needle: &str| yml.lines().position(|l| l.trim() == needle).unwrap() as u64 + 1;
+    assert_eq!(
+        places,
+        [
+            ("workflow-command-not-found".to_string(), "warning".to_string(), line_of("- name: softmax()")),
+            ("workflow-threshold-mismatch".to_string(), "warning".to_string(), line_of("- name: Accuracy >= 90"))
+        ]
+    );
+    let fixed = student_repo("correct_fixed_workflow");
+    let run = fmtool_in(fixed.path(), &["check", "--format", "json"]);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(!v["findings"].to_string().contains("workflow-"), "{:#}", v["findings"]);
+
+    let tf = student_repo("tensorflow_import");
+    let run = fmtool_in(tf.path(), &["check"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("nn_predict.py:") && run.stdout.contains("tensorflow"), "{}", run.stdout);
+}
