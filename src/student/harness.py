@@ -133,6 +133,13 @@ def mode_inspect(course_path):
     emit(out)
 
 
+def finite(v):
+    """JSON has no inf or NaN: they become null (the student's softmax may overflow)."""
+    if isinstance(v, list):
+        return [finite(x) for x in v]
+    return v if v == v and v not in (float("inf"), float("-inf")) else None
+
+
 def mode_probe():
     import numpy as np
 
@@ -151,7 +158,7 @@ def mode_probe():
         try:
             y = fn(value)
             arr = np.asarray(y, dtype=np.float64)
-            return {"value": arr.tolist(), "shape": list(arr.shape)}
+            return {"value": finite(arr.tolist()), "shape": list(arr.shape)}
         except BaseException as e:  # noqa: BLE001
             return {"error": describe(e)}
 

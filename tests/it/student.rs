@@ -477,3 +477,36 @@ fn check_names_the_workflow_defects_and_the_missing_import() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stdout.contains("nn_predict.py:") && run.stdout.contains("tensorflow"), "{}", run.stdout);
 }
+
+/// A test_inference the student edited runs as written (in one process, not fmtool's parallel
+/// workers): fmtool's accuracy is the one it writes.
+#[test]
+fn ground_truth_edited_test_inference_runs_as_written() {
+    let repo = student_repo("edited_test_inference");
+    let run = run_workflow_for_real(repo.path());
+    assert_distributed_workflow(&run);
+    let acc = run["accuracy"].as_f64().unwrap();
+    assert!(acc != numpy_template_accuracy(repo.path()), "the edit changes the accuracy: {acc}");
+    let v = assert_fmtool_matches(repo.path(), &run);
+    assert_eq!(v["grade"]["inference"], Value::Null, "not the course's test_inference: no parallel run");
+}
+
+/// softmax without the division, and relu with np.max (a reduction) instead of np.maximum: the
+/// family of "implemented, but wrong" activations.
+#[test]
+fn ground_truth_wrong_activations() {
+    let repo = student_repo("softmax_exp_only");
+    let run = run_workflow_for_real(repo.path());
+    let v = assert_fmtool_matches(repo.path(), &run);
+    let sheet = &v["grade"]["credit_sheet"]["rows"];
+    assert_eq!(sheet[1]["item"], "softmax");
+    assert_eq!(sheet[1]["status"], "failed", "{sheet:#}");
+    assert!(diagnosis_codes(&v).contains(&"softmax-not-normalised".to_string()), "{:?}", diagnosis_codes(&v));
+
+    let repo = student_repo("relu_np_max");
+    let run = run_workflow_for_real(repo.path());
+    assert_eq!(points(&run, "relu()"), 0, "{run:#}");
+    let v = assert_fmtool_matches(repo.path(), &run);
+    let codes = diagnosis_codes(&v);
+    assert!(codes.iter().any(|c| c.starts_with("relu-")), "{codes:?}");
+}

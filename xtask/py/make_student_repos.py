@@ -329,6 +329,12 @@ SOFTMAX = """def softmax(x):
     e = np.exp(x - np.max(x, axis=-1, keepdims=True))
     return e / np.sum(e, axis=-1, keepdims=True)
 """
+SOFTMAX_EXP_ONLY = """def softmax(x):
+    return np.exp(x)
+"""
+RELU_NP_MAX = """def relu(x):
+    return np.max(0, x)
+"""
 SOFTMAX_AXIS1 = """def softmax(x):
     e = np.exp(x - np.max(x, axis=1, keepdims=True))
     return e / np.sum(e, axis=1, keepdims=True)
@@ -451,6 +457,18 @@ def handwritten(arch, arrays):
 
 
 # ---- writing ----------------------------------------------------------------------------------------------
+
+
+def read_model(case_dir):
+    """A committed case's model (the course export) and its Keras accuracy from the README."""
+    with open(os.path.join(case_dir, "model", "fashion_mnist.json")) as f:
+        arch = json.load(f)
+    with np.load(os.path.join(case_dir, "model", "fashion_mnist.npz")) as z:
+        arrays = {k: z[k] for k in z.files}
+    name = os.path.basename(case_dir)
+    with open(os.path.join(OUT, "README.md")) as f:
+        row = next(line for line in f if line.startswith(f"| `{name}` |"))
+    return (arch, arrays), float(row.split("|")[3])
 
 
 def write(path, text):
@@ -578,39 +596,52 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist", help="Fashion-MNIST's training set")
     ap.add_argument("--test-python", default=None, help="a Python with pytest, NumPy and PyYAML")
+    ap.add_argument("--reuse-models", action="store_true",
+                    help="take the two models from the committed cases (correct, batchnorm_dense_only) instead of training")
     args = ap.parse_args()
 
     def log(m):
         print(m, flush=True)
 
-    train_images = os.path.join(args.data, "train-images-idx3-ubyte.gz")
-    if not os.path.exists(train_images):
-        raise SystemExit(f"{train_images} not found: apt-get install dataset-fashion-mnist, or pass --data DIR")
-    import tensorflow as tf
-    import tf_keras as keras
+    if args.reuse_models:
+        good_model, good_keras = read_model(os.path.join(OUT, "cases", "correct"))
+        bn_model, bn_keras = read_model(os.path.join(OUT, "cases", "batchnorm_dense_only"))
+        import tf_keras as keras
+    else:
+        train_images = os.path.join(args.data, "train-images-idx3-ubyte.gz")
+        if not os.path.exists(train_images):
+            raise SystemExit(f"{train_images} not found: apt-get install dataset-fashion-mnist, or pass --data DIR")
+        import tensorflow as tf
+        import tf_keras as keras
 
-    tf.config.experimental.enable_op_determinism()
-    xtr = load_idx(train_images, 2051).astype(np.float32) / 255.0
-    ytr = load_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz"), 2049).astype(np.int64)
-    te = os.path.join(ROOT, "data", "fashion")
-    xte_u8 = load_idx(os.path.join(te, "t10k-images-idx3-ubyte.gz"), 2051)
-    yte = load_idx(os.path.join(te, "t10k-labels-idx1-ubyte.gz"), 2049).astype(np.int64)
-    xte64 = xte_u8.reshape(-1, 784) / 255.0  # model_test.py's input: float64
+        tf.config.experimental.enable_op_determinism()
+        xtr = load_idx(train_images, 2051).astype(np.float32) / 255.0
+        ytr = load_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz"), 2049).astype(np.int64)
+        te = os.path.join(ROOT, "data", "fashion")
+        xte_u8 = load_idx(os.path.join(te, "t10k-images-idx3-ubyte.gz"), 2051)
+        yte = load_idx(os.path.join(te, "t10k-labels-idx1-ubyte.gz"), 2049).astype(np.int64)
+        xte64 = xte_u8.reshape(-1, 784) / 255.0  # model_test.py's input: float64
 
-    log("training the MLP")
-    good, _, good_keras = train(keras, mlp, xtr, ytr, xte64, yte, log)
-    log("training the MLP with BatchNormalization")
-    # The Keras model lands between tiers; the template's pass (BatchNormalization skipped) is far below.
-    bn, _, bn_keras = train(keras, mlp_batchnorm, xtr, ytr, xte64, yte, log, by_keras=True)
-    good_model = course_export(good)
-    bn_model = course_export(bn)
+        log("training the MLP")
+        good, _, good_keras = train(keras, mlp, xtr, ytr, xte64, yte, log)
+        log("training the MLP with BatchNormalization")
+        # The Keras model lands between tiers; the template's pass (BatchNormalization skipped) is far below.
+        bn, _, bn_keras = train(keras, mlp_batchnorm, xtr, ytr, xte64, yte, log, by_keras=True)
+        good_model = course_export(good)
+        bn_model = course_export(bn)
 
-    if os.path.isdir(OUT):
-        shutil.rmtree(OUT)
+    # Only what this script writes: tests/fixtures/student/workflows/ belongs to the repo:: unit tests.
+    for sub in ("course", "cases"):
+        if os.path.isdir(os.path.join(OUT, sub)):
+            shutil.rmtree(os.path.join(OUT, sub))
     write_course()
     edited_test = edit(MODEL_TEST, "def test_acc_88():\n    acc = load_test_acc()\n    assert acc >= 0.88",
                        "def test_acc_88():\n    acc = load_test_acc()\n    assert acc >= 0.8")
     crash = edit(nn_predict(), "b = weights[wnames[1]]", "b = weights[wnames[2]]")
+    edited_inference = edit(
+        edit(edit(MODEL_TEST, "        np.random.shuffle(indices)\n", ""), "x_test_shuffled = x_test[indices]",
+             "x_test_shuffled = x_test[indices][:2000]"),
+        "y_test_shuffled = y_test[indices]", "y_test_shuffled = y_test[indices][:2000]")
     tf_import = edit(nn_predict(), "import json\n", "import json\nimport tensorflow as tf\n")
     cases = [
         ("template_todo", "the template as shipped (relu and softmax `return x`) with a good MLP",
@@ -631,6 +662,12 @@ def main():
          nn_predict(), good_model, {"model_test.py": edited_test}),
         ("crash_in_inference", "nn_inference raises in the first Dense (typo `weights[wnames[2]]`: IndexError)",
          crash, good_model, None),
+        ("edited_test_inference", "model_test.py's test_inference edited: no shuffle, the first 2000 images only",
+         nn_predict(), good_model, {"model_test.py": edited_inference}),
+        ("softmax_exp_only", "softmax returns np.exp(x): not normalised (test_softmax fails), same argmax",
+         nn_predict(softmax=SOFTMAX_EXP_ONLY), good_model, None),
+        ("relu_np_max", "relu uses np.max(0, x) (a reduction, not np.maximum): test_relu and inference fail",
+         nn_predict(relu=RELU_NP_MAX), good_model, None),
     ]
     for name, desc, code, model, overrides in cases:
         write_case(name, desc, code, model, overrides)
