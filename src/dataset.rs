@@ -94,7 +94,7 @@ struct Idx {
 }
 
 fn read_idx(path: &Path, rank: usize) -> Result<Idx> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    let bytes = crate::fsguard::read(path, crate::fsguard::budget::IDX)?;
     decode_idx(&bytes, &path.display().to_string(), rank)
 }
 

@@ -47,7 +47,7 @@ pub fn load(path: &Path) -> Result<Picture> {
         return Err(err!("{} is a directory, not a picture", path.display())
             .with_hint("pass a PNG or JPEG file; the model directory goes to --model"));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    let bytes = crate::fsguard::read(path, crate::fsguard::budget::PICTURE)?;
     from_bytes(path, &bytes)
 }
 

@@ -238,7 +238,15 @@ pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSum
     };
     let mut checked = Vec::new();
     let mut findings = Vec::new();
-    let (parsed, f) = layout::read(json, &json_s, &convert);
+    // A FIFO, device or oversized file is refused here, before layout::read would block on it.
+    let refused = match std::fs::symlink_metadata(json) {
+        Ok(_) => crate::fsguard::open(json, crate::fsguard::budget::JSON).err(),
+        Err(_) => None,
+    };
+    let (parsed, f) = match refused {
+        Some(e) => (None, vec![Finding::error("missing-file", Location::file(&json_s), e.message).maybe_hint(e.hint)]),
+        None => layout::read(json, &json_s, &convert),
+    };
     findings.extend(f);
     if json.exists() {
         checked.push(json_s.clone());

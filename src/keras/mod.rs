@@ -71,7 +71,7 @@ pub struct KerasModel {
 
 /// Files larger than this are refused before they are read into memory: a Fashion-MNIST model is
 /// a few megabytes, and a multi-gigabyte "model" is the wrong file.
-pub const MAX_FILE_BYTES: u64 = 2 << 30;
+pub const MAX_FILE_BYTES: u64 = crate::fsguard::budget::KERAS;
 
 /// Reads a Keras `.h5` (Keras 2 or 3) or `.keras` file. Never panics and never hangs, whatever the
 /// bytes: parsing runs under [`guard::run`].
@@ -92,7 +92,7 @@ pub fn read_model(path: &Path) -> Result<KerasModel> {
             meta.len() as f64 / 1e9
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    let bytes = crate::fsguard::read(path, MAX_FILE_BYTES)?;
     read_model_bytes(bytes, &shown)
 }
 

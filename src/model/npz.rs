@@ -3,7 +3,7 @@
 //! byte order) and writing exactly what `np.savez` writes. Pickles are never executed.
 
 use crate::err;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -123,7 +123,7 @@ fn summarize_keys<'a>(keys: impl Iterator<Item = &'a str>) -> String {
 /// Reads an npz file. Errors that make the whole file unreadable (not a zip, truncated central
 /// directory) are returned; errors in single members are kept in their [`NpzEntry`].
 pub fn read_npz(path: &Path) -> Result<Npz> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    let bytes = crate::fsguard::read(path, crate::fsguard::budget::NPZ)?;
     read_npz_bytes(path, &bytes)
 }
 
