@@ -39,8 +39,9 @@ fn check(path: &Path, meta: &Metadata, budget: u64, via_link: bool) -> Result<()
     let shown = path.display();
     if !meta.is_file() {
         let link = if via_link { "a symbolic link to " } else { "" };
-        return Err(err!("{shown} is {link}{}, not a file", kind(meta))
-            .with_hint("replace it with the regular file fmtool expects (git can store symbolic links; check it out as a file)"));
+        return Err(err!("{shown} is {link}{}, not a file", kind(meta)).with_hint(
+            "replace it with the regular file fmtool expects (git can store symbolic links; check it out as a file)",
+        ));
     }
     if meta.len() > budget {
         return Err(err!(
@@ -121,7 +122,11 @@ mod tests {
         let link = dir.path().join("fashion_mnist.npz");
         std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
         let e = read(&link, 1 << 20).unwrap_err();
-        assert!(e.message.ends_with("fashion_mnist.npz is a symbolic link to a character device, not a file"), "{}", e.message);
+        assert!(
+            e.message.ends_with("fashion_mnist.npz is a symbolic link to a character device, not a file"),
+            "{}",
+            e.message
+        );
         let fifo = dir.path().join("fifo.npz");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);

@@ -336,6 +336,7 @@ fn check_keras_alone(keras: &Path, grader: Grader) -> (Vec<Finding>, Option<Mode
             .flatten()
             .map(|w| NpzEntry { key: w.key.clone(), array: Ok(NpyArray::from_f32(&w.array)) })
             .collect(),
+        plain: Vec::new(),
     };
     let view =
         ModelView { json_file: &ks, npz_file: &ks, arch: &entries, arch_complete: true, npz: Some(&npz), grader };

@@ -3,6 +3,7 @@
 
 pub mod arch;
 pub mod npz;
+pub mod pylit;
 
 pub use arch::{ArchEntry, Layout};
 pub use npz::{NpyArray, Npz};

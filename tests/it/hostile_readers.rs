@@ -30,7 +30,8 @@ fn hostile(dir: &Path, args: &[&str]) -> String {
 }
 
 fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = walk(dir).into_iter().map(|p| p.strip_prefix(dir).unwrap().display().to_string()).collect();
+    let mut v: Vec<String> =
+        walk(dir).into_iter().map(|p| p.strip_prefix(dir).unwrap().display().to_string()).collect();
     v.sort();
     v
 }
