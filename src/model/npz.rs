@@ -349,7 +349,8 @@ struct Header {
 
 /// Parses a header as NumPy's `_read_array_header` does for format `version`: `ast.literal_eval`,
 /// retried without Python 2's `L` suffixes for versions 1 and 2; then exactly the keys `descr`,
-/// `fortran_order` and `shape`, a tuple of ints (bools count as ints, as in Python), and a bool.
+/// `fortran_order` and `shape`, a tuple of ints (not bools: NumPy's array constructor refuses
+/// them), and a bool.
 fn parse_header_versioned(h: &str, version: u8) -> Result<Header, String> {
     use super::pylit::{Lit, literal_eval};
     let shown = || format!("{:?}", crate::text::clip(h.trim_end(), 100));
@@ -383,7 +384,6 @@ fn parse_header_versioned(h: &str, version: u8) -> Result<Header, String> {
     let mut shape = Vec::with_capacity(items.len());
     for item in items {
         let d = match item {
-            Lit::Bool(b) => *b as i128,
             Lit::Int(Some(n)) => *n,
             Lit::Int(None) => i128::MAX,
             _ => return Err(format!("shape holds a value that is not an int in the header {}", shown())),

@@ -27,6 +27,8 @@ pub enum Lit {
 /// number (NumPy's `_filter_header` retry for Python 2 headers).
 pub fn literal_eval(src: &str, drop_long_suffix: bool) -> Result<Lit, String> {
     let src = src.trim_start_matches([' ', '\t']);
+    // The retry goes through Python's tokenize/untokenize, which drops whitespace at the very end.
+    let src = if drop_long_suffix { src.trim_end_matches([' ', '\t', '\x0c']) } else { src };
     let mut p = Parser { s: src.as_bytes(), src, i: 0, depth: 0, drop_l: drop_long_suffix, started: false };
     p.skip_top_blank()?;
     p.started = true;

@@ -181,3 +181,199 @@ fn npy(header: &str, data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(data);
     out
 }
+
+// ---- NumPy's reading, exactly: a differential test against real NumPy ----
+
+/// Builds each case's zip with Python's zipfile (which, unlike the zip crate, writes duplicate
+/// member names), then answers every query with `np.load(path)[key]`.
+const NUMPY_LOADER: &str = r#"
+import json, sys, zipfile, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+cases = json.load(open(sys.argv[1]))
+out = {}
+for c in cases:
+    with zipfile.ZipFile(c["file"], "w") as z:
+        for name, hexbytes in c["members"]:
+            z.writestr(name, bytes.fromhex(hexbytes))
+    answers = []
+    for q in c["queries"]:
+        try:
+            with np.load(c["file"]) as f:
+                a = f[q]
+            if not isinstance(a, np.ndarray):
+                raise ValueError("not an array")
+            answers.append({"shape": list(a.shape), "values": [float(v) for v in a.ravel(order="C")]})
+        except Exception as e:
+            answers.append({"err": type(e).__name__ + ": " + str(e)[:200]})
+    out[c["file"]] = answers
+json.dump(out, open(sys.argv[2], "w"))
+"#;
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A .npy with header text `h` (not padded), format `major.minor`, and `data`.
+fn npy_raw(major: u8, minor: u8, h: &str, data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x93, b'N', b'U', b'M', b'P', b'Y', major, minor];
+    if major == 1 {
+        out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    } else {
+        out.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    }
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+fn f4_le(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+#[test]
+fn npz_reading_matches_real_numpy() {
+    let Some(py) = python_with_numpy() else {
+        assert!(std::env::var("FMTOOL_NO_PYTHON").is_ok_and(|v| v == "1"), "no Python with NumPy (set FMTOOL_PYTHON)");
+        return;
+    };
+    let six = f4_le(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let six_be: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0].iter().flat_map(|x| x.to_be_bytes()).collect();
+    let std = "'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)";
+    // (header text, format major, minor, data): each becomes member "a.npy", queried as "a".
+    let headers: Vec<(String, u8, u8, Vec<u8>)> = vec![
+        (format!("{{{std}, }}\n"), 1, 0, six.clone()),
+        ("{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (2, 3)}\n".into(), 1, 0, six.clone()),
+        ("{'descr':'<f4','fortran_order':False,'shape':(2,3)}".into(), 1, 0, six.clone()),
+        (format!("{{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'shape': (2, 3)}}\n"), 1, 0, six.clone()),
+        ("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), 'descr': '<f4'}\n".into(), 1, 0, six.clone()),
+        (
+            "{'fortran_order': True, 'descr': '<f4', 'shape': (2, 3), 'fortran_order': False}\n".into(),
+            1,
+            0,
+            six.clone(),
+        ),
+        (format!("{{{std}, 'extra': 1}}\n"), 1, 0, six.clone()),
+        (format!("{{{std}}} x\n"), 1, 0, six.clone()),
+        (format!("{{{std}}}\n  "), 1, 0, six.clone()),
+        (format!("{{{std}}}    \n"), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False}\n".into(), 1, 0, six.clone()),
+        ("{'shape': (2, 3), 'fortran_order': False, 'descr': '<f4'}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4',\n 'fortran_order': False,\n    'shape': (2, 3)}\n".into(), 1, 0, six.clone()),
+        (format!("{{{std}}} # a comment\n"), 1, 0, six.clone()),
+        ("{'descr': '<f4', # why\n 'fortran_order': False, 'shape': (2,3)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': [2, 3]}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': 0, 'shape': (2, 3)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }\n".into(), 2, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }\n".into(), 3, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (True, 6)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (-2, -3)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<' 'f4', 'fortran_order': False, 'shape': (2, 3)}\n".into(), 1, 0, six.clone()),
+        ("{u'descr': u'<f4', 'fortran_order': False, 'shape': (2, 3)}\n".into(), 1, 0, six.clone()),
+        ("{b'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}\n".into(), 1, 0, six.clone()),
+        (format!("({{{std}}})\n"), 1, 0, six.clone()),
+        (format!("{{{std}}}\n"), 2, 0, six.clone()),
+        (format!("{{{std}}}\n"), 3, 0, six.clone()),
+        (format!("{{{std}}}\n"), 1, 1, six.clone()),
+        (format!("{{{std}}}\n"), 4, 0, six.clone()),
+        (format!("{{{std}}}\0\n"), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (6)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (0x2, 0b11)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 0_3)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (02, 3)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3)}\n".into(), 1, 0, six_be.clone()),
+        (format!("{{{std}}}{}\n", " ".repeat(10_000)), 2, 0, six.clone()),
+        (format!("{{{std}}}{}\n", " ".repeat(9_000)), 2, 0, six.clone()),
+        ("{'descr': '\\x3cf4', 'fortran_order': False, 'shape': (2, 3)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': r'<f4', 'fortran_order': False, 'shape': (2, 3)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '''<f4''', 'fortran_order': False, 'shape': (2, 3)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3,)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2,, 3)}\n".into(), 1, 0, six.clone()),
+        ("{}\n".into(), 1, 0, six.clone()),
+        ("{'descr', 'fortran_order', 'shape'}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (+2, 3)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (--2, 3)}\n".into(), 1, 0, six.clone()),
+        (format!("\n{{{std}}}\n"), 1, 0, six.clone()),
+        (format!("  \t{{{std}}}\n"), 1, 0, six.clone()),
+        (format!("\n  {{{std}}}\n"), 1, 0, six.clone()),
+        (format!("{{{std}, True: 1}}\n"), 1, 0, six.clone()),
+        (format!("{{{std}}};\n"), 1, 0, six.clone()),
+        (format!("{{{std}}}\r\n"), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}\n".into(), 1, 0, six[..20].to_vec()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}\n".into(), 1, 0, [&six[..], &[0u8; 8]].concat()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), **{}}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2.0, 3)}\n".into(), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)".into(), 1, 0, six.clone()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases = Vec::new();
+    for (i, (h, major, minor, data)) in headers.iter().enumerate() {
+        let file = dir.path().join(format!("h{i}.npz"));
+        let member = hex(&npy_raw(*major, *minor, h, data));
+        cases.push(serde_json::json!({"file": file, "members": [["a.npy", member]], "queries": ["a", "a.npy"]}));
+    }
+    // Member lookup: which member `np.load(f)[key]` reads when names collide.
+    let one = hex(&npy(&format!("{{{std}, }}"), &six));
+    let two =
+        hex(&npy("{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", &f4_le(&[9.0, 8.0, 7.0, 6.0, 5.0, 4.0])));
+    let lookups: Vec<(Vec<(&str, &String)>, Vec<&str>)> = vec![
+        (vec![("dense_0.npy", &one), ("dense_0", &two)], vec!["dense_0", "dense_0.npy"]),
+        (vec![("dense_0", &two), ("dense_0.npy", &one)], vec!["dense_0", "dense_0.npy"]),
+        (vec![("w.npy", &one)], vec!["w", "w.npy", "w.npy.npy"]),
+        (vec![("w.npy.npy", &one)], vec!["w", "w.npy", "w.npy.npy"]),
+        (vec![("w.npy", &one), ("w.npy.npy", &two)], vec!["w", "w.npy", "w.npy.npy"]),
+        (vec![("w.npy.npy", &two), ("w.npy", &one)], vec!["w", "w.npy", "w.npy.npy"]),
+        (vec![("x", &one)], vec!["x", "x.npy"]),
+        (vec![("a.npy", &one), ("a.npy", &two)], vec!["a", "a.npy"]),
+        (vec![("a", &one), ("a", &two), ("a.npy", &one)], vec!["a", "a.npy"]),
+    ];
+    for (i, (members, queries)) in lookups.iter().enumerate() {
+        let file = dir.path().join(format!("l{i}.npz"));
+        cases.push(serde_json::json!({"file": file, "members": members, "queries": queries}));
+    }
+    let manifest = dir.path().join("cases.json");
+    let answers = dir.path().join("answers.json");
+    std::fs::write(&manifest, serde_json::to_vec(&cases).unwrap()).unwrap();
+    let script = dir.path().join("load.py");
+    std::fs::write(&script, NUMPY_LOADER).unwrap();
+    let run = Command::new(&py).arg(&script).arg(&manifest).arg(&answers).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let answers: serde_json::Value = serde_json::from_slice(&std::fs::read(&answers).unwrap()).unwrap();
+    let mut mismatches = Vec::new();
+    for c in &cases {
+        let file = c["file"].as_str().unwrap();
+        let npz = fmtool::model::npz::read_npz(Path::new(file));
+        for (q, want) in c["queries"].as_array().unwrap().iter().zip(answers[file].as_array().unwrap()) {
+            let q = q.as_str().unwrap();
+            let got = match &npz {
+                Err(e) => Err(e.message.clone()),
+                Ok(n) => n.array(q).map_err(|e| e.message).map(|a| (a.shape.clone(), a.data.clone())),
+            };
+            let agree = match (&got, want.get("err")) {
+                (Err(_), Some(_)) => true,
+                (Ok((shape, values)), None) => {
+                    let ws: Vec<usize> = serde_json::from_value(want["shape"].clone()).unwrap();
+                    let wv: Vec<f64> = serde_json::from_value(want["values"].clone()).unwrap();
+                    *shape == ws && *values == wv
+                }
+                _ => false,
+            };
+            if !agree {
+                let members: Vec<&str> =
+                    c["members"].as_array().unwrap().iter().map(|m| m[0].as_str().unwrap()).collect();
+                let header = headers.get(file_index(file)).map(|h| format!("{:?} v{}.{}", h.0, h.1, h.2));
+                mismatches.push(format!("{members:?} {header:?} [{q}]: numpy {want}, fmtool {got:?}"));
+            }
+        }
+    }
+    assert!(cases.len() >= 60, "{} cases", cases.len());
+    assert!(mismatches.is_empty(), "{} disagreements with NumPy:\n{}", mismatches.len(), mismatches.join("\n"));
+}
+
+/// The header index of a `h<i>.npz` case file (lookup cases give an index past the list).
+fn file_index(file: &str) -> usize {
+    let name = Path::new(file).file_stem().unwrap().to_str().unwrap();
+    name.strip_prefix('h').and_then(|n| n.parse().ok()).unwrap_or(usize::MAX)
+}
