@@ -90,13 +90,13 @@ pub fn read(path: &Path, budget: u64) -> Result<Vec<u8>> {
 /// leave room for any model a student could train for it, and refuse the wrong file at once.
 pub mod budget {
     /// `fashion_mnist.json` and other architecture JSON.
-    pub const JSON: u64 = 64 << 20;
+    pub const JSON: u64 = 16 << 20;
     /// An npz of weights (the per-member and per-file value budgets in `model::npz` bound it too).
-    pub const NPZ: u64 = 1 << 30;
+    pub const NPZ: u64 = 256 << 20;
     /// A Keras `.h5` or `.keras` file.
-    pub const KERAS: u64 = 1 << 30;
+    pub const KERAS: u64 = 256 << 20;
     /// One IDX data file (Fashion-MNIST's training images are 47 MB raw).
-    pub const IDX: u64 = 256 << 20;
+    pub const IDX: u64 = 128 << 20;
     /// A picture for `predict`.
     pub const PICTURE: u64 = 64 << 20;
 }
