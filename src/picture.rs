@@ -99,10 +99,8 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Picture> {
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(512 << 20);
-    reader.limits(limits);
+    reader.limits(limits.clone());
     let mut decoder = reader.into_decoder().map_err(decode_err)?;
     // The header's size, checked before a pixel is decoded.
     let (w, h) = decoder.dimensions();
@@ -113,6 +111,10 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Picture> {
         )
         .with_hint("scale the picture down in an image viewer and save it again"));
     }
+    // The decoder's own limits stay as a second line behind the check above.
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    decoder.set_limits(limits).map_err(decode_err)?;
     // A broken EXIF block only loses the rotation; the picture itself is still good.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let colour = describe_colour(decoder.color_type());

@@ -12,6 +12,14 @@ use std::process::Command;
 /// case must hold: exit 1 or 2 (not 101/134 for a panic or abort, not 124 for a hang), no files
 /// added or removed in `dir`. Returns stdout and stderr together.
 fn hostile(dir: &Path, args: &[&str]) -> String {
+    let (code, text) = bounded(dir, args);
+    assert!(code == 1 || code == 2, "fmtool {args:?} exited {code} (want 1 or 2):\n{text}");
+    text
+}
+
+/// Like [`hostile`], for runs that may also succeed: `score` scores a model that cannot run as
+/// 0 points (exit 0). Still no panic, no hang, no abort under 1 GiB, no leftover files.
+fn bounded(dir: &Path, args: &[&str]) -> (i32, String) {
     let before = listing(dir);
     let out = Command::new("timeout")
         .args(["10", "prlimit", "--as=1073741824", "--"])
@@ -23,10 +31,10 @@ fn hostile(dir: &Path, args: &[&str]) -> String {
         .expect("timeout, prlimit and fmtool run");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let code = out.status.code().unwrap_or(-1);
-    assert!(code == 1 || code == 2, "fmtool {args:?} exited {code} (want 1 or 2):\n{text}");
+    assert!((0..=2).contains(&code), "fmtool {args:?} exited {code} (a panic, abort or hang):\n{text}");
     assert!(!text.contains("panicked"), "fmtool {args:?} panicked:\n{text}");
     assert_eq!(listing(dir), before, "fmtool {args:?} left files behind or removed some");
-    text
+    (code, text)
 }
 
 fn listing(dir: &Path) -> Vec<String> {
@@ -180,6 +188,220 @@ fn npy(header: &str, data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(h.as_bytes());
     out.extend_from_slice(data);
     out
+}
+
+// ---- one budget, checked before work ----
+
+/// A course model whose npz member `name` has `header` and `data`, deflated.
+fn repo_with_npz_member(header: &str, data: &[u8]) -> tempfile::TempDir {
+    let dir = repo_with_model();
+    let bytes = zip_bytes(&[("dense_0.npy", npy(header, data))], true);
+    std::fs::write(dir.path().join("model/fashion_mnist.npz"), bytes).unwrap();
+    dir
+}
+
+#[test]
+fn npz_member_declaring_a_billion_values_is_refused_before_reading() {
+    // 268,435,456 float32 values declared (the 1 GiB bomb); 1 MB of zeros really there.
+    let dir = repo_with_npz_member(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (16384, 16384), }",
+        &vec![0u8; 1 << 20],
+    );
+    let want = "member dense_0.npy: shape [16384, 16384] (268435456 values) is over the budget of 16777216 values";
+    let out = hostile(dir.path(), &["check", "model"]);
+    assert!(out.contains("model/fashion_mnist.npz") && out.contains(want), "{out}");
+    // score grades a model that cannot run as 0 points.
+    let (_, out) = bounded(dir.path(), &["score", "--model", "model"]);
+    assert!(out.contains("THE MODEL DOES NOT RUN") && out.contains(want), "{out}");
+}
+
+#[test]
+fn npz_member_with_a_huge_shape_product_is_refused() {
+    let dir = repo_with_npz_member(
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999, 99999999999, 99999999999, 99999999999), }",
+        &[],
+    );
+    let out = hostile(dir.path(), &["check", "model"]);
+    assert!(out.contains("member dense_0.npy: shape [99999999999, 99999999999, 99999999999, 99999999999] (too many values) is over the budget"), "{out}");
+}
+
+#[test]
+fn npz_header_over_numpys_limit_is_refused() {
+    let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }}{}", " ".repeat(20_000));
+    let mut member = b"\x93NUMPY\x02\x00".to_vec();
+    member.extend_from_slice(&(header.len() as u32 + 1).to_le_bytes());
+    member.extend_from_slice(header.as_bytes());
+    member.extend_from_slice(b"\n\0\0\0\0");
+    let dir = repo_with_model();
+    std::fs::write(dir.path().join("model/fashion_mnist.npz"), zip_bytes(&[("dense_0.npy", member)], true)).unwrap();
+    let out = hostile(dir.path(), &["check", "model"]);
+    assert!(
+        out.contains("member dense_0.npy: header of 20058 characters is longer than NumPy's limit of 10000"),
+        "{out}"
+    );
+}
+
+#[test]
+fn architecture_json_over_its_budget_is_refused() {
+    let dir = repo_with_model();
+    let json = dir.path().join("model/fashion_mnist.json");
+    std::fs::write(&json, format!("[{}]", " ".repeat(17 << 20))).unwrap();
+    let want = "model/fashion_mnist.json is 17825794 bytes, more than the 16777216 bytes fmtool reads";
+    let out = hostile(dir.path(), &["check", "model"]);
+    assert!(out.contains(want), "{out}");
+    let out = hostile(dir.path(), &["score", "--model", "model"]);
+    assert!(out.contains(want), "{out}");
+}
+
+#[test]
+fn keras_archive_with_a_huge_config_is_refused_on_its_declared_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = zip_bytes(
+        &[("metadata.json", b"{}".to_vec()), ("config.json", vec![b' '; 17 << 20]), ("model.weights.h5", Vec::new())],
+        true,
+    );
+    assert!(bytes.len() < 100_000);
+    std::fs::write(dir.path().join("model.keras"), bytes).unwrap();
+    let out = hostile(dir.path(), &["convert", "model.keras", "--out", "out"]);
+    assert!(
+        out.contains("model.keras: config.json is 17825792 bytes, more than the 16777216 bytes fmtool reads for it"),
+        "{out}"
+    );
+    let out = hostile(dir.path(), &["check", "model.keras"]);
+    assert!(out.contains("config.json is 17825792 bytes"), "{out}");
+}
+
+/// A Keras 3 `.h5` fixture with the Dense kernel's dataspace patched to declare 8192x8192.
+fn h5_with_huge_dataset() -> Vec<u8> {
+    let mut d = std::fs::read(fixture("keras3/identities/model.h5")).unwrap();
+    let pat: Vec<u8> = [338u64, 10].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let at = d.windows(16).position(|w| w == pat).expect("the kernel's dataspace");
+    let big: Vec<u8> = [8192u64, 8192].iter().flat_map(|v| v.to_le_bytes()).collect();
+    d[at..at + 16].copy_from_slice(&big);
+    d
+}
+
+#[test]
+fn h5_dataset_declaring_too_many_values_is_refused_before_reading() {
+    let dir = repo_with_model();
+    std::fs::write(dir.path().join("big.h5"), h5_with_huge_dataset()).unwrap();
+    let want = "dataset \"dense/kernel\" has shape [8192, 8192] (67108864 values), over the budget of 16777216 values";
+    let out = hostile(dir.path(), &["convert", "big.h5", "--out", "out"]);
+    assert!(out.contains("big.h5") && out.contains(want), "{out}");
+    // The stale-.h5 comparison beside an export reads it the same way: a warning, not an abort.
+    std::fs::write(dir.path().join("model/fashion_mnist.h5"), h5_with_huge_dataset()).unwrap();
+    let out = Command::new("timeout")
+        .args(["10", "prlimit", "--as=1073741824", "--"])
+        .arg(env!("CARGO_BIN_EXE_fmtool"))
+        .args(["check", "model"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(matches!(out.status.code(), Some(0..=2)), "{text}");
+    assert!(text.contains(want), "{text}");
+}
+
+#[test]
+fn h5_with_a_user_block_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = vec![0u8; 512];
+    bytes.extend(std::fs::read(fixture("keras3/identities/model.h5")).unwrap());
+    std::fs::write(dir.path().join("ub.h5"), bytes).unwrap();
+    let run = fmtool_in(dir.path(), &["convert", "ub.h5", "--out", "out"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(dir.path().join("out/fashion_mnist.npz").is_file());
+}
+
+fn jpeg_28() -> Vec<u8> {
+    let mut out = Vec::new();
+    let pixels: Vec<u8> = (0..784).map(|i| (i % 251) as u8).collect();
+    image::codecs::jpeg::JpegEncoder::new(&mut out).encode(&pixels, 28, 28, image::ExtendedColorType::L8).unwrap();
+    out
+}
+
+fn png_28() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, 28, 28);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header().unwrap().write_image_data(&[7u8; 784]).unwrap();
+    out
+}
+
+#[test]
+fn jpeg_declaring_65535_squared_pixels_is_refused_before_decoding() {
+    let mut j = jpeg_28();
+    let sof = j.windows(2).position(|w| w == [0xff, 0xc0]).expect("a baseline JPEG");
+    j[sof + 5..sof + 9].copy_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+    let dir = repo_with_model();
+    std::fs::write(dir.path().join("huge.jpg"), j).unwrap();
+    let out = hostile(dir.path(), &["predict", "huge.jpg"]);
+    assert!(out.contains("huge.jpg is 65535x65535 pixels, larger than fmtool reads"), "{out}");
+}
+
+#[test]
+fn png_declaring_20000_squared_pixels_is_refused_before_decoding() {
+    let mut p = png_28();
+    // IHDR: length (4), "IHDR", width (4), height (4), ...; its CRC covers type and data.
+    p[16..20].copy_from_slice(&20000u32.to_be_bytes());
+    p[20..24].copy_from_slice(&20000u32.to_be_bytes());
+    let mut crc = flate2::Crc::new();
+    crc.update(&p[12..29]);
+    p[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+    let dir = repo_with_model();
+    std::fs::write(dir.path().join("huge.png"), p).unwrap();
+    let out = hostile(dir.path(), &["predict", "huge.png"]);
+    assert!(out.contains("huge.png is 20000x20000 pixels, larger than fmtool reads"), "{out}");
+}
+
+#[test]
+fn pictures_cut_in_half_are_refused() {
+    let dir = repo_with_model();
+    let j = jpeg_28();
+    std::fs::write(dir.path().join("half.jpg"), &j[..j.len() / 2]).unwrap();
+    let out = hostile(dir.path(), &["predict", "half.jpg"]);
+    assert!(out.contains("half.jpg is cut short: its end-of-image marker is missing"), "{out}");
+    let p = png_28();
+    std::fs::write(dir.path().join("half.png"), &p[..p.len() - 12]).unwrap();
+    let out = hostile(dir.path(), &["predict", "half.png"]);
+    assert!(out.contains("half.png is cut short: its IEND chunk is missing"), "{out}");
+    // The whole pictures are still read.
+    std::fs::write(dir.path().join("whole.jpg"), &j).unwrap();
+    assert_eq!(fmtool_in(dir.path(), &["predict", "whole.jpg"]).code, 0);
+}
+
+#[test]
+fn idx_header_declaring_more_than_the_budget_is_refused() {
+    let dir = repo_with_model();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    // 60000 x 2000 x 2000 images declared in 16 bytes; labels fine.
+    let mut images = vec![0, 0, 8, 3];
+    for d in [60000u32, 2000, 2000] {
+        images.extend_from_slice(&d.to_be_bytes());
+    }
+    std::fs::write(data.join("t10k-images-idx3-ubyte"), &images).unwrap();
+    let mut labels = vec![0, 0, 8, 1];
+    labels.extend_from_slice(&1u32.to_be_bytes());
+    labels.push(0);
+    std::fs::write(data.join("t10k-labels-idx1-ubyte"), &labels).unwrap();
+    let out = hostile(dir.path(), &["score", "--model", "model", "--data", "data"]);
+    assert!(
+        out.contains("t10k-images-idx3-ubyte: the header declares [60000, 2000, 2000] (240000000000 bytes), more than"),
+        "{out}"
+    );
+    // The same header gzipped, with 50 MB of zeros behind it: refused before inflating them.
+    std::fs::remove_file(data.join("t10k-images-idx3-ubyte")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&images).unwrap();
+    gz.write_all(&vec![0u8; 50 << 20]).unwrap();
+    std::fs::write(data.join("t10k-images-idx3-ubyte.gz"), gz.finish().unwrap()).unwrap();
+    let out = hostile(dir.path(), &["score", "--model", "model", "--data", "data"]);
+    assert!(
+        out.contains("t10k-images-idx3-ubyte.gz: the header declares 240000000000 bytes of data, more than"),
+        "{out}"
+    );
 }
 
 // ---- NumPy's reading, exactly: a differential test against real NumPy ----
