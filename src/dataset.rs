@@ -98,6 +98,12 @@ fn read_idx(path: &Path, rank: usize) -> Result<Idx> {
     decode_idx(&bytes, &path.display().to_string(), rank)
 }
 
+/// Decodes an IDX file's bytes (gzip or raw) of `rank` dimensions and returns its dimensions; the
+/// fuzz tests drive the decoder through this.
+pub fn idx_dims(bytes: &[u8], name: &str, rank: usize) -> Result<Vec<usize>> {
+    decode_idx(bytes, name, rank).map(|i| i.dims)
+}
+
 /// At most this many bytes of IDX data (Fashion-MNIST's 60,000 training images are 47 MB).
 pub const MAX_IDX_BYTES: usize = 100 << 20;
 

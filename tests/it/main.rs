@@ -4,6 +4,7 @@
 mod check;
 mod common;
 mod convert;
+mod fuzz_readers;
 mod hook;
 mod hostile_readers;
 mod keras_fixtures;
