@@ -467,7 +467,7 @@ fn npz_reading_matches_real_numpy() {
         (format!("{{{std}, }}\n"), 1, 0, six.clone()),
         ("{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (2, 3)}\n".into(), 1, 0, six.clone()),
         ("{'descr':'<f4','fortran_order':False,'shape':(2,3)}".into(), 1, 0, six.clone()),
-        (format!("{{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'shape': (2, 3)}}\n"), 1, 0, six.clone()),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'shape': (2, 3)}\n".to_string(), 1, 0, six.clone()),
         ("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), 'descr': '<f4'}\n".into(), 1, 0, six.clone()),
         (
             "{'fortran_order': True, 'descr': '<f4', 'shape': (2, 3), 'fortran_order': False}\n".into(),
@@ -540,7 +540,8 @@ fn npz_reading_matches_real_numpy() {
     let one = hex(&npy(&format!("{{{std}, }}"), &six));
     let two =
         hex(&npy("{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", &f4_le(&[9.0, 8.0, 7.0, 6.0, 5.0, 4.0])));
-    let lookups: Vec<(Vec<(&str, &String)>, Vec<&str>)> = vec![
+    type Members<'a> = Vec<(&'a str, &'a String)>;
+    let lookups: Vec<(Members, Vec<&str>)> = vec![
         (vec![("dense_0.npy", &one), ("dense_0", &two)], vec!["dense_0", "dense_0.npy"]),
         (vec![("dense_0", &two), ("dense_0.npy", &one)], vec!["dense_0", "dense_0.npy"]),
         (vec![("w.npy", &one)], vec!["w", "w.npy", "w.npy.npy"]),
