@@ -94,19 +94,34 @@ struct Idx {
 }
 
 fn read_idx(path: &Path, rank: usize) -> Result<Idx> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    let bytes = crate::fsguard::read(path, crate::fsguard::budget::IDX)?;
     decode_idx(&bytes, &path.display().to_string(), rank)
 }
 
-/// Decodes an IDX file of unsigned bytes (type 0x08) with `rank` dimensions, gzip or raw.
+/// Decodes an IDX file's bytes (gzip or raw) of `rank` dimensions and returns its dimensions; the
+/// fuzz tests drive the decoder through this.
+pub fn idx_dims(bytes: &[u8], name: &str, rank: usize) -> Result<Vec<usize>> {
+    decode_idx(bytes, name, rank).map(|i| i.dims)
+}
+
+/// At most this many bytes of IDX data (Fashion-MNIST's 60,000 training images are 47 MB).
+pub const MAX_IDX_BYTES: usize = 100 << 20;
+
+/// Decodes an IDX file of unsigned bytes (type 0x08) with `rank` dimensions, gzip or raw. The
+/// header's counts are checked against the budget before a gzip stream is inflated past them.
 fn decode_idx(bytes: &[u8], name: &str, rank: usize) -> Result<Idx> {
     let raw;
     let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        GzDecoder::new(bytes)
-            .take(200 << 20)
-            .read_to_end(&mut out)
-            .map_err(|e| err!("{name}: the gzip stream is damaged or truncated ({e})"))?;
+        let damaged = |e: std::io::Error| err!("{name}: the gzip stream is damaged or truncated ({e})");
+        let mut gz = GzDecoder::new(bytes);
+        let mut out = vec![0u8; 4];
+        gz.read_exact(&mut out).map_err(damaged)?;
+        let header = 4 + 4 * out[3] as usize;
+        out.resize(header, 0);
+        gz.read_exact(&mut out[4..]).map_err(damaged)?;
+        // Only the declared data (and one byte more, to see a longer stream) is ever inflated.
+        let declared = idx_payload(&out, name, rank)?;
+        gz.take(declared as u64 + 1).read_to_end(&mut out).map_err(damaged)?;
         raw = out;
         &raw[..]
     } else {
@@ -130,11 +145,33 @@ fn decode_idx(bytes: &[u8], name: &str, rank: usize) -> Result<Idx> {
         .collect();
     let expected =
         dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| err!("{name}: dimensions overflow"))?;
+    if expected > MAX_IDX_BYTES {
+        return Err(err!(
+            "{name}: the header declares {dims:?} ({expected} bytes), more than the {MAX_IDX_BYTES} bytes of any Fashion-MNIST file"
+        ));
+    }
     let have = bytes.len() - header;
     if have != expected {
         return Err(err!("{name}: the header promises {expected} bytes of data ({dims:?}), the file holds {have}"));
     }
     Ok(Idx { dims, data: bytes[header..].to_vec() })
+}
+
+/// The payload size an IDX header declares, checked against the budget (the header only).
+fn idx_payload(header: &[u8], name: &str, rank: usize) -> Result<usize> {
+    if header[0] != 0 || header[1] != 0 || header[2] != 0x08 || header[3] as usize != rank {
+        return Ok(0); // decode_idx names the problem
+    }
+    let expected = (0..rank)
+        .map(|i| u32::from_be_bytes(header[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
+        .try_fold(1usize, |a, d| a.checked_mul(d))
+        .unwrap_or(usize::MAX);
+    if expected > MAX_IDX_BYTES {
+        return Err(err!(
+            "{name}: the header declares {expected} bytes of data, more than the {MAX_IDX_BYTES} bytes of any Fashion-MNIST file"
+        ));
+    }
+    Ok(expected)
 }
 
 fn assemble(source: String, images: Idx, labels: Idx) -> Result<Dataset> {

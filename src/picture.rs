@@ -14,6 +14,28 @@ pub const SIDE: usize = 28;
 /// A border pixel brighter than this (on 0..=255) counts as light.
 const LIGHT: f32 = 127.5;
 
+/// The largest side fmtool decodes; a phone photo is 4000-8000 pixels wide.
+pub const MAX_SIDE: u32 = 8192;
+/// The most pixels fmtool decodes (a 48-megapixel photo fits), which keeps decoding under 1 GB.
+pub const MAX_PIXELS: u64 = 50_000_000;
+
+/// What a PNG or JPEG that was cut short lacks: its end marker (a JPEG's EOI after its last scan,
+/// a PNG's IEND chunk). Decoders fill a cut-off picture with grey and report nothing.
+fn cut_short(bytes: &[u8], format: ImageFormat) -> Option<&'static str> {
+    let rfind = |pat: &[u8]| bytes.windows(pat.len()).rposition(|w| w == pat);
+    match format {
+        ImageFormat::Jpeg => {
+            let sos = rfind(&[0xff, 0xda]).unwrap_or(0);
+            match rfind(&[0xff, 0xd9]) {
+                Some(eoi) if eoi > sos => None,
+                _ => Some("end-of-image marker"),
+            }
+        }
+        ImageFormat::Png => rfind(b"IEND").is_none().then_some("IEND chunk"),
+        _ => None,
+    }
+}
+
 /// A picture made ready for the model.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Picture {
@@ -47,7 +69,7 @@ pub fn load(path: &Path) -> Result<Picture> {
         return Err(err!("{} is a directory, not a picture", path.display())
             .with_hint("pass a PNG or JPEG file; the model directory goes to --model"));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    let bytes = crate::fsguard::read(path, crate::fsguard::budget::PICTURE)?;
     from_bytes(path, &bytes)
 }
 
@@ -71,7 +93,28 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Picture> {
             "the file is damaged or cut short; open it in an image viewer and save it again as {name}"
         ))
     };
-    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format).into_decoder().map_err(decode_err)?;
+    if let Some(missing) = cut_short(bytes, format) {
+        return Err(err!("{shown} is cut short: its {missing} is missing, so part of the picture is not there")
+            .with_hint(format!("copy the file again, or open it in an image viewer and save it again as {name}")));
+    }
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(512 << 20);
+    reader.limits(limits.clone());
+    let mut decoder = reader.into_decoder().map_err(decode_err)?;
+    // The header's size, checked before a pixel is decoded.
+    let (w, h) = decoder.dimensions();
+    if w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
+        return Err(err!(
+            "{shown} is {w}x{h} pixels, larger than fmtool reads (at most {MAX_SIDE} on a side and {} megapixels); the model sees 28x28",
+            MAX_PIXELS / 1_000_000
+        )
+        .with_hint("scale the picture down in an image viewer and save it again"));
+    }
+    // The decoder's own limits stay as a second line behind the check above.
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    decoder.set_limits(limits).map_err(decode_err)?;
     // A broken EXIF block only loses the rotation; the picture itself is still good.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let colour = describe_colour(decoder.color_type());
@@ -396,6 +439,6 @@ mod tests {
         assert!(e.message.contains("x.png is a GIF picture"), "{}", e.message);
         let good = encode_png(28, 28, png::ColorType::Grayscale, &[0; 784]);
         let e = from_bytes(Path::new("cut.png"), &good[..good.len() / 2]).unwrap_err();
-        assert!(e.message.starts_with("cannot decode cut.png as a PNG picture"), "{}", e.message);
+        assert!(e.message.starts_with("cut.png is cut short: its IEND chunk is missing"), "{}", e.message);
     }
 }

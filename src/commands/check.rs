@@ -238,7 +238,15 @@ pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSum
     };
     let mut checked = Vec::new();
     let mut findings = Vec::new();
-    let (parsed, f) = layout::read(json, &json_s, &convert);
+    // A FIFO, device or oversized file is refused here, before layout::read would block on it.
+    let refused = match std::fs::symlink_metadata(json) {
+        Ok(_) => crate::fsguard::open(json, crate::fsguard::budget::JSON).err(),
+        Err(_) => None,
+    };
+    let (parsed, f) = match refused {
+        Some(e) => (None, vec![Finding::error("missing-file", Location::file(&json_s), e.message).maybe_hint(e.hint)]),
+        None => layout::read(json, &json_s, &convert),
+    };
     findings.extend(f);
     if json.exists() {
         checked.push(json_s.clone());
@@ -328,6 +336,7 @@ fn check_keras_alone(keras: &Path, grader: Grader) -> (Vec<Finding>, Option<Mode
             .flatten()
             .map(|w| NpzEntry { key: w.key.clone(), array: Ok(NpyArray::from_f32(&w.array)) })
             .collect(),
+        plain: Vec::new(),
     };
     let view =
         ModelView { json_file: &ks, npz_file: &ks, arch: &entries, arch_complete: true, npz: Some(&npz), grader };

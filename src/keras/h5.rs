@@ -11,10 +11,38 @@ use ndarray::{ArrayD, IxDyn};
 /// The 8-byte signature at the start of every HDF5 file (without a user block).
 pub const SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
 
+/// Whether `bytes` hold an HDF5 file: the signature at offset 0, or after a user block of 512,
+/// 1024, 2048, ... bytes (where the HDF5 library looks for it).
+pub fn has_signature(bytes: &[u8]) -> bool {
+    let mut at = 0usize;
+    loop {
+        if bytes.get(at..at + SIGNATURE.len()) == Some(SIGNATURE) {
+            return true;
+        }
+        at = if at == 0 { 512 } else { at * 2 };
+        if at >= bytes.len() {
+            return false;
+        }
+    }
+}
+
+/// At most this many values in one dataset: no Fashion-MNIST weight comes near it, and it keeps
+/// one array under 64 MB as float32 (a never-written dataset is materialized from its fill value).
+pub const MAX_DATASET_VALUES: usize = 16 << 20;
+/// At most this many values in all datasets read from one file.
+pub const MAX_FILE_VALUES: usize = 32 << 20;
+
+thread_local! {
+    /// What is left of the value budget of the file being read. Each file is read on its own
+    /// guarded thread ([`super::guard::run`]), and [`open`] resets it.
+    static VALUES_LEFT: std::cell::Cell<usize> = const { std::cell::Cell::new(MAX_FILE_VALUES) };
+}
+
 /// Opens an HDF5 file from bytes; `what` names it in messages. No single read may allocate more
 /// than a generous multiple of the file's size: Keras stores weights uncompressed, so a dataset
 /// claiming more is corrupt, and refusing it beats an allocation failure.
 pub fn open(bytes: Vec<u8>, what: &str) -> Result<Hdf5File> {
+    VALUES_LEFT.with(|v| v.set(MAX_FILE_VALUES));
     let len = bytes.len() as u64;
     let limit = bytes.len().saturating_mul(16).max(256 << 20);
     let options = OpenOptions::default().with_max_read_bytes(limit).with_max_chunk_bytes(limit.min(256 << 20));
@@ -117,6 +145,20 @@ pub fn read_f32(group: &Group, path: &str) -> Result<ArrayD<f32>> {
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| err!("dataset {path:?} has an impossible shape")))
         .collect::<Result<_>>()?;
+    // The declared size is checked before anything is read or allocated.
+    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
+    let left = VALUES_LEFT.with(|v| v.get());
+    if count > MAX_DATASET_VALUES {
+        return Err(err!(
+            "dataset {path:?} has shape {shape:?} ({count} values), over the budget of {MAX_DATASET_VALUES} values for one array; no Fashion-MNIST weight is that large"
+        ));
+    }
+    if count > left {
+        return Err(err!(
+            "dataset {path:?} has shape {shape:?} ({count} values), over what is left of the file's budget of {MAX_FILE_VALUES} values; the weights together are far larger than any Fashion-MNIST model"
+        ));
+    }
+    VALUES_LEFT.with(|v| v.set(left - count));
     let bad = |e: &dyn std::fmt::Display| err!("dataset {path:?} cannot be read ({e})");
     if let Datatype::FloatingPoint { size: 4, .. } = ds.dtype() {
         return ds.read_array::<f32>().map_err(|e| bad(&e));

@@ -71,7 +71,7 @@ pub struct KerasModel {
 
 /// Files larger than this are refused before they are read into memory: a Fashion-MNIST model is
 /// a few megabytes, and a multi-gigabyte "model" is the wrong file.
-pub const MAX_FILE_BYTES: u64 = 2 << 30;
+pub const MAX_FILE_BYTES: u64 = crate::fsguard::budget::KERAS;
 
 /// Reads a Keras `.h5` (Keras 2 or 3) or `.keras` file. Never panics and never hangs, whatever the
 /// bytes: parsing runs under [`guard::run`].
@@ -92,7 +92,7 @@ pub fn read_model(path: &Path) -> Result<KerasModel> {
             meta.len() as f64 / 1e9
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    let bytes = crate::fsguard::read(path, MAX_FILE_BYTES)?;
     read_model_bytes(bytes, &shown)
 }
 
@@ -114,7 +114,7 @@ pub fn read_model_bytes(bytes: Vec<u8>, shown: &str) -> Result<KerasModel> {
 }
 
 fn read_bytes(bytes: Vec<u8>, shown: &str) -> Result<KerasModel> {
-    if bytes.starts_with(h5::SIGNATURE) {
+    if h5::has_signature(&bytes) {
         read_h5(bytes, shown)
     } else if bytes.starts_with(b"PK") {
         read_keras_zip(&bytes, shown)
@@ -142,6 +142,12 @@ fn parse_config(
     if let Some(v) = keras_version.filter(|v| v.starts_with("1.")) {
         return Err(err!("{shown} was written by Keras {v}; fmtool reads files from Keras 2 and Keras 3")
             .with_hint("load the model in a current Keras and save it again with model.save(\"fashion_mnist.h5\")"));
+    }
+    if text.len() > MAX_CONFIG_BYTES as usize {
+        return Err(err!(
+            "{shown}: the {member} is {} bytes, more than the {MAX_CONFIG_BYTES} bytes of any real model config",
+            text.len()
+        ));
     }
     let mut config: Value =
         serde_json::from_str(text).map_err(|e| err!("{shown}: the {member} is not valid JSON ({e})"))?;
@@ -304,19 +310,39 @@ fn split_nested(top: &ConfigLayer, ws: Vec<(String, ArrayD<f32>)>) -> Result<Has
     Ok(out)
 }
 
+/// A model config (`config.json`, the `model_config` attribute) larger than this is refused: a
+/// 20,000-layer model's config is a few MB.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+/// A `.keras` archive holds three members; more than this is not a Keras model.
+pub const MAX_ZIP_MEMBERS: usize = 1000;
+
 fn read_keras_zip(bytes: &[u8], shown: &str) -> Result<KerasModel> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| err!("{shown} is not a readable .keras archive ({e}); the file may be truncated"))?;
+    if zip.len() > MAX_ZIP_MEMBERS {
+        return Err(err!("{shown} holds {} members; a .keras model archive holds three", zip.len()));
+    }
+    // Each member is refused on its declared size, and read through a limit in case the
+    // declaration lies.
     let mut member = |name: &str, limit: u64| -> Result<Vec<u8>> {
         let mut f = zip.by_name(name).map_err(|_| {
             err!("{shown} has no {name}; it is not a Keras .keras model archive")
                 .with_hint("save the model with model.save(\"fashion_mnist.keras\")")
         })?;
-        let mut out = Vec::new();
-        f.by_ref().take(limit).read_to_end(&mut out).map_err(|e| err!("{shown}: cannot read {name} ({e})"))?;
+        let too_big = |n: u64| err!("{shown}: {name} is {n} bytes, more than the {limit} bytes fmtool reads for it");
+        if f.size() > limit {
+            return Err(too_big(f.size()));
+        }
+        let mut out = Vec::with_capacity(f.size() as usize);
+        f.by_ref().take(limit + 1).read_to_end(&mut out).map_err(|e| err!("{shown}: cannot read {name} ({e})"))?;
+        if out.len() as u64 > limit {
+            return Err(err!(
+                "{shown}: {name} holds more than the {limit} bytes fmtool reads for it (more than it declares)"
+            ));
+        }
         Ok(out)
     };
-    let config_bytes = member("config.json", 64 << 20)?;
+    let config_bytes = member("config.json", MAX_CONFIG_BYTES)?;
     let weights_bytes = member("model.weights.h5", MAX_FILE_BYTES)?;
     let keras_version = member("metadata.json", 1 << 20)
         .ok()

@@ -108,7 +108,7 @@ pub fn reexport_hint() -> String {
 
 /// Reads and parses `fashion_mnist.json` strictly in the course format.
 pub fn read_arch(path: &Path) -> Result<Vec<ArchEntry>> {
-    let bytes = std::fs::read(path).map_err(|e| crate::error::Error::io("read", path, &e))?;
+    let bytes = crate::fsguard::read(path, crate::fsguard::budget::JSON)?;
     parse_arch_bytes(path, &bytes)
 }
 

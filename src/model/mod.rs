@@ -3,6 +3,7 @@
 
 pub mod arch;
 pub mod npz;
+pub mod pylit;
 
 pub use arch::{ArchEntry, Layout};
 pub use npz::{NpyArray, Npz};
@@ -67,7 +68,7 @@ pub struct RawModel {
 /// Reads both files; errors for a missing, unreadable or undecodable file.
 pub fn read_raw(model: &Path) -> Result<RawModel> {
     let paths = ModelPaths::resolve(model)?;
-    let bytes = std::fs::read(&paths.json).map_err(|e| Error::io("read", &paths.json, &e))?;
+    let bytes = crate::fsguard::read(&paths.json, crate::fsguard::budget::JSON)?;
     let json = arch::parse_json_bytes(&paths.json, &bytes)?;
     let npz = npz::read_npz(&paths.npz)?;
     Ok(RawModel { paths, json, npz })

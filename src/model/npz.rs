@@ -3,7 +3,7 @@
 //! byte order) and writing exactly what `np.savez` writes. Pickles are never executed.
 
 use crate::err;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -85,15 +85,26 @@ pub struct NpzEntry {
 }
 
 /// A whole npz file, members in archive order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Npz {
     pub path: PathBuf,
     pub entries: Vec<NpzEntry>,
+    /// The keys of entries whose member name is the key itself (a member stored without `.npy`,
+    /// or `x.npy` beside a member `x`); every other entry's member is `key + ".npy"`. NumPy finds
+    /// a key as a member name first, then as a name without `.npy`; [`Npz::get`] does the same.
+    pub plain: Vec<String>,
 }
 
 impl Npz {
+    /// The entry `np.load(path)[key]` reads: the member named `key`, else the member `key.npy`.
     pub fn get(&self, key: &str) -> Option<&NpzEntry> {
-        self.entries.iter().find(|e| e.key == key)
+        let is_plain = |k: &str| self.plain.iter().any(|p| p == k);
+        let exact = self.entries.iter().find(|e| e.key == key && is_plain(key));
+        let suffixed = || {
+            let stem = key.strip_suffix(".npy")?;
+            self.entries.iter().find(|e| e.key == stem && !is_plain(stem))
+        };
+        exact.or_else(suffixed).or_else(|| self.entries.iter().find(|e| e.key == key && !is_plain(key)))
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {
@@ -123,7 +134,7 @@ fn summarize_keys<'a>(keys: impl Iterator<Item = &'a str>) -> String {
 /// Reads an npz file. Errors that make the whole file unreadable (not a zip, truncated central
 /// directory) are returned; errors in single members are kept in their [`NpzEntry`].
 pub fn read_npz(path: &Path) -> Result<Npz> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, &e))?;
+    let bytes = crate::fsguard::read(path, crate::fsguard::budget::NPZ)?;
     read_npz_bytes(path, &bytes)
 }
 
@@ -144,7 +155,15 @@ pub fn read_npz_bytes(path: &Path, bytes: &[u8]) -> Result<Npz> {
     }
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| err!("{shown} is not a readable .npz archive ({e}); the file may be truncated"))?;
-    let mut entries = Vec::with_capacity(zip.len());
+    if zip.len() > MAX_MEMBERS {
+        return Err(err!(
+            "{shown} holds {} members; a model's weights are at most {MAX_MEMBERS} arrays, so this is not a weight archive",
+            zip.len()
+        ));
+    }
+    let mut entries: Vec<NpzEntry> = Vec::with_capacity(zip.len());
+    let mut names: Vec<String> = Vec::with_capacity(zip.len());
+    let mut budget = Budget { file_left: MAX_FILE_VALUES };
     for i in 0..zip.len() {
         let mut member = match zip.by_index(i) {
             Ok(m) => m,
@@ -167,14 +186,71 @@ pub fn read_npz_bytes(path: &Path, bytes: &[u8]) -> Result<Npz> {
             continue;
         }
         let key = name.strip_suffix(".npy").unwrap_or(&name).to_string();
-        let array = read_npy_member(&mut member, &name);
+        let array = read_npy_member_budgeted(&mut member, &name, &mut budget);
         entries.push(NpzEntry { key, array });
+        names.push(name);
     }
-    Ok(Npz { path: path.to_path_buf(), entries })
+    Ok(numpy_view(path, entries, names))
+}
+
+/// Arranges the members as `np.load` sees them: of several members with one name only the last
+/// is readable (zipfile's name table keeps the last); a member `x.npy` is found under `x` unless a
+/// member named `x` exists, when only the full name `x.npy` finds it.
+fn numpy_view(path: &Path, entries: Vec<NpzEntry>, names: Vec<String>) -> Npz {
+    use std::collections::HashSet;
+    let last: std::collections::HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let raw: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let mut out = Npz { path: path.to_path_buf(), entries: Vec::new(), plain: Vec::new() };
+    for (i, (mut e, name)) in entries.into_iter().zip(&names).enumerate() {
+        if last.get(name.as_str()) != Some(&i) {
+            continue;
+        }
+        match name.strip_suffix(".npy") {
+            Some(stem) if !raw.contains(stem) => {}
+            _ => {
+                e.key = name.clone();
+                out.plain.push(name.clone());
+            }
+        }
+        out.entries.push(e);
+    }
+    out
+}
+
+/// At most this many values in one array: a Fashion-MNIST model's largest weight is far smaller
+/// (a 784x4096 Dense kernel is 3.2 M), and the limit keeps one array under 128 MB as float64.
+pub const MAX_MEMBER_VALUES: usize = 16 << 20;
+/// At most this many values in all arrays of one file together.
+pub const MAX_FILE_VALUES: usize = 32 << 20;
+/// At most this many members (a 20,000-layer model has 40,000 arrays).
+pub const MAX_MEMBERS: usize = 100_000;
+/// NumPy refuses a header longer than this without `allow_pickle` (`_MAX_HEADER_SIZE`).
+pub const MAX_HEADER_CHARS: usize = 10_000;
+
+/// What is left of the file's value budget while its members are read.
+struct Budget {
+    file_left: usize,
+}
+
+/// Reads one member against the per-member and per-file budgets.
+fn read_npy_member_budgeted(r: &mut impl Read, name: &str, budget: &mut Budget) -> Result<NpyArray, String> {
+    read_npy_member_limited(r, name, MAX_MEMBER_VALUES.min(budget.file_left), budget)
 }
 
 /// Reads one `.npy` stream, never allocating more than the stream really holds.
+#[cfg(test)]
 fn read_npy_member(r: &mut impl Read, name: &str) -> Result<NpyArray, String> {
+    read_npy_member_limited(r, name, MAX_MEMBER_VALUES, &mut Budget { file_left: MAX_FILE_VALUES })
+}
+
+/// Reads one `.npy` stream of at most `max_values` values (checked on the header, before any data
+/// is read or allocated), exactly as NumPy's `read_array` accepts or refuses it.
+fn read_npy_member_limited(
+    r: &mut impl Read,
+    name: &str,
+    max_values: usize,
+    budget: &mut Budget,
+) -> Result<NpyArray, String> {
     let mut head = [0u8; 10];
     read_exact_or(r, &mut head).map_err(|_| format!("member {name} is too short to be an array"))?;
     if &head[..6] != b"\x93NUMPY" {
@@ -183,6 +259,9 @@ fn read_npy_member(r: &mut impl Read, name: &str) -> Result<NpyArray, String> {
         } else {
             format!("member {name} is not a .npy array")
         });
+    }
+    if head[7] != 0 || !(1..=3).contains(&head[6]) {
+        return Err(format!("member {name}: unknown .npy format version {}.{}", head[6], head[7]));
     }
     let header_len = match head[6] {
         1 => u16::from_le_bytes([head[8], head[9]]) as usize,
@@ -193,23 +272,52 @@ fn read_npy_member(r: &mut impl Read, name: &str) -> Result<NpyArray, String> {
         }
         v => return Err(format!("member {name}: unknown .npy format version {v}")),
     };
-    if header_len > 1 << 20 {
-        return Err(format!("member {name}: header of {header_len} bytes is not plausible"));
+    // NumPy counts characters after decoding (latin-1 for versions 1 and 2, UTF-8 for 3); in
+    // latin-1 one byte is one character, and UTF-8 never has more characters than bytes.
+    if header_len > MAX_HEADER_CHARS * 4 {
+        return Err(format!(
+            "member {name}: header of {header_len} bytes is longer than NumPy's limit of {MAX_HEADER_CHARS} characters"
+        ));
     }
     let mut header = vec![0u8; header_len];
     read_exact_or(r, &mut header).map_err(|_| format!("member {name}: truncated header"))?;
-    let header = String::from_utf8_lossy(&header);
-    let h = parse_header(&header).map_err(|e| format!("member {name}: {e}"))?;
+    let header: String = if head[6] == 3 {
+        String::from_utf8(header).map_err(|_| format!("member {name}: the header is not UTF-8 text"))?
+    } else {
+        header.iter().map(|&b| b as char).collect()
+    };
+    if header.chars().count() > MAX_HEADER_CHARS {
+        return Err(format!(
+            "member {name}: header of {} characters is longer than NumPy's limit of {MAX_HEADER_CHARS}",
+            header.chars().count()
+        ));
+    }
+    let h = parse_header_versioned(&header, head[6]).map_err(|e| format!("member {name}: {e}"))?;
     let (dtype, size, little) = parse_descr(&h.descr).map_err(|e| format!("member {name}: {e}"))?;
     let count = h.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let nbytes = count.and_then(|c| c.checked_mul(size));
     let (count, nbytes) = match (count, nbytes) {
-        (Some(c), Some(n)) => (c, n),
-        _ => return Err(format!("member {name}: shape {:?} is too large", h.shape)),
+        (Some(c), Some(n)) if c <= max_values => (c, n),
+        _ => {
+            let values = h.shape.iter().try_fold(1u128, |a, &d| a.checked_mul(d as u128));
+            let values = values.map(|v| v.to_string()).unwrap_or_else(|| "too many".into());
+            return Err(if max_values < MAX_MEMBER_VALUES {
+                format!(
+                    "member {name}: shape {:?} ({values} values) is over what is left of the file's budget of {MAX_FILE_VALUES} values; the arrays together are far larger than any Fashion-MNIST model",
+                    h.shape
+                )
+            } else {
+                format!(
+                    "member {name}: shape {:?} ({values} values) is over the budget of {MAX_MEMBER_VALUES} values for one array; no Fashion-MNIST weight is that large",
+                    h.shape
+                )
+            });
+        }
     };
+    budget.file_left -= count;
     // Read at most what the header promises (plus one byte to detect trailing data). A lying
     // header cannot make us allocate more than the member really holds.
-    let mut raw = Vec::new();
+    let mut raw = Vec::with_capacity(nbytes.min(1 << 20));
     r.take(nbytes as u64 + 1).read_to_end(&mut raw).map_err(|e| format!("member {name}: cannot read data: {e}"))?;
     if raw.len() < nbytes {
         return Err(format!(
@@ -239,42 +347,60 @@ struct Header {
     shape: Vec<usize>,
 }
 
-/// Parses the Python dict literal of a .npy header:
-/// `{'descr': '<f4', 'fortran_order': False, 'shape': (784, 128), }`.
-fn parse_header(h: &str) -> Result<Header, String> {
-    let value_after = |key: &str| -> Result<&str, String> {
-        let at = h.find(&format!("'{key}'")).ok_or_else(|| format!("header has no '{key}': {h:?}"))?;
-        let rest = &h[at + key.len() + 2..];
-        let colon = rest.find(':').ok_or_else(|| format!("malformed header {h:?}"))?;
-        Ok(rest[colon + 1..].trim_start())
+/// Parses a header as NumPy's `_read_array_header` does for format `version`: `ast.literal_eval`,
+/// retried without Python 2's `L` suffixes for versions 1 and 2; then exactly the keys `descr`,
+/// `fortran_order` and `shape`, a tuple of ints (not bools: NumPy's array constructor refuses
+/// them), and a bool.
+fn parse_header_versioned(h: &str, version: u8) -> Result<Header, String> {
+    use super::pylit::{Lit, literal_eval};
+    let shown = || format!("{:?}", crate::text::clip(h.trim_end(), 100));
+    let d = match literal_eval(h, false) {
+        Ok(d) => d,
+        Err(e) if version <= 2 => {
+            literal_eval(h, true).map_err(|_| format!("cannot parse the header {} ({e})", shown()))?
+        }
+        Err(e) => return Err(format!("cannot parse the header {} ({e})", shown())),
     };
-    let d = value_after("descr")?;
-    let descr = if let Some(s) = d.strip_prefix('\'') {
-        s.split('\'').next().unwrap_or_default().to_string()
-    } else if d.starts_with('[') {
-        return Err("structured (record) arrays are not supported; save plain float arrays".into());
-    } else {
-        return Err(format!("malformed descr in header {h:?}"));
+    let Lit::Dict(pairs) = d else { return Err(format!("the header is not a dictionary: {}", shown())) };
+    let pairs = pairs.unwrap_or_default();
+    let mut keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort_unstable();
+    if keys != ["descr", "fortran_order", "shape"] {
+        return Err(format!(
+            "the header does not have exactly the keys 'descr', 'fortran_order' and 'shape' (it has {keys:?}); NumPy refuses it"
+        ));
+    }
+    let get = |k: &str| &pairs.iter().find(|(pk, _)| pk == k).expect("key present").1;
+    let descr = match get("descr") {
+        Lit::Str(s) => s.clone(),
+        Lit::List(_) => return Err("structured (record) arrays are not supported; save plain float arrays".into()),
+        other => return Err(format!("descr {other:?} is not a dtype fmtool reads")),
     };
-    let f = value_after("fortran_order")?;
-    let fortran_order = if f.starts_with("True") {
-        true
-    } else if f.starts_with("False") {
-        false
-    } else {
-        return Err(format!("malformed fortran_order in header {h:?}"));
+    let fortran_order = match get("fortran_order") {
+        Lit::Bool(b) => *b,
+        _ => return Err(format!("fortran_order is not True or False in the header {}", shown())),
     };
-    let s = value_after("shape")?;
-    let inner = s
-        .strip_prefix('(')
-        .and_then(|s| s.split(')').next())
-        .ok_or_else(|| format!("malformed shape in header {h:?}"))?;
-    let mut shape = Vec::new();
-    for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let part = part.trim_end_matches('L');
-        shape.push(part.parse::<usize>().map_err(|_| format!("malformed shape in header {h:?}"))?);
+    let Lit::Tuple(items) = get("shape") else { return Err(format!("shape is not a tuple in the header {}", shown())) };
+    let mut shape = Vec::with_capacity(items.len());
+    for item in items {
+        let d = match item {
+            Lit::Int(Some(n)) => *n,
+            Lit::Int(None) => i128::MAX,
+            _ => return Err(format!("shape holds a value that is not an int in the header {}", shown())),
+        };
+        if d < 0 {
+            return Err(format!("shape has a negative dimension in the header {}", shown()));
+        }
+        shape.push(usize::try_from(d).unwrap_or(usize::MAX));
     }
     Ok(Header { descr, fortran_order, shape })
+}
+
+/// Parses the Python dict literal of a format 1.0 header:
+/// `{'descr': '<f4', 'fortran_order': False, 'shape': (784, 128), }`.
+#[cfg(test)]
+fn parse_header(h: &str) -> Result<Header, String> {
+    parse_header_versioned(h, 1)
 }
 
 /// Maps a descr such as `<f4` to (dtype, item size, little endian).
@@ -442,7 +568,14 @@ mod tests {
         fake.extend_from_slice(header.as_bytes());
         fake.extend_from_slice(&[0u8; 16]);
         let err = read_npy_member(&mut std::io::Cursor::new(fake), "x.npy").unwrap_err();
-        assert!(err.contains("header promises"), "{err}");
+        assert!(err.contains("member x.npy: shape [9999999999] (9999999999 values) is over the budget"), "{err}");
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000,), }\n";
+        let mut fake = b"\x93NUMPY\x01\x00".to_vec();
+        fake.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        fake.extend_from_slice(header.as_bytes());
+        fake.extend_from_slice(&[0u8; 16]);
+        let err = read_npy_member(&mut std::io::Cursor::new(fake), "x.npy").unwrap_err();
+        assert!(err.contains("header promises 4000 bytes"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 mod check;
 mod common;
 mod convert;
+mod fuzz_readers;
 mod hook;
+mod hostile_readers;
 mod keras_fixtures;
 mod lenient;
 mod numpy_crosscheck;

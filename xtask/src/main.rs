@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Some("bench-student") => python::run_script("xtask/py/bench_student.py", &args[1..]),
         Some("test") => python::test(&args[1..]),
         Some("measure") => measure::run(&args[1..]),
+        Some("fuzz") => fuzz(&args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <test|fixtures|train|bench> [args...]");
             eprintln!(
@@ -37,6 +38,9 @@ fn main() -> ExitCode {
                 "  bench-student       the student's own pass: fmtool's parallel test_inference vs the grader's pytest step"
             );
             eprintln!("  measure --report FILE -- CMD...   wall time and peak memory of one command (used by bench)");
+            eprintln!(
+                "  fuzz --minutes N    run the readers' property tests (tests/it/fuzz_readers.rs) for N minutes each"
+            );
             return ExitCode::from(2);
         }
     };
@@ -46,5 +50,32 @@ fn main() -> ExitCode {
             eprintln!("xtask: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `fuzz --minutes N [--seed S]`: the suite's reader property tests, each given N minutes
+/// instead of a fraction of a second, in release mode.
+fn fuzz(args: &[String]) -> Result<(), String> {
+    let mut minutes = 1.0f64;
+    let mut seed = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--minutes" => minutes = it.next().and_then(|m| m.parse().ok()).ok_or("--minutes takes a number")?,
+            "--seed" => seed = Some(it.next().ok_or("--seed takes a number")?.clone()),
+            other => return Err(format!("unknown fuzz argument {other:?}")),
+        }
+    }
+    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(["test", "--release", "--test", "it", "fuzz_readers::", "--", "--nocapture", "--test-threads=1"]);
+    cmd.env("FMTOOL_FUZZ_SECONDS", (minutes * 60.0).to_string());
+    if let Some(s) = seed {
+        cmd.env("FMTOOL_FUZZ_SEED", s);
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("a reader failed under fuzzing (see the test output for the seed)".into())
     }
 }
