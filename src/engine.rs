@@ -59,6 +59,7 @@ impl Model {
     /// them.
     pub fn build(arch: &[ArchEntry], npz: &Npz) -> Result<Model> {
         let mut weights = Vec::with_capacity(arch.len());
+        let keys = crate::model::NpzIndex::new(npz);
         for e in arch {
             let mut ws = Vec::with_capacity(e.weights.len());
             if !layers::takes_weights(&e.class_name) {
@@ -66,7 +67,7 @@ impl Model {
                 continue;
             }
             for (j, key) in e.weights.iter().enumerate() {
-                let a = npz.array(key).map_err(|err| {
+                let a = keys.array(key).map_err(|err| {
                     let msg = format!("{}.weights[{j}] of layer {}: {}", e.pointer(), e.name, err.message);
                     Error { message: msg, hint: err.hint }
                 })?;

@@ -34,7 +34,7 @@ enum Flow {
 }
 
 pub fn check(view: &ModelView) -> (Vec<Finding>, Option<ShapeSummary>) {
-    let (Some(npz), true, false) = (view.npz, view.arch_complete, view.arch.is_empty()) else {
+    let (Some(_), true, false) = (view.npz, view.arch_complete, view.arch.is_empty()) else {
         return (Vec::new(), None);
     };
     let arch = view.arch;
@@ -46,7 +46,7 @@ pub fn check(view: &ModelView) -> (Vec<Finding>, Option<ShapeSummary>) {
             }
             e.weights
                 .iter()
-                .map(|k| npz.array(k).ok().map(|a| Weight { key: k.clone(), array: a.to_f32() }))
+                .map(|k| view.array(k).map(|a| Weight { key: k.clone(), array: a.to_f32() }))
                 .collect::<Option<Vec<_>>>()
         })
         .collect();

@@ -2,9 +2,11 @@
 //! `fashion_mnist.npz` (weights) in one directory.
 
 pub mod arch;
+pub mod lookup;
 pub mod npz;
 
 pub use arch::{ArchEntry, Layout};
+pub use lookup::NpzIndex;
 pub use npz::{NpyArray, Npz};
 
 use crate::error::{Error, Result};
