@@ -56,6 +56,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
             commands::predict::run(&args).map(|r| (report::print(&r, args.format, out), ExitStatus::Success))
         }
         Command::Convert(args) => {
+            // Before any thread starts: an interrupted convert removes its temporary files and
+            // new folders (convert starts no child process, which would inherit the signal mask).
+            atomic::clean_up_on_signals();
             commands::convert::run(&args).map(|r| (report::print(&r, args.format, out), ExitStatus::Success))
         }
         Command::Check(args) => commands::check::run(&args).map(|r| {
