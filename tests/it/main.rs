@@ -5,6 +5,7 @@ mod check;
 mod common;
 mod convert;
 mod hook;
+mod hostile_engine;
 mod keras_fixtures;
 mod lenient;
 mod numpy_crosscheck;
