@@ -331,3 +331,47 @@ fn the_hook_checks_models_under_odd_names_and_option_like_folders() {
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_signal_during_convert_leaves_nothing_behind() {
+    use std::os::unix::process::ExitStatusExt;
+    let input = root().join("model/fashion_mnist.h5");
+    // Signals at several moments of the run: before, while and after the files are staged.
+    for (i, ms) in [0u64, 20, 40, 60, 80, 100, 130, 160].into_iter().enumerate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("new/deeper");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fmtool"))
+            .arg("convert")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let sig = if i % 2 == 0 { "-TERM" } else { "-INT" };
+        let _ = Command::new("kill").args([sig, &child.id().to_string()]).status();
+        let status = child.wait().unwrap();
+        let left: Vec<String> = walk(tmp.path());
+        if status.success() {
+            assert_eq!(files(&out), ["fashion_mnist.json", "fashion_mnist.npz"], "{ms} ms");
+        } else {
+            assert!(matches!(status.signal(), Some(2 | 15)), "{ms} ms: {status:?}");
+            assert!(left.is_empty(), "{ms} ms: {sig} left {left:?}");
+        }
+    }
+}
+
+/// Every path under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        out.push(e.path().display().to_string());
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
+}
