@@ -5,14 +5,134 @@
 use crate::err;
 use crate::error::{Error, Result};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// A step that undoes part of a write in progress: run in reverse order on an error, and by the
+/// signal thread on SIGINT/SIGTERM/SIGHUP, so that neither leaves a temporary file, a half
+/// replaced model or a new empty folder behind.
+#[derive(Debug, Clone)]
+pub enum Undo {
+    RemoveFile(PathBuf),
+    /// Renames a file moved aside back to where it was.
+    Restore {
+        aside: PathBuf,
+        target: PathBuf,
+    },
+    /// Removes a folder this run created (only when empty).
+    RemoveDir(PathBuf),
+}
+
+static PENDING: Mutex<Vec<Undo>> = Mutex::new(Vec::new());
+
+fn pending() -> MutexGuard<'static, Vec<Undo>> {
+    PENDING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs a file-system step and records how to undo it under one lock, so a signal arriving in
+/// between cannot see the step done but not recorded. Returns the result of `f`.
+pub fn tracked<T>(f: impl FnOnce(&mut Vec<Undo>) -> T) -> T {
+    f(&mut pending())
+}
+
+/// The current length of the undo list, to [`commit`] or [`rollback`] to later.
+pub fn mark() -> usize {
+    pending().len()
+}
+
+/// Forgets the steps recorded after `mark`: they are kept.
+pub fn commit(mark: usize) {
+    pending().truncate(mark);
+}
+
+/// Undoes the steps recorded after `mark`, newest first.
+pub fn rollback(mark: usize) {
+    let mut p = pending();
+    let from = mark.min(p.len());
+    let steps: Vec<Undo> = p.drain(from..).collect();
+    run_undo(steps);
+}
+
+fn run_undo(steps: Vec<Undo>) {
+    for step in steps.into_iter().rev() {
+        match step {
+            Undo::RemoveFile(p) => {
+                let _ = std::fs::remove_file(p);
+            }
+            Undo::Restore { aside, target } => {
+                let _ = std::fs::rename(aside, target);
+            }
+            Undo::RemoveDir(d) => {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+}
+
+/// Makes SIGINT, SIGTERM and SIGHUP undo the recorded steps before the process ends: the signals
+/// are blocked in the calling thread and taken by a thread of their own, which runs the undo list
+/// and then ends the process by the same signal. Call it at the start of a command that writes
+/// files, before any other thread starts (threads inherit the blocked set); commands that start
+/// child processes must not call it (children would inherit it too).
+#[cfg(unix)]
+pub fn clean_up_on_signals() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: plain libc calls on a local, initialized signal set.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::sigaddset(&mut set, s);
+            }
+            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+                return;
+            }
+            let set_copy = set;
+            std::thread::spawn(move || {
+                let mut sig: libc::c_int = 0;
+                if libc::sigwait(&set_copy, &mut sig) != 0 {
+                    return;
+                }
+                // The lock is held until the process ends, so the command cannot take a further
+                // recorded step meanwhile.
+                let mut p = pending();
+                run_undo(std::mem::take(&mut *p));
+                libc::signal(sig, libc::SIG_DFL);
+                let mut one: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut one);
+                libc::sigaddset(&mut one, sig);
+                libc::pthread_sigmask(libc::SIG_UNBLOCK, &one, std::ptr::null_mut());
+                libc::raise(sig);
+                libc::_exit(128 + sig);
+            });
+        }
+    });
+}
+
+#[cfg(not(unix))]
+pub fn clean_up_on_signals() {}
 
 /// Writes `bytes` to `path` atomically. With `overwrite` false an existing `path` is an error
 /// (checked again at the rename, so a file created meanwhile is not clobbered either).
 pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
     check_target(path, overwrite)?;
     let dir = parent(path);
-    let mut tmp = temp_file_in(dir, ".fmtool-")?;
+    let mark = mark();
+    let result = write_atomic_steps(path, dir, bytes, overwrite);
+    match result {
+        Ok(()) => commit(mark),
+        Err(_) => rollback(mark),
+    }
+    result
+}
+
+fn write_atomic_steps(path: &Path, dir: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    let mut tmp = tracked(|u| {
+        let t = temp_file_in(dir, ".fmtool-")?;
+        u.push(Undo::RemoveFile(t.path().to_path_buf()));
+        Ok::<_, Error>(t)
+    })?;
     tmp.write_all(bytes).map_err(|e| Error::io("write", path, &e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io("write", path, &e))?;
     let persisted = if overwrite { tmp.persist(path) } else { tmp.persist_noclobber(path) };
@@ -51,7 +171,8 @@ pub fn check_target(path: &Path, overwrite: bool) -> Result<()> {
     if !dir.is_dir() {
         return Err(err!("cannot write {}: the directory {} does not exist", path.display(), dir.display()));
     }
-    if !overwrite && path.exists() {
+    // symlink_metadata: a dangling symbolic link is there too, and writing would replace it.
+    if !overwrite && path.symlink_metadata().is_ok() {
         return Err(exists(path));
     }
     Ok(())
@@ -65,7 +186,9 @@ fn parent(path: &Path) -> &Path {
 }
 
 fn exists(path: &Path) -> Error {
-    err!("{} already exists", path.display()).with_hint("pass --force to replace it, or choose another file name")
+    let what =
+        if path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) { " (a symbolic link)" } else { "" };
+    err!("{} already exists{what}", path.display()).with_hint("pass --force to replace it, or choose another file name")
 }
 
 #[cfg(test)]

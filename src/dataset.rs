@@ -71,7 +71,13 @@ pub fn load_dir(dir: &Path, split: &str) -> Result<Dataset> {
     let lbl_path = find(&dir, split, "labels-idx1-ubyte").ok_or_else(|| missing(&dir, split, "labels-idx1-ubyte"))?;
     let images = read_idx(&img_path, 3)?;
     let labels = read_idx(&lbl_path, 1)?;
-    assemble(dir.display().to_string(), images, labels)
+    let set = assemble(dir.display().to_string(), images, labels)?;
+    // An accuracy over no images is NaN, which compares false with any --min-accuracy.
+    if set.is_empty() {
+        return Err(err!("{} and {} hold 0 images; there is nothing to score", img_path.display(), lbl_path.display())
+            .with_hint("pass --data DIR with the Fashion-MNIST IDX files (t10k-images-idx3-ubyte.gz, ...)"));
+    }
+    Ok(set)
 }
 
 fn find(dir: &Path, split: &str, stem: &str) -> Option<PathBuf> {

@@ -30,6 +30,9 @@ pub struct Node {
     pub op: Box<dyn Op>,
     pub output_shape: Shape,
     pub params: usize,
+    /// For a layer that returns its input unchanged: where that input comes from, followed
+    /// through chains of such layers. The forward pass reads it there and never runs the node.
+    pub alias: Option<Source>,
 }
 
 /// How the model's input shape was found, for the report.
@@ -56,6 +59,7 @@ impl Model {
     /// them.
     pub fn build(arch: &[ArchEntry], npz: &Npz) -> Result<Model> {
         let mut weights = Vec::with_capacity(arch.len());
+        let keys = crate::model::NpzIndex::new(npz);
         for e in arch {
             let mut ws = Vec::with_capacity(e.weights.len());
             if !layers::takes_weights(&e.class_name) {
@@ -63,7 +67,7 @@ impl Model {
                 continue;
             }
             for (j, key) in e.weights.iter().enumerate() {
-                let a = npz.array(key).map_err(|err| {
+                let a = keys.array(key).map_err(|err| {
                     let msg = format!("{}.weights[{j}] of layer {}: {}", e.pointer(), e.name, err.message);
                     Error { message: msg, hint: err.hint }
                 })?;
@@ -80,19 +84,24 @@ impl Model {
             return Err(err!("the model has no layers"));
         }
         let input = input_shape(arch, &weights)?;
+        layers::check_shape(&format!("the model's input ({})", crate::text::clip(&input.source, 100)), &input.shape)?;
         let functional = arch.iter().any(|e| e.inbound.is_some());
         let mut nodes: Vec<Node> = Vec::with_capacity(arch.len());
+        // Layer names seen so far, for the inbound lookups: hashed, so a 20,000-layer functional
+        // model builds in linear time. The first layer of a name wins, as the linear search did.
+        let mut by_name: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for (i, e) in arch.iter().enumerate() {
             let inputs = if functional {
                 match &e.inbound {
                     Some(names) if !names.is_empty() => names
                         .iter()
                         .map(|n| {
-                            nodes.iter().position(|node| &node.name == n).map(Source::Node).ok_or_else(|| {
+                            by_name.get(n.as_str()).copied().map(Source::Node).ok_or_else(|| {
                                 err!(
-                                    "{} (layer {}): inbound layer {n:?} is not an earlier layer of the model",
+                                    "{} (layer {}): inbound layer \"{}\" is not an earlier layer of the model",
                                     e.pointer(),
-                                    e.name
+                                    crate::text::clip(&e.name, 100),
+                                    crate::text::clip(n, 100)
                                 )
                             })
                         })
@@ -119,10 +128,21 @@ impl Model {
             let ctx = BuildCtx { layer: e.layer(), weights: ws, input_shapes: &input_shapes };
             let Built { op, output_shape } = layers::build(&ctx).map_err(|err| {
                 let shapes: Vec<String> = input_shapes.iter().map(|s| fmt_shape(s)).collect();
-                let where_ =
-                    format!("{} (layer {}, type {}, input {})", e.pointer(), e.name, e.class_name, shapes.join(" + "));
-                if err.message.contains(&e.name) { err.context(e.pointer()) } else { err.context(where_) }
+                let name = crate::text::clip(&e.name, 100);
+                let where_ = format!(
+                    "{} (layer {name}, type {}, input {})",
+                    e.pointer(),
+                    crate::text::clip(&e.class_name, 100),
+                    shapes.join(" + ")
+                );
+                if err.message.contains(&name) { err.context(e.pointer()) } else { err.context(where_) }
             })?;
+            let alias = match inputs.as_slice() {
+                [Source::Node(j)] if op.is_identity() => Some(nodes[*j].alias.unwrap_or(Source::Node(*j))),
+                [Source::ModelInput] if op.is_identity() => Some(Source::ModelInput),
+                _ => None,
+            };
+            by_name.entry(e.name.as_str()).or_insert(nodes.len());
             nodes.push(Node {
                 name: e.name.clone(),
                 class_name: e.class_name.clone(),
@@ -130,6 +150,7 @@ impl Model {
                 op,
                 output_shape,
                 params,
+                alias,
             });
         }
         Ok(Model { nodes, input })
@@ -158,40 +179,52 @@ impl Model {
             .into_owned()
             .into_shape_with_order(IxDyn(&shape))
             .map_err(|_| self.input_mismatch(rows.ncols()))?;
+        // Identity layers are not run: their consumers read the aliased source directly.
+        let resolve = |s: &Source| match s {
+            Source::Node(j) => self.nodes[*j].alias.unwrap_or(*s),
+            Source::ModelInput => *s,
+        };
+        let last = self.nodes.len() - 1;
+        let result = resolve(&Source::Node(last));
         // Each node's output is dropped as soon as its last consumer has run.
         let mut remaining: Vec<usize> = vec![0; self.nodes.len()];
-        for node in &self.nodes {
+        for node in self.nodes.iter().filter(|n| n.alias.is_none()) {
             for s in &node.inputs {
-                if let Source::Node(j) = s {
-                    remaining[*j] += 1;
+                if let Source::Node(j) = resolve(s) {
+                    remaining[j] += 1;
                 }
             }
         }
-        let last = self.nodes.len() - 1;
         let mut outputs: Vec<Option<Tensor>> = (0..self.nodes.len()).map(|_| None).collect();
         for (i, node) in self.nodes.iter().enumerate() {
+            if node.alias.is_some() {
+                continue;
+            }
             let y = {
                 let ins: Vec<&Tensor> = node
                     .inputs
                     .iter()
-                    .map(|s| match s {
+                    .map(|s| match resolve(s) {
                         Source::ModelInput => &x,
-                        Source::Node(j) => outputs[*j].as_ref().expect("inputs run before their consumers"),
+                        Source::Node(j) => outputs[j].as_ref().expect("inputs run before their consumers"),
                     })
                     .collect();
-                node.op.forward(&ins).map_err(|e| e.context(format!("layer {}", node.name)))?
+                node.op.forward(&ins).map_err(|e| e.context(format!("layer {}", crate::text::clip(&node.name, 100))))?
             };
             for s in &node.inputs {
-                if let Source::Node(j) = s {
-                    remaining[*j] -= 1;
-                    if remaining[*j] == 0 && *j != last {
-                        outputs[*j] = None;
+                if let Source::Node(j) = resolve(s) {
+                    remaining[j] -= 1;
+                    if remaining[j] == 0 && Source::Node(j) != result {
+                        outputs[j] = None;
                     }
                 }
             }
             outputs[i] = Some(y);
         }
-        Ok(outputs[last].take().expect("the last node ran"))
+        match result {
+            Source::ModelInput => Ok(x),
+            Source::Node(j) => Ok(outputs[j].take().expect("the last node ran")),
+        }
     }
 
     fn input_mismatch(&self, got: usize) -> Error {
@@ -213,7 +246,11 @@ impl Model {
         keep_freed_memory();
         let out_len: usize = self.output_shape().iter().product();
         let done = std::sync::atomic::AtomicUsize::new(0);
-        let chunks: Vec<ArrayView2<f32>> = images.axis_chunks_iter(Axis(0), CHUNK).collect();
+        // Fewer images per chunk when a layer is large, so one chunk's largest tensor stays
+        // under 64 M values (256 MB) even for a layer at the engine's size limit.
+        let widest = self.nodes.iter().map(|n| layers::shape_values(&n.output_shape).unwrap_or(usize::MAX)).max();
+        let chunk = CHUNK.min((1usize << 26) / widest.unwrap_or(1).max(1)).max(1);
+        let chunks: Vec<ArrayView2<f32>> = images.axis_chunks_iter(Axis(0), chunk).collect();
         let results: Vec<Result<Tensor>> = chunks
             .par_iter()
             .map(|chunk| {
@@ -415,6 +452,126 @@ mod tests {
         let two_axes = vec![("d_0", vec![784, 10]), ("d_1", vec![2, 5])];
         let e = outputs(plain, &two_axes).unwrap_err();
         assert!(e.message.contains("expected shape (10,), found (2, 5)"), "{}", e.message);
+    }
+
+    /// Builds `layers` after a (28, 28, 1) input and returns the error message.
+    fn refused(layers: serde_json::Value, shapes: &[(&str, Vec<usize>)]) -> String {
+        let mut all = vec![
+            json!({"name": "in", "type": "InputLayer", "config": {"batch_shape": [null, 28, 28, 1]}, "weights": []}),
+        ];
+        all.extend(layers.as_array().unwrap().iter().cloned());
+        let arch = parse_arch(&serde_json::Value::Array(all)).unwrap();
+        let ws = weights(&arch, shapes);
+        match Model::build_with_weights(&arch, ws) {
+            Ok(_) => panic!("built"),
+            Err(e) => e.message,
+        }
+    }
+
+    #[test]
+    fn a_dense_with_zero_units_is_refused_before_the_next_layer_divides_by_it() {
+        for next in [
+            json!({"name": "d2", "type": "Dense", "config": {"units": 10}, "weights": ["d2_0", "d2_1"]}),
+            json!({"name": "p", "type": "PReLU", "config": {}, "weights": ["p_0"]}),
+            json!({"name": "bn", "type": "BatchNormalization", "config": {}, "weights": ["b0", "b1", "b2", "b3"]}),
+            json!({"name": "ln", "type": "LayerNormalization", "config": {}, "weights": ["l0", "l1"]}),
+        ] {
+            let layers = json!([
+                {"name": "f", "type": "Flatten", "config": {}, "weights": []},
+                {"name": "d0", "type": "Dense", "config": {"units": 0}, "weights": ["d0_0", "d0_1"]},
+                next,
+            ]);
+            let shapes = vec![
+                ("d0_0", vec![784, 0]),
+                ("d0_1", vec![0]),
+                ("d2_0", vec![0, 10]),
+                ("d2_1", vec![10]),
+                ("p_0", vec![0]),
+                ("b0", vec![0]),
+                ("b1", vec![0]),
+                ("b2", vec![0]),
+                ("b3", vec![0]),
+                ("l0", vec![0]),
+                ("l1", vec![0]),
+            ];
+            let m = refused(layers, &shapes);
+            assert!(m.contains("layer d0 (Dense)") && m.contains("axis of size 0"), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_separable_conv_with_zero_filters_is_refused() {
+        let layers = json!([{"name": "sep", "type": "SeparableConv2D", "config": {"filters": 0, "kernel_size": 3},
+            "weights": ["s0", "s1"]}]);
+        let m = refused(layers, &[("s0", vec![3, 3, 1, 1]), ("s1", vec![1, 1, 1, 0])]);
+        assert!(m.contains("sep") && (m.contains("size 0") || m.contains("at least 1")), "{m}");
+    }
+
+    #[test]
+    fn huge_paddings_croppings_and_upsamplings_are_refused_not_wrapped() {
+        let big = 1u64 << 63;
+        for (class, key, v) in [
+            ("ZeroPadding2D", "padding", json!(big)),
+            ("ZeroPadding2D", "padding", json!([[big, big], [1, 1]])),
+            ("Cropping2D", "cropping", json!([[big, big], [0, 0]])),
+            ("Cropping2D", "cropping", json!(big)),
+            ("UpSampling2D", "size", json!(1000)),
+            ("UpSampling2D", "size", json!([big, 2])),
+            ("ZeroPadding2D", "padding", json!(100_000)),
+        ] {
+            let layers = json!([{"name": "evil", "type": class, "config": {key: v}, "weights": []}]);
+            let m = refused(layers, &[]);
+            assert!(m.contains("evil"), "{class} {m}");
+            assert!(m.contains("at most") || m.contains("more than fmtool runs"), "{class} {m}");
+        }
+    }
+
+    #[test]
+    fn huge_reshape_targets_and_input_shapes_are_refused() {
+        let layers = json!([{"name": "r", "type": "Reshape", "config": {"target_shape": [4294967296i64, 4294967296i64, -1]}, "weights": []}]);
+        assert!(refused(layers, &[]).contains("cannot reshape"));
+        let arch = parse_arch(&json!([
+            {"name": "in", "type": "InputLayer", "config": {"batch_shape": [null, 4294967296u64, 4294967296u64, 1]}, "weights": []},
+            {"name": "f", "type": "Flatten", "config": {}, "weights": []},
+        ]))
+        .unwrap();
+        let e = Model::build_with_weights(&arch, vec![vec![], vec![]]).err().unwrap();
+        assert!(e.message.contains("the model's input"), "{}", e.message);
+    }
+
+    #[test]
+    fn same_pooling_with_a_huge_pool_size_runs_at_once() {
+        let arch = json!([
+            {"name": "in", "type": "InputLayer", "config": {"batch_shape": [null, 28, 28, 1]}, "weights": []},
+            {"name": "pool", "type": "MaxPooling2D", "config": {"pool_size": 100000, "padding": "same"}, "weights": []},
+            {"name": "f", "type": "Flatten", "config": {}, "weights": []},
+        ]);
+        let t = std::time::Instant::now();
+        let y = outputs(arch, &[]).unwrap();
+        assert!(t.elapsed().as_secs_f32() < 1.0, "{:?}", t.elapsed());
+        assert_eq!(y.ncols(), 1);
+    }
+
+    #[test]
+    fn identity_layers_are_handed_on_not_run() {
+        let mut list = vec![json!({"name": "f", "type": "Flatten", "config": {}, "weights": []})];
+        for i in 0..2000 {
+            list.push(json!({"name": format!("drop{i}"), "type": "Dropout", "config": {"rate": 0.5}, "weights": []}));
+        }
+        list.push(json!({"name": "d", "type": "Dense", "config": {}, "weights": ["d_0", "d_1"]}));
+        list.push(json!({"name": "last_drop", "type": "Dropout", "config": {}, "weights": []}));
+        let shapes = vec![("d_0", vec![784, 10]), ("d_1", vec![10])];
+        let plain = json!([{"name": "d", "type": "Dense", "config": {}, "weights": ["d_0", "d_1"]}]);
+        let arch = parse_arch(&serde_json::Value::Array(list)).unwrap();
+        let m = Model::build_with_weights(&arch, weights(&arch, &shapes)).unwrap();
+        assert!(m.nodes[1..m.nodes.len() - 2].iter().all(|n| n.alias == Some(Source::Node(0))));
+        assert_eq!(m.nodes.last().unwrap().alias, Some(Source::Node(m.nodes.len() - 2)));
+        let images = Array2::from_shape_fn((200, IMAGE_VALUES), |(i, j)| ((i * 31 + j * 17) % 255) as f32 / 255.0);
+        let t = std::time::Instant::now();
+        let y = m.predict(images.view(), &|_| {}).unwrap();
+        assert!(t.elapsed().as_secs_f32() < 0.5, "{:?}", t.elapsed());
+        let want = outputs(plain, &shapes).unwrap();
+        assert_eq!(y.slice(ndarray::s![..3, ..]), want);
     }
 
     #[test]

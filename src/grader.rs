@@ -5,7 +5,7 @@
 use crate::err;
 use crate::error::{Error, Result};
 use crate::layers::{Classic, fmt_dims};
-use crate::model::{ArchEntry, Npz};
+use crate::model::{ArchEntry, Npz, NpzIndex};
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -136,7 +136,12 @@ enum TemplateAct {
 /// `weights[wnames[0]]`, `weights[wnames[1]]` for every Dense. Errors are what would crash the
 /// template (a missing key, a Dense without bias).
 pub fn plan_template(arch: &[ArchEntry], npz: &Npz) -> Result<TemplatePlan> {
-    let mut plan = plan_template_pass(arch, npz);
+    plan_template_indexed(arch, &NpzIndex::new(npz))
+}
+
+/// [`plan_template`] with the npz keys already hashed (`check` plans one entry at a time).
+pub fn plan_template_indexed(arch: &[ArchEntry], npz: &NpzIndex) -> Result<TemplatePlan> {
+    let mut plan = plan_template_with(arch, npz);
     match plan.crash.take() {
         Some(e) => Err(e),
         None => Ok(plan),
@@ -147,6 +152,10 @@ pub fn plan_template(arch: &[ArchEntry], npz: &Npz) -> Result<TemplatePlan> {
 /// entries before it (whose own errors, such as a matmul that does not fit, come first, as in
 /// Python) and then fails with it.
 pub fn plan_template_pass(arch: &[ArchEntry], npz: &Npz) -> TemplatePlan {
+    plan_template_with(arch, &NpzIndex::new(npz))
+}
+
+fn plan_template_with(arch: &[ArchEntry], npz: &NpzIndex) -> TemplatePlan {
     let mut plan = TemplatePlan { steps: Vec::new(), ops: Vec::new(), crash: None };
     for e in arch {
         if let Err(crash) = plan_entry(e, npz, &mut plan) {
@@ -159,7 +168,7 @@ pub fn plan_template_pass(arch: &[ArchEntry], npz: &Npz) -> TemplatePlan {
 }
 
 /// Adds one entry to the plan, or returns what the template raises on it.
-fn plan_entry(e: &ArchEntry, npz: &Npz, plan: &mut TemplatePlan) -> Result<()> {
+fn plan_entry(e: &ArchEntry, npz: &NpzIndex, plan: &mut TemplatePlan) -> Result<()> {
     // `layer['config']` and `layer['weights']` are read for every entry, before the type test.
     if let Some(key) = e.absent_keys.first() {
         return Err(err!(

@@ -57,6 +57,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
             commands::predict::run(&args).map(|r| (report::print(&r, args.format, out), ExitStatus::Success))
         }
         Command::Convert(args) => {
+            // Before any thread starts: an interrupted convert removes its temporary files and
+            // new folders (convert starts no child process, which would inherit the signal mask).
+            atomic::clean_up_on_signals();
             commands::convert::run(&args).map(|r| (report::print(&r, args.format, out), ExitStatus::Success))
         }
         Command::Check(args) => commands::check::run(&args).map(|r| {
@@ -70,16 +73,19 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
     };
     match printed {
         Ok((Ok(()), status)) => status,
-        // A closed pipe (`fmtool layers | head`) is not an error.
-        Ok((Err(e), _)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitStatus::Success,
+        // A closed pipe (`fmtool check m | head -1`) is not an error of its own, and it does not
+        // hide the command's outcome: a check that found errors still exits 1.
+        Ok((Err(e), status)) if e.kind() == std::io::ErrorKind::BrokenPipe => status,
         Ok((Err(e), _)) => {
             let _ = writeln!(err, "error: cannot write the output: {e}");
             ExitStatus::Error
         }
         Err(e) => {
-            let _ = writeln!(err, "error: {}", e.message);
+            // Messages quote layer names and keys from the student's files: control characters
+            // (terminal escapes) are escaped and the length bounded here, once for every command.
+            let _ = writeln!(err, "error: {}", text::clip(&e.message, 4000));
             if let Some(h) = &e.hint {
-                let _ = writeln!(err, "hint: {h}");
+                let _ = writeln!(err, "hint: {}", text::clip(h, 4000));
             }
             ExitStatus::Error
         }

@@ -7,20 +7,25 @@
 use super::{Finding, Location, ModelView, Severity, unravel};
 use crate::model::Npz;
 use crate::model::npz::Dtype;
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
-    let used: HashSet<&str> = view.arch.iter().flat_map(|e| e.weights.iter().map(String::as_str)).collect();
+    // The first layer that lists each key, hashed: a linear search per member was quadratic.
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    for e in view.arch {
+        for w in &e.weights {
+            owner.entry(w.as_str()).or_insert(e.name.as_str());
+        }
+    }
     let mut out = Vec::new();
     let mut float64: Vec<(&str, String, Location)> = Vec::new();
     for entry in &npz.entries {
         let key = entry.key.as_str();
         // When some entries did not parse, an array may belong to one of them: treat it as used.
-        let referenced = used.contains(key) || !view.arch_complete;
+        let referenced = owner.contains_key(key) || !view.arch_complete;
         let sev = if referenced { Severity::Error } else { Severity::Warning };
         let at = Location::npz_key(view.npz_file, key);
-        let layer_of = || view.arch.iter().find(|e| e.weights.iter().any(|w| w == key)).map(|e| e.name.clone());
-        let at = Location { layer: layer_of(), ..at };
+        let at = Location { layer: owner.get(key).map(|n| n.to_string()), ..at };
         let unused_note = if referenced { "" } else { " (no layer uses it)" };
         let a = match &entry.array {
             // The values of an array nobody reads do not matter (it is reported as unused).
@@ -43,7 +48,13 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
                         "the file may be truncated or written by something other than NumPy; save it again with np.savez",
                     )
                 };
-                let msg = if msg.starts_with("member ") { msg.clone() } else { format!("{key}: {msg}") };
+                // The reader's message may quote a whole crafted header: quote a bounded part.
+                let clip = crate::text::clip;
+                let msg = if msg.starts_with("member ") {
+                    clip(msg, 300)
+                } else {
+                    format!("{}: {}", clip(key, 100), clip(msg, 300))
+                };
                 out.push(Finding::new(code, sev, at, format!("{msg}{unused_note}")).hint(hint));
                 continue;
             }
@@ -67,6 +78,29 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
             ),
         }
         let (nan, inf) = a.non_finite();
+        // A float64 value beyond float32's range (1e300) is finite here but infinite once the
+        // engine computes in float32: an error now, so that `check` and `score` agree.
+        let too_big = |v: f64| v.is_finite() && (v as f32).is_infinite();
+        if nan + inf == 0
+            && let Some(first) = a.data.iter().position(|&v| too_big(v))
+        {
+            let count = a.data.iter().filter(|&&v| too_big(v)).count();
+            let idx = unravel(first, &a.shape);
+            let idx = format!("[{}]", idx.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
+            out.push(
+                Finding::new(
+                    "non-finite",
+                    sev,
+                    at,
+                    format!(
+                        "{key} {shape} has {count} value(s) beyond float32's range (the first is {:e} at {idx}); the grader computes in float32, where they are infinite",
+                        a.data[first]
+                    ),
+                )
+                .hint("weights must fit float32 (|w| < 3.4e38); save the float32 weights from get_weights()"),
+            );
+            continue;
+        }
         if nan + inf > 0 {
             let first = a.data.iter().position(|v| !v.is_finite()).unwrap_or(0);
             let idx = unravel(first, &a.shape);

@@ -13,7 +13,7 @@ pub mod types;
 pub mod weights;
 
 use crate::cli::Grader;
-use crate::model::{ArchEntry, Npz};
+use crate::model::{ArchEntry, Npz, NpzIndex};
 
 /// How bad a finding is: errors make `fmtool check` exit 1, warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -180,9 +180,31 @@ pub struct ModelView<'a> {
     pub arch_complete: bool,
     pub npz: Option<&'a Npz>,
     pub grader: Grader,
+    /// The npz's keys hashed once, for the checks' lookups (see [`ModelView::new`]).
+    pub keys: Option<NpzIndex<'a>>,
 }
 
-impl ModelView<'_> {
+impl<'a> ModelView<'a> {
+    pub fn new(
+        json_file: &'a str,
+        npz_file: &'a str,
+        arch: &'a [ArchEntry],
+        arch_complete: bool,
+        npz: Option<&'a Npz>,
+        grader: Grader,
+    ) -> ModelView<'a> {
+        ModelView { json_file, npz_file, arch, arch_complete, npz, grader, keys: npz.map(NpzIndex::new) }
+    }
+
+    /// The npz entry under `key`, as `Npz::get` finds it, in constant time.
+    pub fn entry(&self, key: &str) -> Option<&'a crate::model::npz::NpzEntry> {
+        self.keys.as_ref().and_then(|k| k.get(key))
+    }
+
+    /// The readable array under `key`.
+    pub fn array(&self, key: &str) -> Option<&'a crate::model::NpyArray> {
+        self.entry(key).and_then(|e| e.array.as_ref().ok())
+    }
     /// The npz file name without its directory, for messages ("is not in fashion_mnist.npz").
     pub fn npz_name(&self) -> &str {
         std::path::Path::new(self.npz_file).file_name().and_then(|n| n.to_str()).unwrap_or(self.npz_file)
@@ -191,7 +213,7 @@ impl ModelView<'_> {
     /// True when every weight of the entry is present and readable, i.e. problems with the entry
     /// are not already reported as missing or broken arrays.
     pub fn weights_readable(&self, e: &ArchEntry) -> bool {
-        self.npz.is_some_and(|npz| e.weights.iter().all(|k| npz.array(k).is_ok()))
+        self.npz.is_some() && e.weights.iter().all(|k| self.array(k).is_some())
     }
 
     /// Findings about what the course template does are warnings for the full grader and errors
@@ -286,14 +308,7 @@ pub(crate) mod test_util {
     }
 
     pub fn view<'a>(arch: &'a [ArchEntry], npz: &'a Npz, grader: Grader) -> ModelView<'a> {
-        ModelView {
-            json_file: "model/fashion_mnist.json",
-            npz_file: "model/fashion_mnist.npz",
-            arch,
-            arch_complete: true,
-            npz: Some(npz),
-            grader,
-        }
+        ModelView::new("model/fashion_mnist.json", "model/fashion_mnist.npz", arch, true, Some(npz), grader)
     }
 
     /// A Dense entry in the course format.

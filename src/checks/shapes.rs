@@ -34,7 +34,7 @@ enum Flow {
 }
 
 pub fn check(view: &ModelView) -> (Vec<Finding>, Option<ShapeSummary>) {
-    let (Some(npz), true, false) = (view.npz, view.arch_complete, view.arch.is_empty()) else {
+    let (Some(_), true, false) = (view.npz, view.arch_complete, view.arch.is_empty()) else {
         return (Vec::new(), None);
     };
     let arch = view.arch;
@@ -46,7 +46,7 @@ pub fn check(view: &ModelView) -> (Vec<Finding>, Option<ShapeSummary>) {
             }
             e.weights
                 .iter()
-                .map(|k| npz.array(k).ok().map(|a| Weight { key: k.clone(), array: a.to_f32() }))
+                .map(|k| view.array(k).map(|a| Weight { key: k.clone(), array: a.to_f32() }))
                 .collect::<Option<Vec<_>>>()
         })
         .collect();
@@ -60,6 +60,11 @@ pub fn check(view: &ModelView) -> (Vec<Finding>, Option<ShapeSummary>) {
         Err(_) => return (Vec::new(), None),
     };
     let mut out = Vec::new();
+    // The engine's gate on the input shape (no empty axis, a bounded size), before any layer.
+    if let Err(e) = layers::check_shape("the model's input", &input.shape) {
+        out.push(Finding::error("input-shape", Location::entry(view.json_file, &arch[0]), e.message));
+        return (out, Some(ShapeSummary { input: Some(input), output_shape: None, parameters }));
+    }
     let flow = run_flow(arch, &weights, &input.shape);
     let mut output_shape = None;
     match flow {
@@ -98,6 +103,8 @@ pub fn check(view: &ModelView) -> (Vec<Finding>, Option<ShapeSummary>) {
 fn run_flow(arch: &[ArchEntry], weights: &[Option<Vec<Weight>>], input: &Shape) -> Flow {
     let functional = arch.iter().any(|e| e.inbound.is_some());
     let mut shapes: Vec<Shape> = Vec::with_capacity(arch.len());
+    // Hashed, and the first layer of a name wins, exactly as the engine wires inbound names.
+    let mut by_name: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (i, e) in arch.iter().enumerate() {
         let Some(ws) = &weights[i] else { return Flow::Blocked };
         if layers::lookup(&e.class_name).is_none() {
@@ -108,7 +115,7 @@ fn run_flow(arch: &[ArchEntry], weights: &[Option<Vec<Weight>>], input: &Shape) 
                 Some(names) if !names.is_empty() => {
                     let mut v = Vec::with_capacity(names.len());
                     for (k, n) in names.iter().enumerate() {
-                        match arch[..i].iter().rposition(|x| &x.name == n) {
+                        match by_name.get(n.as_str()).copied() {
                             Some(j) => v.push(shapes[j].clone()),
                             None => return Flow::BadInbound { at: i, k, name: n.clone() },
                         }
@@ -124,7 +131,10 @@ fn run_flow(arch: &[ArchEntry], weights: &[Option<Vec<Weight>>], input: &Shape) 
         };
         let ctx = BuildCtx { layer: e.layer(), weights: ws.clone(), input_shapes: &inputs };
         match layers::build(&ctx) {
-            Ok(b) => shapes.push(b.output_shape),
+            Ok(b) => {
+                shapes.push(b.output_shape);
+                by_name.entry(e.name.as_str()).or_insert(i);
+            }
             Err(error) => return Flow::Broken { at: i, error, inputs, before: shapes },
         }
     }

@@ -19,7 +19,7 @@ pub struct KerasSide<'a> {
 
 /// Compares the Keras file with the export; `convert` is the command that re-exports.
 pub fn check(view: &ModelView, keras: &KerasSide, convert: &str) -> Vec<Finding> {
-    let Some(npz) = view.npz else { return Vec::new() };
+    let Some(_) = view.npz else { return Vec::new() };
     let hint = format!("export again from the saved model: `{convert}`");
     let when = match keras.newer {
         Some(true) => format!(" ({} was saved after the export)", file_name(keras.file)),
@@ -61,7 +61,7 @@ pub fn check(view: &ModelView, keras: &KerasSide, convert: &str) -> Vec<Finding>
         let Some(e) = view.arch.iter().find(|e| e.name == ke.name) else { continue };
         for (j, w) in kws.iter().enumerate() {
             // The JSON's own key for this weight: the export may name arrays in any scheme.
-            let Some(a) = e.weights.get(j).and_then(|k| npz.array(k).ok()) else { continue };
+            let Some(a) = e.weights.get(j).and_then(|k| view.array(k)) else { continue };
             compared += 1;
             let key = &e.weights[j];
             if a.shape != w.array.shape() {

@@ -5,12 +5,12 @@
 //! grader, errors under `--grader classic`.
 
 use super::{Finding, Location, ModelView};
-use crate::grader::plan_template;
+use crate::grader::plan_template_indexed;
 use crate::layers::{Family, fmt_dims, lookup};
 use crate::model::ArchEntry;
 
 pub fn check(view: &ModelView) -> Vec<Finding> {
-    let Some(npz) = view.npz else { return Vec::new() };
+    let Some(keys) = &view.keys else { return Vec::new() };
     let sev = view.template_severity();
     let mut out = Vec::new();
     let mut crashed = false;
@@ -18,7 +18,7 @@ pub fn check(view: &ModelView) -> Vec<Finding> {
     for (i, e) in view.arch.iter().enumerate() {
         let Some(spec) = lookup(&e.class_name) else { continue };
         // One entry at a time, so that one crash does not hide the findings after it.
-        match plan_template(&view.arch[i..=i], npz) {
+        match plan_template_indexed(&view.arch[i..=i], keys) {
             Err(err) => {
                 if view.weights_readable(e) {
                     crashed = true;
@@ -71,14 +71,13 @@ pub fn check(view: &ModelView) -> Vec<Finding> {
 /// Follows the number of columns through the template's pass: it starts from the (1, 784) row,
 /// Flatten changes nothing and every Dense needs `x.shape[1] == W.shape[0]`.
 fn template_shapes(view: &ModelView, skipped: &[&str]) -> Option<Finding> {
-    let npz = view.npz?;
     let mut cols = crate::engine::IMAGE_VALUES;
     let mut last_dense: Option<&ArchEntry> = None;
     for e in view.arch {
         if e.class_name != "Dense" {
             continue;
         }
-        let w = npz.array(e.weights.first()?).ok()?;
+        let w = view.array(e.weights.first()?)?;
         let [rows, units] = w.shape[..] else { return None };
         if rows != cols {
             let why =

@@ -13,6 +13,7 @@ pub const SAVEZ_COURSE_KEYS: &str = "np.savez(\"fashion_mnist.npz\", **{f\"{l.na
 pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
     let mut out = Vec::new();
     let parsed = ParsedKeys::new(npz);
+    let ctx = SuggestCtx::new(view, npz);
     let mut used: HashMap<&str, (usize, usize)> = HashMap::new();
     let mut suggested: HashSet<String> = HashSet::new();
     // The first missing-weight finding of each naming scheme carries the long explanation; later
@@ -22,7 +23,7 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
     for e in view.arch {
         for (j, key) in e.weights.iter().enumerate() {
             let here = Location::weight(view.json_file, e, j);
-            if npz.get(key).is_none() && !crate::layers::takes_weights(&e.class_name) {
+            if view.entry(key).is_none() && !crate::layers::takes_weights(&e.class_name) {
                 // Nobody reads it: the course template and fmtool skip the weights of a layer
                 // that has none, so the model still runs.
                 out.push(
@@ -38,8 +39,8 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
                     )
                     .hint(format!("remove it from $[{}].weights (a {} layer lists no weights)", e.index, e.class_name)),
                 );
-            } else if npz.get(key).is_none() {
-                let s = suggest(view, npz, &parsed, e, j, global);
+            } else if view.entry(key).is_none() {
+                let s = suggest(view, &ctx, &parsed, e, j, global);
                 let hint = match &s {
                     Some((k, scheme)) => {
                         suggested.insert(k.clone());
@@ -194,16 +195,83 @@ fn strip_var_suffix(key: &str) -> &str {
     }
 }
 
+/// What the key suggestions need, computed once per model: the lookups below run for every
+/// missing weight, and rebuilding them each time made `check` cubic in the number of layers.
+struct SuggestCtx<'a> {
+    /// Keys some entry's "weights" lists.
+    referenced: HashSet<&'a str>,
+    /// npz keys no entry lists, in archive order.
+    unreferenced: Vec<&'a str>,
+    /// Per base name (`dense` for `dense_4`): the layers of that base whose first weight is
+    /// missing, in order, and the distinct owners of that base among the unreferenced keys.
+    missing_by_base: HashMap<String, Vec<&'a str>>,
+    owners_by_base: HashMap<String, Vec<&'a str>>,
+    /// Entries with weights before each entry index.
+    weighted_before: HashMap<usize, usize>,
+    /// Edit-distance cells left for near-spelling suggestions: past it, a model with thousands
+    /// of unrelated keys gets no "did you mean" instead of a quadratic wait.
+    budget: std::cell::Cell<usize>,
+}
+
+/// The layer name without a trailing `_<number>`.
+fn base(name: &str) -> &str {
+    match name.rsplit_once('_') {
+        Some((head, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => head,
+        _ => name,
+    }
+}
+
+impl<'a> SuggestCtx<'a> {
+    fn new(view: &ModelView<'a>, npz: &'a Npz) -> SuggestCtx<'a> {
+        let referenced: HashSet<&str> = view.arch.iter().flat_map(|x| x.weights.iter().map(String::as_str)).collect();
+        let unreferenced: Vec<&str> = npz.keys().filter(|k| !referenced.contains(k)).collect();
+        let mut missing_by_base: HashMap<String, Vec<&str>> = HashMap::new();
+        for x in view.arch {
+            if x.weights.first().is_some_and(|w| view.entry(w).is_none()) {
+                missing_by_base.entry(base(&x.name).to_string()).or_default().push(x.name.as_str());
+            }
+        }
+        let mut owners_by_base: HashMap<String, Vec<&str>> = HashMap::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for k in &unreferenced {
+            if let Some((owner, n)) = k.rsplit_once('_')
+                && n.bytes().all(|c| c.is_ascii_digit())
+                && missing_by_base.contains_key(base(owner))
+                && seen.insert(owner)
+            {
+                owners_by_base.entry(base(owner).to_string()).or_default().push(owner);
+            }
+        }
+        let mut weighted_before = HashMap::new();
+        let mut count = 0;
+        let mut sorted: Vec<&ArchEntry> = view.arch.iter().collect();
+        sorted.sort_by_key(|x| x.index);
+        for x in sorted {
+            weighted_before.entry(x.index).or_insert(count);
+            if !x.weights.is_empty() {
+                count += 1;
+            }
+        }
+        SuggestCtx {
+            referenced,
+            unreferenced,
+            missing_by_base,
+            owners_by_base,
+            weighted_before,
+            budget: std::cell::Cell::new(20_000_000),
+        }
+    }
+}
+
 /// The npz key most likely meant by weight `j` of entry `e` (the `global`-th weight of the model).
 fn suggest(
     view: &ModelView,
-    npz: &Npz,
+    ctx: &SuggestCtx,
     parsed: &ParsedKeys,
     e: &ArchEntry,
     j: usize,
     global: usize,
 ) -> Option<(String, Scheme)> {
-    let referenced = |k: &str| view.arch.iter().any(|x| x.weights.iter().any(|w| w == k));
     if let Some(cands) = parsed.by_owner.get(&e.name) {
         let order: Vec<&str> = lookup(&e.class_name).map(|s| s.weights.split(", ").collect()).unwrap_or_default();
         let mut c = cands.clone();
@@ -215,63 +283,62 @@ fn suggest(
     }
     if parsed.all_positional {
         let k = format!("arr_{global}");
-        if npz.get(&k).is_some() {
+        if view.entry(&k).is_some() {
             return Some((k, Scheme::Positional));
         }
     }
-    let weighted_index = view.arch.iter().filter(|x| x.index < e.index && !x.weights.is_empty()).count();
+    let weighted_index = ctx.weighted_before.get(&e.index).copied().unwrap_or(0);
     for i in [e.index, weighted_index] {
         for k in [format!("layer_{i}_{j}"), format!("layer{i}_{j}"), format!("{i}_{j}"), format!("l{i}_{j}")] {
-            if npz.get(&k).is_some() && !referenced(&k) {
+            if view.entry(&k).is_some() && !ctx.referenced.contains(k.as_str()) {
                 return Some((k, Scheme::LayerIndex));
             }
         }
     }
     let wanted = &e.weights[j];
-    let unreferenced: Vec<&str> = npz.keys().filter(|k| !referenced(k)).collect();
     // Same layer names with other numbers (`dense_4_0` for `dense_0`): match the k-th layer of a
     // base name whose weights are missing with the k-th unused owner of that base name in the npz.
-    let base = |name: &str| -> String {
-        match name.rsplit_once('_') {
-            Some((head, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => head.to_string(),
-            _ => name.to_string(),
-        }
-    };
     let b = base(&e.name);
-    let missing_same: Vec<&str> = view
-        .arch
-        .iter()
-        .filter(|x| base(&x.name) == b && x.weights.first().is_some_and(|w| npz.get(w).is_none()))
-        .map(|x| x.name.as_str())
-        .collect();
-    let mut owners_same: Vec<&str> = Vec::new();
-    for k in &unreferenced {
-        if let Some((owner, n)) = k.rsplit_once('_')
-            && n.bytes().all(|c| c.is_ascii_digit())
-            && base(owner) == b
-            && !owners_same.contains(&owner)
-        {
-            owners_same.push(owner);
-        }
-    }
+    let missing_same = ctx.missing_by_base.get(b).map(Vec::as_slice).unwrap_or(&[]);
+    let owners_same = ctx.owners_by_base.get(b).map(Vec::as_slice).unwrap_or(&[]);
     if missing_same.len() == owners_same.len()
         && let Some(r) = missing_same.iter().position(|n| *n == e.name)
     {
         let k = format!("{}_{j}", owners_same[r]);
-        if npz.get(&k).is_some() {
+        if view.entry(&k).is_some() {
             return Some((k, Scheme::Renumbered));
         }
     }
-    let best = unreferenced.iter().map(|k| (levenshtein(k, wanted), *k)).min()?;
-    if best.0 <= (wanted.chars().count() / 4).max(2) {
+    let limit = (wanted.chars().count() / 4).max(2);
+    let wanted_len = wanted.chars().count();
+    let mut best: Option<(usize, &str)> = None;
+    for k in &ctx.unreferenced {
+        // Keys whose lengths differ by more than the limit cannot be near spellings.
+        let len = k.chars().count();
+        if len.abs_diff(wanted_len) > limit {
+            continue;
+        }
+        let cells = (len + 1) * (wanted_len + 1);
+        if cells > ctx.budget.get() {
+            break;
+        }
+        ctx.budget.set(ctx.budget.get() - cells);
+        let d = levenshtein(k, wanted);
+        if best.is_none_or(|(bd, bk)| (d, *k) < (bd, bk)) {
+            best = Some((d, k));
+        }
+    }
+    let best = best?;
+    if best.0 <= limit {
         return Some((best.1.to_string(), Scheme::Near));
     }
     None
 }
 
 fn summarize(npz: &Npz) -> String {
-    let keys: Vec<&str> = npz.keys().collect();
-    match keys.len() {
+    // Keys are the student's text: each is clipped and escaped.
+    let keys: Vec<String> = npz.keys().take(9).map(|k| crate::text::clip(k, 60)).collect();
+    match npz.entries.len() {
         0 => "no arrays".into(),
         n if n <= 8 => format!("{n} arrays: {}", keys.join(", ")),
         n => format!("{n} arrays: {}, ...", keys[..8].join(", ")),

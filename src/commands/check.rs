@@ -161,6 +161,9 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
             roots.push(root);
         }
     }
+    for f in &mut report.findings {
+        bound(f);
+    }
     report.errors = report.findings.iter().filter(|f| f.severity == Severity::Error).count();
     report.warnings = report.findings.len() - report.errors;
     report.seconds = start.elapsed().as_secs_f64();
@@ -272,8 +275,7 @@ pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSum
         Some(p) => (&p.entries, p.complete),
         None => (&empty, false),
     };
-    let view =
-        ModelView { json_file: &json_s, npz_file: &npz_s, arch, arch_complete: complete, npz: npz.as_ref(), grader };
+    let view = ModelView::new(&json_s, &npz_s, arch, complete, npz.as_ref(), grader);
     let mut summary = None;
     if parsed.is_some() {
         let (f, s) = checks::check_model(&view);
@@ -338,8 +340,7 @@ fn check_keras_alone(keras: &Path, grader: Grader) -> (Vec<Finding>, Option<Mode
             .collect(),
         plain: Vec::new(),
     };
-    let view =
-        ModelView { json_file: &ks, npz_file: &ks, arch: &entries, arch_complete: true, npz: Some(&npz), grader };
+    let view = ModelView::new(&ks, &ks, &entries, true, Some(&npz), grader);
     let (mut findings, s) = checks::check_model(&view);
     sort_by_place(&mut findings, &[&ks], Some(&npz));
     let model = ModelSummary {
@@ -362,21 +363,40 @@ fn file_name(p: &str) -> &str {
     Path::new(p).file_name().and_then(|n| n.to_str()).unwrap_or(p)
 }
 
+/// Bounds what one finding can print: messages and hints quote names, keys and headers from the
+/// student's files, so each is clipped (2000 npz members with 1 MiB headers once printed 2 GB) and
+/// its control characters escaped (a layer name may hold terminal escapes), in both formats.
+fn bound(f: &mut Finding) {
+    use crate::text::clip;
+    f.message = clip(&f.message, 1000);
+    f.hint = f.hint.as_deref().map(|h| clip(h, 1000));
+    let l = &mut f.location;
+    l.file = clip(&l.file, 300);
+    for s in [&mut l.pointer, &mut l.key, &mut l.layer].into_iter().flatten() {
+        *s = clip(s, 200);
+    }
+}
+
 /// Orders findings as a compiler does: by file, then by position in it (whole-file findings first,
 /// then JSON entries in list order, npz members in archive order); ties keep check order.
 fn sort_by_place(findings: &mut [Finding], files: &[&str], npz: Option<&Npz>) {
+    // Member positions hashed once: a linear search per comparison was quadratic in the members.
+    let mut member: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, e) in npz.map(|n| n.entries.as_slice()).unwrap_or(&[]).iter().enumerate() {
+        member.entry(e.key.as_str()).or_insert(i);
+    }
     let rank = |f: &Finding| -> (usize, i64) {
         let file = files.iter().position(|x| *x == f.location.file).unwrap_or(files.len());
         let pos = if let Some(p) = &f.location.pointer {
             p.strip_prefix("$[").and_then(|r| r.split(']').next()).and_then(|i| i.parse::<i64>().ok()).unwrap_or(-1)
         } else if let Some(k) = &f.location.key {
-            npz.and_then(|n| n.entries.iter().position(|e| &e.key == k)).map(|i| i as i64).unwrap_or(-1)
+            member.get(k.as_str()).map(|&i| i as i64).unwrap_or(-1)
         } else {
             -1
         };
         (file, pos)
     };
-    findings.sort_by_key(rank);
+    findings.sort_by_cached_key(rank);
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! output directory and renamed into place together, so an error never leaves a half-written or
 //! half-replaced model behind.
 
+use crate::atomic::{self, Undo};
 use crate::cli::ConvertArgs;
 use crate::engine::{InputShape, Model};
 use crate::error::{Error, Result};
@@ -128,7 +129,16 @@ pub fn run(args: &ConvertArgs) -> Result<ConvertReport> {
 }
 
 fn refuse_existing(paths: &[&Path]) -> Result<()> {
-    let existing: Vec<String> = paths.iter().filter(|p| p.exists()).map(|p| p.display().to_string()).collect();
+    // symlink_metadata, not exists(): a dangling symbolic link is there too, and must not be
+    // written through or silently replaced.
+    let existing: Vec<String> = paths
+        .iter()
+        .filter_map(|p| {
+            let m = p.symlink_metadata().ok()?;
+            let link = if m.file_type().is_symlink() { " (a symbolic link)" } else { "" };
+            Some(format!("{}{link}", p.display()))
+        })
+        .collect();
     match existing.as_slice() {
         [] => Ok(()),
         [one] => Err(err!("{one} already exists; fmtool does not overwrite it")
@@ -140,34 +150,41 @@ fn refuse_existing(paths: &[&Path]) -> Result<()> {
 
 /// Writes `files` (name, bytes) into `dir` all together or not at all: each goes to a temporary
 /// file in `dir` first; then existing targets (only with `force`) are moved aside and the new
-/// files renamed into place. Any failure undoes every step, including creating `dir`, so `dir`
-/// is left as it was.
+/// files renamed into place. Every step is recorded in [`crate::atomic`]'s undo list, so a
+/// failure, or SIGINT/SIGTERM, undoes them all, including creating `dir`: `dir` is left as it was.
 pub fn write_together(dir: &Path, files: &[(&str, &[u8])], force: bool) -> Result<()> {
-    let created = create_dirs(dir)?;
-    let result = write_steps(dir, files, force);
-    if let (Err(_), Some(top)) = (&result, created) {
-        // Only empty directories go; remove_dir refuses anything else.
-        for d in dir.ancestors() {
-            if std::fs::remove_dir(d).is_err() || d == top {
-                break;
-            }
-        }
+    let mark = atomic::mark();
+    let result = create_dirs(dir).and_then(|()| write_steps(dir, files, force));
+    match result {
+        Ok(()) => atomic::commit(mark),
+        Err(_) => atomic::rollback(mark),
     }
     result
 }
 
-/// Creates `dir` and missing parents; returns the outermost directory it created.
-fn create_dirs(dir: &Path) -> Result<Option<PathBuf>> {
-    let top = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).last().map(Path::to_path_buf);
-    if top.is_some() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, &e))?;
+/// Creates `dir` and missing parents, recording each folder it created.
+fn create_dirs(dir: &Path) -> Result<()> {
+    let mut missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).collect();
+    missing.reverse();
+    for d in missing {
+        atomic::tracked(|u| {
+            std::fs::create_dir(d).map_err(|e| Error::io("create the directory", d, &e))?;
+            u.push(Undo::RemoveDir(d.to_path_buf()));
+            Ok::<_, Error>(())
+        })?;
     }
-    Ok(top)
+    Ok(())
 }
 
 fn write_steps(dir: &Path, files: &[(&str, &[u8])], force: bool) -> Result<()> {
     // Created with an ordinary file's mode: the outputs were 0600 before (issue 5's model/).
-    let temp = |prefix: &str| crate::atomic::temp_file_in(dir, prefix);
+    let temp = |prefix: &str| {
+        atomic::tracked(|u| {
+            let t = atomic::temp_file_in(dir, prefix)?;
+            u.push(Undo::RemoveFile(t.path().to_path_buf()));
+            Ok::<_, Error>(t)
+        })
+    };
     // 1. Every new file complete on disk under a temporary name.
     let mut staged = Vec::with_capacity(files.len());
     for (name, bytes) in files {
@@ -176,47 +193,38 @@ fn write_steps(dir: &Path, files: &[(&str, &[u8])], force: bool) -> Result<()> {
         t.as_file().sync_all().map_err(|e| Error::io("write", t.path(), &e))?;
         staged.push((dir.join(name), t));
     }
-    // 2. Rename into place; `undo` restores the directory if a later step fails.
-    let mut placed: Vec<PathBuf> = Vec::new();
-    let mut moved_aside: Vec<(PathBuf, tempfile::TempPath)> = Vec::new();
-    let undo = |placed: &[PathBuf], moved_aside: Vec<(PathBuf, tempfile::TempPath)>| {
-        for p in placed {
-            let _ = std::fs::remove_file(p);
-        }
-        for (target, old) in moved_aside {
-            if std::fs::rename(&old, &target).is_ok() {
-                let _ = old.keep();
-            }
-        }
-    };
+    // 2. Rename into place. Anything already there counts, a dangling symbolic link too: without
+    // --force it is refused; with it, the link itself is moved aside (never written through).
+    let mut aside: Vec<PathBuf> = Vec::new();
     for (target, t) in staged {
         if target.symlink_metadata().is_ok() {
             if !force {
-                let refused = refuse_existing(&[&target]);
-                undo(&placed, moved_aside);
-                return refused;
+                return refuse_existing(&[&target]);
             }
-            let old = match temp(".fmtool-old-") {
-                Ok(o) => o.into_temp_path(),
-                Err(e) => {
-                    undo(&placed, moved_aside);
-                    return Err(e);
-                }
-            };
-            if let Err(e) = std::fs::rename(&target, &old) {
-                undo(&placed, moved_aside);
-                return Err(Error::io("replace", &target, &e));
-            }
-            moved_aside.push((target.clone(), old));
+            let old =
+                temp(".fmtool-old-")?.into_temp_path().keep().map_err(|e| Error::io("replace", &target, &e.error))?;
+            atomic::tracked(|u| {
+                std::fs::rename(&target, &old).map_err(|e| Error::io("replace", &target, &e))?;
+                u.push(Undo::Restore { aside: old.clone(), target: target.clone() });
+                Ok::<_, Error>(())
+            })?;
+            aside.push(old);
         }
-        if let Err(e) = t.persist_noclobber(&target) {
-            undo(&placed, moved_aside);
-            return Err(Error::io("write", &target, &e.error));
+        atomic::tracked(|u| {
+            t.persist_noclobber(&target).map_err(|e| Error::io("write", &target, &e.error))?;
+            u.push(Undo::RemoveFile(target.clone()));
+            Ok::<_, Error>(())
+        })?;
+        // The written file must be there as a regular file before it is reported.
+        if !target.symlink_metadata().is_ok_and(|m| m.is_file()) {
+            return Err(err!("cannot write {}: it is not there after the rename", target.display()));
         }
-        placed.push(target);
     }
-    // 3. Done: the replaced files go.
-    drop(moved_aside);
+    // 3. Done: the replaced files go (an interrupted removal is finished by the signal thread).
+    atomic::tracked(|u| u.extend(aside.iter().cloned().map(Undo::RemoveFile)));
+    for old in &aside {
+        let _ = std::fs::remove_file(old);
+    }
     Ok(())
 }
 

@@ -15,6 +15,11 @@ pub const MARKER: &str = "written by `fmtool hook install`";
 /// The model files the hook looks at, as an extended regular expression (as in `.pre-commit-hooks.yaml`).
 pub const FILES_REGEX: &str = r"(^|/)fashion_mnist\.(json|npz|h5)$|\.keras$";
 
+/// The same files as git pathspecs, which the hook hands to `git diff -z` (no regex over a
+/// newline-separated list, which a file name with a newline would break).
+pub const PATHSPECS: &str =
+    "':(glob)**/fashion_mnist.json' ':(glob)**/fashion_mnist.npz' ':(glob)**/fashion_mnist.h5' ':(glob)**/*.keras'";
+
 #[derive(Debug, serde::Serialize)]
 pub struct HookReport {
     pub path: String,
@@ -47,8 +52,15 @@ min_accuracy='{min}'
 fallback={fallback}
 
 cd "$(git rev-parse --show-toplevel)" || exit 1
-staged=$(git -c core.quotePath=false diff --cached --name-only --diff-filter=ACMR | grep -E '{FILES_REGEX}')
-[ -n "$staged" ] || exit 0
+tmp=$(mktemp -d "${{TMPDIR:-/tmp}}/fmtool-hook.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' HUP INT TERM
+
+# File names travel NUL-separated (-z) from git to fmtool, never through a shell variable, so a
+# name with a quote, a backslash, a tab or a newline is checked like any other; git's pathspecs
+# pick the model files; `--` keeps a folder named -x or --format=json a path.
+git diff --cached --name-only -z --diff-filter=ACMR -- {PATHSPECS} >"$tmp/.staged" || exit 1
+[ -s "$tmp/.staged" ] || exit 0
 
 # fmtool: $FMTOOL if set, else the one on PATH, else the binary that installed this hook.
 if [ -n "$FMTOOL" ]; then
@@ -60,49 +72,32 @@ else
 fi
 if [ -z "$fmtool" ] || ! command -v "$fmtool" >/dev/null 2>&1; then
     echo "pre-commit: model files are staged, but fmtool${{FMTOOL:+ ($FMTOOL)}} is not installed, so they were not checked:" >&2
-    printf '%s\n' "$staged" | sed 's/^/    /' >&2
+    tr '\000' '\n' <"$tmp/.staged" | sed 's/^/    /' >&2
     echo "Install fmtool: cargo install --path <your fmtool checkout>  (puts fmtool in ~/.cargo/bin; make sure that is on PATH)," >&2
     echo "or set FMTOOL=/path/to/fmtool. To commit without the check once: git commit --no-verify" >&2
     exit 1
 fi
 case $fmtool in /*) ;; *) fmtool=$(command -v "$fmtool") ;; esac
 
-tmp=$(mktemp -d "${{TMPDIR:-/tmp}}/fmtool-hook.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' HUP INT TERM
-
-# A commit holds the index, not the working tree: check each staged file together with the other
-# files of its model (same name, .json/.npz/.h5) as the index has them.
-printf '%s\n' "$staged" | while IFS= read -r f; do
-    stem=${{f%.*}}
-    for g in "$f" "$stem.json" "$stem.npz" "$stem.h5"; do
-        if git ls-files --error-unmatch -- "$g" >/dev/null 2>&1; then
-            git checkout-index --force --prefix="$tmp/" -- "$g" || exit 1
-        fi
-    done
-done || exit 1
-
-set --
-while IFS= read -r f; do
-    set -- "$@" "$f"
-done <<EOF
-$staged
-EOF
+# A commit holds the index, not the working tree: check the staged files together with the
+# other model files (fashion_mnist.json/.npz/.h5) as the index has them.
+{{ git ls-files -z -- {PATHSPECS}; cat "$tmp/.staged"; }} | git checkout-index -z --stdin --force --prefix="$tmp/" || exit 1
 
 status=0
-(cd "$tmp" && "$fmtool" check "$@") || status=1
+(cd "$tmp" && xargs -0 "$fmtool" check -- <"$tmp/.staged") || status=1
 
 if [ -n "$min_accuracy" ]; then
-    printf '%s\n' "$staged" | grep -E '(^|/)fashion_mnist\.(json|npz)$' | while IFS= read -r f; do
-        dirname "$f"
-    done | sort -u | while IFS= read -r d; do
-        if (cd "$tmp" && "$fmtool" score --model "$d" --min-accuracy "$min_accuracy" >"$tmp/.score" 2>&1); then
-            grep '^accuracy' "$tmp/.score" | sed "s|^|$d: |"
-        else
-            cat "$tmp/.score" >&2
-            exit 1
-        fi
-    done || status=1
+    git diff --cached --name-only -z --diff-filter=ACMR -- ':(glob)**/fashion_mnist.json' ':(glob)**/fashion_mnist.npz' |
+        xargs -0 -n1 sh -c '
+            tmp=$1 fmtool=$2 min=$3 f=$4
+            case $f in */*) d=${{f%/*}} ;; *) d=. ;; esac
+            mkdir "$tmp/.seen-$(printf "%s" "$d" | cksum | cut -d" " -f1)" 2>/dev/null || exit 0
+            if (cd "$tmp" && "$fmtool" score --min-accuracy "$min" "--model=$d" >"$tmp/.score" 2>&1); then
+                grep "^accuracy" "$tmp/.score" | while IFS= read -r line; do printf "%s: %s\n" "$d" "$line"; done
+            else
+                cat "$tmp/.score" >&2
+                exit 1
+            fi' sh "$tmp" "$fmtool" "$min_accuracy" || status=1
 fi
 
 if [ "$status" -ne 0 ]; then
@@ -143,7 +138,8 @@ pub fn install(args: &HookInstallArgs) -> Result<HookReport> {
     }
     let dir = hooks_dir(&args.repo)?;
     let path = dir.join("pre-commit");
-    let replaced = path.exists();
+    // symlink_metadata: a dangling `pre-commit` symbolic link is a hook there too.
+    let replaced = path.symlink_metadata().is_ok();
     if replaced && !args.force {
         let ours = std::fs::read_to_string(&path).is_ok_and(|s| s.contains(MARKER));
         let e = if ours {

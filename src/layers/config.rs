@@ -25,15 +25,25 @@ impl<'a> LayerConfig<'a> {
     fn bad(&self, key: &str, want: &str) -> crate::error::Error {
         err!(
             "layer {} ({}): config key {:?} should be {want}, found {}",
-            self.name,
+            crate::text::clip(self.name, 100),
             self.class_name,
-            key,
-            self.config.get(key).map(|v| v.to_string()).unwrap_or_else(|| "nothing".into())
+            crate::text::clip(key, 100),
+            crate::text::clip(&self.config.get(key).map(|v| v.to_string()).unwrap_or_else(|| "nothing".into()), 100)
         )
     }
 
     pub fn usize(&self, key: &str) -> Result<usize> {
-        self.get(key).and_then(Value::as_u64).map(|v| v as usize).ok_or_else(|| self.bad(key, "a non-negative integer"))
+        let v = self.get(key).and_then(Value::as_u64).ok_or_else(|| self.bad(key, "a non-negative integer"))?;
+        self.bounded(key, v)
+    }
+
+    /// Refuses a size beyond [`super::MAX_CONFIG_INT`], so no shape computed from config values
+    /// can overflow (a padding of 2^63 would wrap to a small number in a release build).
+    pub fn bounded(&self, key: &str, v: u64) -> Result<usize> {
+        match usize::try_from(v) {
+            Ok(v) if v <= super::MAX_CONFIG_INT => Ok(v),
+            _ => Err(self.bad(key, &format!("at most {}", super::MAX_CONFIG_INT))),
+        }
     }
 
     pub fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
@@ -73,12 +83,12 @@ impl<'a> LayerConfig<'a> {
     pub fn usizes(&self, key: &str, n: usize) -> Result<Vec<usize>> {
         let v = self.get(key).ok_or_else(|| self.bad(key, &format!("an integer or a list of {n}")))?;
         if let Some(x) = v.as_u64() {
-            return Ok(vec![x as usize; n]);
+            return Ok(vec![self.bounded(key, x)?; n]);
         }
         let list = v.as_array().ok_or_else(|| self.bad(key, &format!("an integer or a list of {n}")))?;
-        let out: Option<Vec<usize>> = list.iter().map(|x| x.as_u64().map(|x| x as usize)).collect();
+        let out: Option<Vec<u64>> = list.iter().map(Value::as_u64).collect();
         match out {
-            Some(o) if o.len() == n => Ok(o),
+            Some(o) if o.len() == n => o.into_iter().map(|x| self.bounded(key, x)).collect(),
             _ => Err(self.bad(key, &format!("a list of {n} integers"))),
         }
     }

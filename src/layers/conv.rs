@@ -30,10 +30,12 @@ impl AxisGeom {
         if kernel == 0 || stride == 0 || dilation == 0 {
             return None;
         }
-        let span = (kernel - 1) * dilation + 1;
+        // Checked: kernel sizes come from the student's config or weights, and a wrapped span
+        // would give a plausible-looking output size in a release build.
+        let span = (kernel - 1).checked_mul(dilation)?.checked_add(1)?;
         if same {
             let output = input.div_ceil(stride);
-            let needed = ((output.max(1) - 1) * stride + span).saturating_sub(input);
+            let needed = ((output.max(1) - 1).checked_mul(stride)?.checked_add(span)?).saturating_sub(input);
             (output > 0).then_some(AxisGeom { input, output, kernel, stride, dilation, pad_before: needed / 2 })
         } else {
             (input >= span).then(|| AxisGeom {
@@ -45,6 +47,16 @@ impl AxisGeom {
                 pad_before: 0,
             })
         }
+    }
+
+    /// The kernel taps of output `o` that fall inside the input (the others read padding): a
+    /// "same" pooling with a pool_size of 100000 visits only the input's pixels, as Keras does.
+    #[inline]
+    pub fn taps(&self, o: usize) -> std::ops::Range<usize> {
+        let start = o * self.stride;
+        let first = self.pad_before.saturating_sub(start).div_ceil(self.dilation);
+        let end = (self.input + self.pad_before).saturating_sub(start).div_ceil(self.dilation);
+        first.min(self.kernel)..end.min(self.kernel)
     }
 
     /// The input index read by output `o` and kernel tap `k`, or `None` inside the padding.
@@ -173,10 +185,13 @@ impl Conv2d {
         let in_len = gy.input * gx.input * self.cin;
         let rows = n * per_image;
         let pointwise = gy.kernel == 1 && gx.kernel == 1 && gy.stride == 1 && gx.stride == 1 && self.groups == 1;
+        // A kernel with a very long im2col row (a huge kernel on a "same" input) gets fewer rows
+        // per block, so the scratch buffer stays near 16 MB whatever the kernel.
+        let block = ROW_BLOCK.min((1 << 22) / k.max(1)).max(1);
         for g in 0..self.groups {
             let mut r0 = 0;
             while r0 < rows {
-                let r1 = (r0 + ROW_BLOCK).min(rows);
+                let r1 = (r0 + block).min(rows);
                 let m = r1 - r0;
                 let a: &[f32] = if pointwise {
                     &x[r0 * self.cin..r1 * self.cin]

@@ -102,6 +102,10 @@ impl Op for Identity {
     fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
         Ok(inputs[0].clone())
     }
+
+    fn is_identity(&self) -> bool {
+        true
+    }
 }
 
 pub fn build_input(ctx: &BuildCtx) -> Result<Built> {

@@ -69,6 +69,12 @@ pub trait Op: Send + Sync {
     fn flops_per_sample(&self) -> u64 {
         0
     }
+
+    /// True for a layer that returns its one input unchanged (Dropout and friends): the engine
+    /// then hands the input on instead of copying it, so 20,000 Dropout layers cost nothing.
+    fn is_identity(&self) -> bool {
+        false
+    }
 }
 
 /// What a builder returns: the runnable op and the per-sample shape it produces.
@@ -461,13 +467,65 @@ pub fn takes_weights(class_name: &str) -> bool {
     lookup(class_name).is_none_or(|s| !s.weights.is_empty())
 }
 
-/// Builds one layer: finds its registry row, then runs the builder.
+/// The most values one layer may produce per image. A Fashion-MNIST model's largest layer holds
+/// tens of thousands (a 28x28x64 convolution: 50,176); this is a thousand times more, and still
+/// lets a chunk of images fit in memory. A crafted config (UpSampling2D size 1000, a padding of
+/// 2^40) is refused when the layer is built, before any allocation.
+pub const MAX_LAYER_VALUES: usize = 1 << 24;
+
+/// The largest integer a layer's config may hold for a size (units, filters, kernel, pool,
+/// stride, padding, cropping, upsampling factor). Far above any real model, and small enough
+/// that sums and products of a few of them cannot overflow a `usize`.
+pub const MAX_CONFIG_INT: usize = 1 << 20;
+
+/// The most floating-point operations one layer may cost per image: the shipped CNN's layers
+/// cost a few million; a crafted 1000x1000 "same" kernel would cost billions per image.
+pub const MAX_LAYER_FLOPS: u64 = 1 << 32;
+
+/// The number of values in a per-sample shape, or `None` when the product overflows.
+pub fn shape_values(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// The plausibility gate every shape passes, for the model input and for each layer's output:
+/// no empty axis (a Dense(units=0) would make the next layer divide by zero) and at most
+/// [`MAX_LAYER_VALUES`] values. `what` names the layer or input in the message.
+pub fn check_shape(what: &str, shape: &[usize]) -> Result<()> {
+    if shape.contains(&0) {
+        return Err(crate::err!("{what} would produce an empty output {}: an axis of size 0", fmt_shape(shape))
+            .with_hint("every units, filters and size in the config must be at least 1"));
+    }
+    match shape_values(shape) {
+        Some(n) if n <= MAX_LAYER_VALUES => Ok(()),
+        n => Err(crate::err!(
+            "{what} would produce {} values per image {}, more than fmtool runs ({MAX_LAYER_VALUES})",
+            n.map(|n| n.to_string()).unwrap_or_else(|| "more than 2^64".into()),
+            fmt_shape(shape)
+        )),
+    }
+}
+
+/// Builds one layer: finds its registry row, runs the builder, then passes the output shape
+/// through [`check_shape`], so `check` and `score` refuse the same layers, before any work.
 pub fn build(ctx: &BuildCtx) -> Result<Built> {
     match lookup(ctx.layer.class_name) {
-        Some(spec) => (spec.build)(ctx),
-        None => {
-            Err(crate::err!("layer {} has type {:?}, which fmtool cannot run", ctx.layer.name, ctx.layer.class_name)
-                .with_hint("run `fmtool layers` for the supported layer types"))
+        Some(spec) => {
+            let built = (spec.build)(ctx)?;
+            let what = format!("layer {} ({})", crate::text::clip(ctx.layer.name, 100), ctx.layer.class_name);
+            check_shape(&what, &built.output_shape)?;
+            let flops = built.op.flops_per_sample();
+            if flops > MAX_LAYER_FLOPS {
+                return Err(crate::err!(
+                    "{what} would cost {flops} floating-point operations per image, more than fmtool runs ({MAX_LAYER_FLOPS})"
+                ));
+            }
+            Ok(built)
         }
+        None => Err(crate::err!(
+            "layer {} has type {}, which fmtool cannot run",
+            crate::text::clip(ctx.layer.name, 100),
+            crate::text::clip(ctx.layer.class_name, 100)
+        )
+        .with_hint("run `fmtool layers` for the supported layer types")),
     }
 }

@@ -31,9 +31,9 @@ impl Op for Pool2d {
                 for ox in 0..gx.output {
                     acc.fill(if self.max { f32::NEG_INFINITY } else { 0.0 });
                     let mut count = 0usize;
-                    for ky in 0..gy.kernel {
+                    for ky in gy.taps(oy) {
                         let Some(iy) = gy.source(oy, ky) else { continue };
-                        for kx in 0..gx.kernel {
+                        for kx in gx.taps(ox) {
                             let Some(ix) = gx.source(ox, kx) else { continue };
                             count += 1;
                             let px = &img[(iy * gx.input + ix) * c..][..c];
@@ -150,6 +150,35 @@ mod tests {
         let y = p.forward(&[&x]).unwrap();
         assert_eq!(y.shape(), &[1, 2, 2, 1]);
         assert!(y.iter().all(|&v| (v - 1.0).abs() < 1e-7));
+    }
+
+    #[test]
+    fn taps_are_exactly_those_inside_the_input() {
+        for (input, kernel, stride, dilation, same) in [
+            (3, 2, 2, 1, true),
+            (28, 5, 1, 1, true),
+            (7, 3, 2, 2, true),
+            (28, 1000, 1000, 1, true),
+            (9, 3, 1, 2, false),
+        ] {
+            let g = AxisGeom::new(input, kernel, stride, dilation, same).unwrap();
+            for o in 0..g.output {
+                let inside: Vec<usize> = (0..g.kernel).filter(|&k| g.source(o, k).is_some()).collect();
+                assert_eq!(g.taps(o).collect::<Vec<_>>(), inside, "{input} {kernel} {stride} {dilation} o={o}");
+            }
+        }
+    }
+
+    #[test]
+    fn same_pooling_with_a_huge_pool_answers_at_once() {
+        // pool_size 100000 on a 28x28 image: one output, the mean of the whole image.
+        let x = Array4::from_shape_fn((2, 28, 28, 1), |(_, y, x, _)| (y * 28 + x) as f32).into_dyn();
+        let g = AxisGeom::new(28, 100_000, 100_000, 1, true).unwrap();
+        let t = std::time::Instant::now();
+        let y = Pool2d { gy: g, gx: g, c: 1, max: false }.forward(&[&x]).unwrap();
+        assert!(t.elapsed().as_millis() < 500, "{:?}", t.elapsed());
+        assert_eq!(y.shape(), &[2, 1, 1, 1]);
+        assert!((y[[0, 0, 0, 0]] - 391.5).abs() < 1e-3, "{}", y[[0, 0, 0, 0]]);
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub fn build_reshape(ctx: &BuildCtx) -> Result<Built> {
         Some(Value::Array(items)) => items.iter().map(|v| v.as_i64().unwrap_or(0)).collect(),
         _ => return Err(err!("layer {}: Reshape needs a target_shape list", ctx.layer.name)),
     };
-    let known: i64 = target.iter().filter(|&&d| d != -1).product();
+    // Checked: a crafted target_shape of huge dims must not wrap to the input's size.
+    let known: i64 = target.iter().filter(|&&d| d != -1).try_fold(1i64, |a, &d| a.checked_mul(d)).unwrap_or(-1);
     let unknown = target.iter().filter(|&&d| d == -1).count();
     let bad =
         || err!("layer {}: cannot reshape {} ({total} values) into {:?}", ctx.layer.name, fmt_shape(input), target);
@@ -78,21 +79,27 @@ pub fn build_permute(ctx: &BuildCtx) -> Result<Built> {
 fn four_sides(ctx: &BuildCtx, key: &str) -> Result<[usize; 4]> {
     let bad = || err!("layer {}: {key} must be an int, (a, b) or ((top, bottom), (left, right))", ctx.layer.name);
     let v = ctx.layer.get(key).ok_or_else(bad)?;
-    if let Some(n) = v.as_u64() {
-        let n = n as usize;
-        return Ok([n, n, n, n]);
-    }
-    let items = v.as_array().filter(|a| a.len() == 2).ok_or_else(bad)?;
-    let pair = |x: &Value| -> Option<(usize, usize)> {
-        if let Some(n) = x.as_u64() {
-            return Some((n as usize, n as usize));
-        }
-        let p = x.as_array().filter(|a| a.len() == 2)?;
-        Some((p[0].as_u64()? as usize, p[1].as_u64()? as usize))
+    let sides = if let Some(n) = v.as_u64() {
+        [n, n, n, n]
+    } else {
+        let items = v.as_array().filter(|a| a.len() == 2).ok_or_else(bad)?;
+        let pair = |x: &Value| -> Option<(u64, u64)> {
+            if let Some(n) = x.as_u64() {
+                return Some((n, n));
+            }
+            let p = x.as_array().filter(|a| a.len() == 2)?;
+            Some((p[0].as_u64()?, p[1].as_u64()?))
+        };
+        let (t, b) = pair(&items[0]).ok_or_else(bad)?;
+        let (l, r) = pair(&items[1]).ok_or_else(bad)?;
+        [t, b, l, r]
     };
-    let (t, b) = pair(&items[0]).ok_or_else(bad)?;
-    let (l, r) = pair(&items[1]).ok_or_else(bad)?;
-    Ok([t, b, l, r])
+    // Bounded, so the sums below cannot wrap (2^63 + 2^63 is 0 in a release build).
+    let mut out = [0usize; 4];
+    for (o, v) in out.iter_mut().zip(sides) {
+        *o = ctx.layer.bounded(key, v)?;
+    }
+    Ok(out)
 }
 
 struct Pad2d([usize; 4]);

@@ -2,10 +2,12 @@
 //! `fashion_mnist.npz` (weights) in one directory.
 
 pub mod arch;
+pub mod lookup;
 pub mod npz;
 pub mod pylit;
 
 pub use arch::{ArchEntry, Layout};
+pub use lookup::NpzIndex;
 pub use npz::{NpyArray, Npz};
 
 use crate::error::{Error, Result};

@@ -12,7 +12,7 @@ pub trait Human {
 /// Prints a result in the chosen format.
 pub fn print<T: serde::Serialize + Human>(value: &T, format: Format, w: &mut dyn Write) -> io::Result<()> {
     match format {
-        Format::Human => value.human(w),
+        Format::Human => value.human(&mut crate::text::Escaping(w)),
         Format::Json => {
             serde_json::to_writer_pretty(&mut *w, value).map_err(io::Error::other)?;
             writeln!(w)

@@ -6,6 +6,7 @@ mod common;
 mod convert;
 mod fuzz_readers;
 mod hook;
+mod hostile_engine;
 mod hostile_readers;
 mod keras_fixtures;
 mod lenient;
