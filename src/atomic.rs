@@ -21,9 +21,21 @@ pub enum Undo {
     },
     /// Removes a folder this run created (only when empty).
     RemoveDir(PathBuf),
+    /// Removes a temporary folder and everything in it (the copy a student's code runs in).
+    RemoveTree(PathBuf),
+    /// Kills a process group this run started (the student's code), which a Ctrl-C at the
+    /// terminal does not reach: it runs in a group of its own.
+    KillGroup(u32),
 }
 
 static PENDING: Mutex<Vec<Undo>> = Mutex::new(Vec::new());
+/// Steps undone only by a signal, kept apart from [`PENDING`]'s stack so that taking and giving
+/// them back in any order never shifts a [`mark`].
+static HELD: Mutex<Vec<Undo>> = Mutex::new(Vec::new());
+
+fn held() -> MutexGuard<'static, Vec<Undo>> {
+    HELD.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn pending() -> MutexGuard<'static, Vec<Undo>> {
     PENDING.lock().unwrap_or_else(|p| p.into_inner())
@@ -33,6 +45,20 @@ fn pending() -> MutexGuard<'static, Vec<Undo>> {
 /// between cannot see the step done but not recorded. Returns the result of `f`.
 pub fn tracked<T>(f: impl FnOnce(&mut Vec<Undo>) -> T) -> T {
     f(&mut pending())
+}
+
+/// Records a step that is undone only by a signal (or [`forget`]): for resources that several
+/// threads take and give back in any order, where [`mark`] and [`commit`] do not fit.
+pub fn remember(step: Undo) {
+    held().push(step);
+}
+
+/// Drops a step recorded by [`remember`] once it is no longer needed.
+pub fn forget(matches: impl Fn(&Undo) -> bool) {
+    let mut p = held();
+    if let Some(i) = p.iter().rposition(matches) {
+        p.remove(i);
+    }
 }
 
 /// The current length of the undo list, to [`commit`] or [`rollback`] to later.
@@ -65,6 +91,18 @@ fn run_undo(steps: Vec<Undo>) {
             Undo::RemoveDir(d) => {
                 let _ = std::fs::remove_dir(d);
             }
+            Undo::RemoveTree(d) => {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            Undo::KillGroup(pid) => {
+                #[cfg(unix)]
+                // SAFETY: signals the process group the child leads (created with process_group(0)).
+                unsafe {
+                    libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
+                }
+                #[cfg(not(unix))]
+                let _ = pid;
+            }
         }
     }
 }
@@ -72,8 +110,9 @@ fn run_undo(steps: Vec<Undo>) {
 /// Makes SIGINT, SIGTERM and SIGHUP undo the recorded steps before the process ends: the signals
 /// are blocked in the calling thread and taken by a thread of their own, which runs the undo list
 /// and then ends the process by the same signal. Call it at the start of a command that writes
-/// files, before any other thread starts (threads inherit the blocked set); commands that start
-/// child processes must not call it (children would inherit it too).
+/// files, before any other thread starts (threads inherit the blocked set). Children inherit the
+/// blocked set too: a command that starts child processes unblocks the signals in the child
+/// ([`unblock_signals_in_child`]).
 #[cfg(unix)]
 pub fn clean_up_on_signals() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -98,6 +137,8 @@ pub fn clean_up_on_signals() {
                 // recorded step meanwhile.
                 let mut p = pending();
                 run_undo(std::mem::take(&mut *p));
+                let mut h = held();
+                run_undo(std::mem::take(&mut *h));
                 libc::signal(sig, libc::SIG_DFL);
                 let mut one: libc::sigset_t = std::mem::zeroed();
                 libc::sigemptyset(&mut one);
@@ -112,6 +153,20 @@ pub fn clean_up_on_signals() {
 
 #[cfg(not(unix))]
 pub fn clean_up_on_signals() {}
+
+/// Undoes [`clean_up_on_signals`]'s blocking in a child process, between fork and exec.
+///
+/// # Safety
+/// Call it only in a `pre_exec` closure: it makes one async-signal-safe system call.
+#[cfg(unix)]
+pub unsafe fn unblock_signals_in_child() {
+    // SAFETY: sigemptyset and sigprocmask on a local set are async-signal-safe.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+}
 
 /// Writes `bytes` to `path` atomically. With `overwrite` false an existing `path` is an error
 /// (checked again at the rename, so a file created meanwhile is not clobbered either).

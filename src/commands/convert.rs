@@ -239,8 +239,13 @@ mod tests {
         v
     }
 
+    /// The undo list is one per process (a signal must see every step), so the tests that write
+    /// through it take turns: a mark of one would otherwise cut another's steps.
+    static UNDO_LIST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn files_land_together_and_replace_only_with_force() {
+        let _turn = UNDO_LIST.lock().unwrap_or_else(|p| p.into_inner());
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("a/b");
         write_together(&dir, &[("x", b"1"), ("y", b"2")], false).unwrap();
@@ -255,6 +260,7 @@ mod tests {
 
     #[test]
     fn a_failure_restores_the_directory() {
+        let _turn = UNDO_LIST.lock().unwrap_or_else(|p| p.into_inner());
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("x"), b"old").unwrap();
         // "y" is a directory, so renaming a file over it fails after "x" was already replaced.

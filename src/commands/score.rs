@@ -115,6 +115,11 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
     // grader still runs relu and softmax; one that is there but does not parse or run is graded:
     // the autograder gives it no model points.
     let (model_path, root) = student_repo(args)?;
+    if root.is_some() {
+        // Before any thread starts: a Ctrl-C then kills the student's processes and removes the
+        // temporary copy they run in.
+        crate::atomic::clean_up_on_signals();
+    }
     let (paths, files) = match model::read_raw(&model_path) {
         Ok(raw) => (raw.paths.clone(), raw.parse()),
         Err(e) if root.is_some() => {

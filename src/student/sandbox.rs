@@ -61,6 +61,8 @@ impl Sandbox {
         for d in [&copy, &work, &home] {
             std::fs::create_dir(d).map_err(|e| Error::io("create", d, &e))?;
         }
+        // A Ctrl-C (or SIGTERM) while the student's code runs removes the copy too.
+        crate::atomic::remember(crate::atomic::Undo::RemoveTree(dir.path().to_path_buf()));
         let mut budget = (0u64, 0usize);
         copy_tree(repo, &copy, &mut budget, 0)?;
         Ok(Sandbox { dir, repo: copy, work, home })
@@ -114,6 +116,7 @@ impl Sandbox {
                 .with_hint("pass --python PATH, a Python 3 with NumPy installed")
         })?;
         let pid = child.id();
+        crate::atomic::remember(crate::atomic::Undo::KillGroup(pid));
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
         let (status, out, errs, timed_out) = std::thread::scope(|s| {
@@ -163,6 +166,7 @@ impl Sandbox {
             };
             // Whatever the student's code left running goes with it.
             kill_group(pid);
+            crate::atomic::forget(|u| matches!(u, crate::atomic::Undo::KillGroup(p) if *p == pid));
             (status, out.join().unwrap_or_default(), errs.join().unwrap_or_default(), timed_out)
         });
         Ok(Outcome {
@@ -229,6 +233,7 @@ fn confine(cmd: &mut Command, limits: Limits) {
     // (setrlimit, unshare), which are async-signal-safe; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
+            crate::atomic::unblock_signals_in_child();
             let set = |res, v: u64| {
                 let lim = libc::rlimit { rlim_cur: v as libc::rlim_t, rlim_max: v as libc::rlim_t };
                 libc::setrlimit(res, &lim);
@@ -265,6 +270,13 @@ fn kill_group(pid: u32) {
 
 #[cfg(not(unix))]
 fn kill_group(_pid: u32) {}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let dir = self.dir.path().to_path_buf();
+        crate::atomic::forget(|u| matches!(u, crate::atomic::Undo::RemoveTree(d) if *d == dir));
+    }
+}
 
 #[cfg(test)]
 mod tests {

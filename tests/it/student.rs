@@ -510,3 +510,37 @@ fn ground_truth_wrong_activations() {
     let codes = diagnosis_codes(&v);
     assert!(codes.iter().any(|c| c.starts_with("relu-")), "{codes:?}");
 }
+
+/// Ctrl-C while the student's code runs kills its processes (they run in a process group of their
+/// own, which the terminal's SIGINT does not reach) and removes the temporary copy.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_leaves_no_copy_and_no_process_behind() {
+    let python = require_workflow_python();
+    let repo = student_repo("correct");
+    let tmp = tempdir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fmtool"))
+        .args(["score", "--python", &python])
+        .current_dir(repo.path())
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the copy exists and the student's code is running, then interrupt.
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(tmp.path()).unwrap().count() == 0 && start.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let copies = std::fs::read_dir(tmp.path()).unwrap().count();
+    assert_eq!(copies, 1, "fmtool made its copy of the repository in TMPDIR");
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let ps = Command::new("pgrep").args(["-f", &tmp.path().display().to_string()]).output().unwrap();
+    assert!(ps.stdout.is_empty(), "student processes still running: {}", String::from_utf8_lossy(&ps.stdout));
+}
