@@ -149,8 +149,9 @@ fn parse_config(
             text.len()
         ));
     }
+    let text = python_json(text);
     let mut config: Value =
-        serde_json::from_str(text).map_err(|e| err!("{shown}: the {member} is not valid JSON ({e})"))?;
+        serde_json::from_str(&text).map_err(|e| err!("{shown}: the {member} is not valid JSON ({e})"))?;
     // The .keras writer tags objects used twice with `shared_object_id`; get_config() has no such key.
     strip_key(&mut config, "shared_object_id");
     let model = config::parse_model(&config).map_err(|e| e.context(shown))?;
@@ -388,6 +389,69 @@ fn strip_key(v: &mut Value, key: &str) {
     }
 }
 
+/// Python's `json.dumps`, which Keras writes its configs with, spells non-finite floats `NaN`,
+/// `Infinity` and `-Infinity`, which JSON has not. Outside strings they become `null` (NaN) and
+/// the largest finite float (the infinities), so that a config Keras reads back is read here too.
+pub fn python_json(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("NaN") && !text.contains("Infinity") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let (token, replacement) = if rest.starts_with("-Infinity") {
+            ("-Infinity", "-1.7976931348623157e308")
+        } else if rest.starts_with("Infinity") {
+            ("Infinity", "1.7976931348623157e308")
+        } else if rest.starts_with("NaN") {
+            ("NaN", "null")
+        } else {
+            if c == '"' {
+                in_string = true;
+            }
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        };
+        out.push_str(replacement);
+        rest = &rest[token.len()..];
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The npz key of a layer's `i`-th weight: `<name>_<i>`, as the course notebook writes it, with
+/// every character other than letters, digits, `_`, `-` and `.` (a `/` of a crafted layer name
+/// such as `../../tmp/EVIL`, a NUL, a backslash) written as `_`, a leading `.` too, so that no
+/// member name of the npz is a path; a clash with a key already used gets a numbered suffix.
+pub fn member_key(name: &str, i: usize, used: &mut std::collections::HashSet<String>) -> String {
+    let mut safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') { c } else { '_' }).collect();
+    if safe.starts_with('.') || safe.is_empty() {
+        safe.insert(0, '_');
+    }
+    let mut key = format!("{safe}_{i}");
+    let mut n = 1;
+    while !used.insert(key.clone()) {
+        key = format!("{safe}_{i}_{n}");
+        n += 1;
+    }
+    key
+}
+
 impl KerasModel {
     /// The course-format entries (`model.layers` order, InputLayer entries kept so the input shape
     /// survives; the course template skips them) and the weights for each entry, under the keys
@@ -395,8 +459,9 @@ impl KerasModel {
     pub fn take_course(&mut self) -> (Vec<ArchEntry>, Vec<Vec<Weight>>) {
         let mut entries = Vec::with_capacity(self.layers.len());
         let mut weights = Vec::with_capacity(self.layers.len());
+        let mut used = std::collections::HashSet::new();
         for (index, l) in self.layers.iter_mut().enumerate() {
-            let keys: Vec<String> = (0..l.weights.len()).map(|i| format!("{}_{i}", l.name)).collect();
+            let keys: Vec<String> = (0..l.weights.len()).map(|i| member_key(&l.name, i, &mut used)).collect();
             let arrays = std::mem::take(&mut l.weights);
             weights.push(keys.iter().zip(arrays).map(|(k, array)| Weight { key: k.clone(), array }).collect());
             entries.push(ArchEntry {
@@ -421,6 +486,28 @@ impl KerasModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_json_non_finite_floats_are_read() {
+        let text = r#"{"a": NaN, "b": Infinity, "c": [-Infinity, 1], "s": "NaN Infinity \" NaN"}"#;
+        let v: Value = serde_json::from_str(&python_json(text)).unwrap();
+        assert_eq!(v["a"], Value::Null);
+        assert_eq!(v["b"].as_f64(), Some(f64::MAX));
+        assert_eq!(v["c"][0].as_f64(), Some(f64::MIN));
+        assert_eq!(v["s"], "NaN Infinity \" NaN");
+        assert!(matches!(python_json("{\"x\": 1}"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn npz_member_keys_are_never_paths() {
+        let mut used = std::collections::HashSet::new();
+        assert_eq!(member_key("dense_1", 0, &mut used), "dense_1_0");
+        assert_eq!(member_key("../../../../tmp/EVIL_dense", 0, &mut used), "_.._.._.._.._tmp_EVIL_dense_0");
+        assert_eq!(member_key("a/b", 1, &mut used), "a_b_1");
+        // A different name that maps to a key already taken gets a suffix.
+        assert_eq!(member_key("a:b", 1, &mut used), "a_b_1_1");
+        assert_eq!(member_key("", 0, &mut used), "__0");
+    }
 
     #[test]
     fn nested_weights_are_split_by_layer_keeping_order() {

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Some("train") => python::run_script("xtask/py/train.py", &args[1..]),
         Some("bench") => python::run_script("xtask/py/bench.py", &args[1..]),
         Some("bench-student") => python::run_script("xtask/py/bench_student.py", &args[1..]),
+        Some("bench-check") => python::run_script("xtask/py/bench_check.py", &args[1..]),
         Some("test") => python::test(&args[1..]),
         Some("measure") => measure::run(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
@@ -36,6 +37,9 @@ fn main() -> ExitCode {
             eprintln!("  bench               measure fmtool score against NumPy and Keras, write BENCHMARKS.md");
             eprintln!(
                 "  bench-student       the student's own pass: fmtool's parallel test_inference vs the grader's pytest step"
+            );
+            eprintln!(
+                "  bench-check         fmtool check on crafted large models (20,000 layers; 3,000 missing weights)"
             );
             eprintln!("  measure --report FILE -- CMD...   wall time and peak memory of one command (used by bench)");
             eprintln!(

@@ -1,0 +1,96 @@
+"""`fmtool check` on crafted large models: `cargo xtask bench-check [--repeat N] [--out BENCHMARKS.md]`.
+
+Two inputs from issue 11, written with NumPy: a model of 20,000 Dense(1) layers with every weight
+present, and a model of 3,000 Dense layers whose weights are all missing while the npz holds 3,000
+unrelated keys (the key-suggestion worst case). Times the whole `fmtool check` process (release
+build, median of N) and writes the section between the markers in BENCHMARKS.md.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BEGIN = "<!-- bench-check: begin -->"
+END = "<!-- bench-check: end -->"
+
+
+def many_layers(d, n):
+    arch = [{"name": "flatten", "type": "Flatten", "config": {"batch_input_shape": [None, 784]}, "weights": []}]
+    arrays = {}
+    width = 784
+    for i in range(n):
+        units = 10 if i == n - 1 else 1
+        name = f"dense_{i}"
+        arch.append({"name": name, "type": "Dense", "config": {"units": units, "activation": "relu"},
+                     "weights": [f"{name}_0", f"{name}_1"]})
+        arrays[f"{name}_0"] = np.zeros((width, units), np.float32)
+        arrays[f"{name}_1"] = np.zeros((units,), np.float32)
+        width = units
+    write(d, arch, arrays)
+
+
+def missing_weights(d, n):
+    arch = [{"name": f"dense_{i}", "type": "Dense", "config": {"units": 10}, "weights": [f"dense_{i}_0", f"dense_{i}_1"]}
+            for i in range(n)]
+    arrays = {f"unrelated_key_{i}": np.zeros((1,), np.float32) for i in range(n)}
+    write(d, arch, arrays)
+
+
+def write(d, arch, arrays):
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "fashion_mnist.json"), "w") as f:
+        json.dump(arch, f)
+    np.savez(os.path.join(d, "fashion_mnist.npz"), **arrays)
+
+
+def timed(fmtool, d, repeat):
+    walls = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run([fmtool, "check", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        walls.append(time.perf_counter() - t)
+    return statistics.median(walls)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    args = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "fmtool"], cwd=ROOT, check=True)
+    fmtool = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "fmtool")
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = os.path.join(tmp, "layers"), os.path.join(tmp, "missing")
+        many_layers(a, 20_000)
+        missing_weights(b, 3_000)
+        ta, tb = timed(fmtool, a, args.repeat), timed(fmtool, b, args.repeat)
+    text = f"""{BEGIN}
+## `fmtool check` on crafted large models (`cargo xtask bench-check`)
+
+Whole process, release build, median of {args.repeat}, load average {os.getloadavg()[0]:.2f} when it finished:
+
+| input | `fmtool check` |
+|---|---|
+| 20,000 Dense layers, every weight present (40,000 npz members) | {ta:.2f} s |
+| 3,000 Dense layers, every weight missing, 3,000 unrelated npz keys | {tb:.2f} s |
+
+{END}"""
+    print(text)
+    old = open(args.out).read()
+    if BEGIN in old and END in old:
+        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text + "\n"
+    with open(args.out, "w") as f:
+        f.write(new)
+
+
+if __name__ == "__main__":
+    main()
