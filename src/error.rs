@@ -51,29 +51,10 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Builds an [`Error`] from a format string: `bail!("layer {name}: ...")`.
-#[macro_export]
-macro_rules! bail {
-    ($($arg:tt)*) => {
-        return Err($crate::error::Error::new(format!($($arg)*)))
-    };
-}
-
 /// Shorthand for `Error::new(format!(...))`.
 #[macro_export]
 macro_rules! err {
     ($($arg:tt)*) => {
         $crate::error::Error::new(format!($($arg)*))
     };
-}
-
-/// Adds a prefix to the error of a `Result`, like anyhow's `context`.
-pub trait ResultExt<T> {
-    fn ctx(self, prefix: impl fmt::Display) -> Result<T>;
-}
-
-impl<T> ResultExt<T> for Result<T> {
-    fn ctx(self, prefix: impl fmt::Display) -> Result<T> {
-        self.map_err(|e| e.context(prefix))
-    }
 }
