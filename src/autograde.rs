@@ -238,8 +238,10 @@ impl<'a> Evaluator<'a> {
 
     fn inference(&mut self, timeout: Duration) -> &InferenceRun {
         if self.inference.is_none() {
-            let run =
-                self.runner.parallel_inference(self.images, timeout, self.progress).unwrap_or_else(|e| InferenceRun {
+            let run = self
+                .runner
+                .parallel_inference(self.images, timeout, self.inspect.output_file.as_deref(), self.progress)
+                .unwrap_or_else(|e| InferenceRun {
                     passed: false,
                     accuracy: None,
                     error: Some(e.message),

@@ -111,7 +111,8 @@ def function_dump(tree, name):
 
 
 def mode_inspect(course_path):
-    out = {"exists": os.path.exists("model_test.py"), "tests": [], "course_inference": False, "error": None}
+    out = {"exists": os.path.exists("model_test.py"), "tests": [], "course_inference": False, "error": None,
+           "output_file": None}
     if not out["exists"]:
         emit(out)
         return
@@ -130,6 +131,11 @@ def mode_inspect(course_path):
     names = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
     needed = {"MODEL_WEIGHTS_PATH", "MODEL_ARCH_PATH", "OUTPUT_FILE"}
     out["course_inference"] = mine is not None and mine == function_dump(course, "test_inference") and needed <= names
+    # The file test_inference writes, when it is a plain string (fmtool then finishes the test itself).
+    for n in tree.body:
+        if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "OUTPUT_FILE" for t in n.targets):
+            v = n.value
+            out["output_file"] = v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else None
     emit(out)
 
 
@@ -226,7 +232,7 @@ def mode_infer(start, end, out):
                 sys.stdout.write(f"\n@@progress {k + 1}\n")
                 sys.stdout.flush()
         arr = np.array(outs)
-        np.save(out, arr, allow_pickle=False)
+        np.savez(out, outputs=arr, labels=np.asarray(y_test[start:end]))
         emit({"error": None, "shape": list(arr.shape), "dtype": str(arr.dtype), "seconds": time.time() - t0})
     except Exception as e:
         emit({"error": describe(e), "seconds": time.time() - t0})
@@ -244,7 +250,7 @@ def mode_finish(error, outs):
         if error:
             raise RuntimeError(error)
         _, y_test = mod.mnist_reader.load_mnist("data/fashion", kind="t10k")
-        outputs = np.concatenate([np.load(p, allow_pickle=False) for p in outs])
+        outputs = np.concatenate([np.load(p, allow_pickle=False)["outputs"] for p in outs])
         predictions = np.argmax(outputs.squeeze(axis=1), axis=-1)
         correct = np.sum(predictions == y_test)
         acc = correct / len(y_test)
