@@ -262,7 +262,7 @@ fn bad_pictures_exit_2_naming_the_file() {
     let text = tmp.path().join("notes.png");
     std::fs::write(&text, "not a picture at all").unwrap();
     for (path, says) in [
-        (&cut, "cannot decode"),
+        (&cut, "is cut short"),
         (&text, "is not a PNG or JPEG picture"),
         (&tmp.path().join("missing.png"), "no such file"),
     ] {
