@@ -744,7 +744,31 @@ pub fn grade_repo(
         (Some(InferenceRun { outputs: Some(s), .. }), Some(e)) => compare(s, e, engine.labels),
         _ => None,
     };
-    let diagnosis = diagnose(probe.as_ref(), inference.as_ref(), comparison.as_ref(), engine);
+    let mut diagnosis = diagnose(probe.as_ref(), inference.as_ref(), comparison.as_ref(), engine);
+    // An import the grader's runner would satisfy but this Python cannot: the rows that need it
+    // are not what the grader gives.
+    let mut messages: Vec<&str> = credit_sheet.rows.iter().map(|r| r.message.as_str()).collect();
+    if let Some(w) = &wf {
+        messages.extend(w.steps.iter().map(|s| s.message.as_str()));
+    }
+    let import_error = probe.as_ref().and_then(|p| p.import.as_ref()).map(|e| e.message.clone());
+    messages.extend(import_error.as_deref());
+    if let Some(module) = missing_here(&messages, &allowed) {
+        diagnosis.insert(
+            0,
+            Diagnosis {
+                code: "python-lacks-package",
+                message: format!(
+                    "{} cannot import {module}, which the grader's workflow installs: the rows that import it fail here but not on the grader",
+                    python.path.display()
+                ),
+                hint: Some(format!(
+                    "install it for that Python ({} -m pip install {module}) or pass --python with one that has it, and run fmtool again",
+                    python.path.display()
+                )),
+            },
+        );
+    }
     let (points, max) = match &wf {
         Some(w) => (w.total, w.max),
         None => (credit_sheet.total, credit_sheet.max),
@@ -766,6 +790,15 @@ pub fn grade_repo(
         comparison,
         diagnosis,
         seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// The first module named in a "No module named 'X'" message that the grader's runner has.
+fn missing_here(messages: &[&str], allowed: &[String]) -> Option<String> {
+    messages.iter().find_map(|m| {
+        let rest = m.split("No module named '").nth(1)?;
+        let name = rest.split('\'').next()?.split('.').next()?;
+        allowed.iter().any(|a| a == name).then(|| name.to_string())
     })
 }
 

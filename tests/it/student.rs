@@ -544,3 +544,27 @@ fn ctrl_c_leaves_no_copy_and_no_process_behind() {
     let ps = Command::new("pgrep").args(["-f", &tmp.path().display().to_string()]).output().unwrap();
     assert!(ps.stdout.is_empty(), "student processes still running: {}", String::from_utf8_lossy(&ps.stdout));
 }
+
+/// A package the workflow installs but the local Python lacks: fmtool says its rows are not what
+/// the grader gives, and how to fix the Python, instead of passing the failure off as the grade.
+#[test]
+fn a_package_the_grader_installs_but_this_python_lacks_is_named() {
+    let python = require_workflow_python();
+    let repo = student_repo("correct");
+    let yml = repo.path().join(".github/workflows/classroom.yml");
+    let text = std::fs::read_to_string(&yml).unwrap();
+    std::fs::write(
+        &yml,
+        text.replace("pip3 install pytest pandas argparse", "pip3 install pytest pandas argparse fmtool-absent-pkg"),
+    )
+    .unwrap();
+    let nn = repo.path().join("nn_predict.py");
+    let code = std::fs::read_to_string(&nn).unwrap();
+    std::fs::write(&nn, format!("import fmtool_absent_pkg\n{code}")).unwrap();
+    let run = fmtool_in(repo.path(), &["score", "--format", "json", "--python", &python]);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stderr));
+    let d = &v["grade"]["diagnosis"][0];
+    assert_eq!(d["code"], "python-lacks-package", "{:#}", v["grade"]["diagnosis"]);
+    assert!(d["message"].as_str().unwrap().contains("fmtool_absent_pkg"), "{d:#}");
+    assert_eq!(crate::score::schema_errors("score-report.schema.json", &v), Vec::<String>::new());
+}
