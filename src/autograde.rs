@@ -14,15 +14,7 @@ use std::time::Duration;
 /// The course's test file; fmtool runs tests from it only.
 pub const TEST_FILE: &str = "model_test.py";
 
-/// Whether a row's points were earned, lost, or could not be found out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Passed,
-    Failed,
-    /// fmtool did not run it (no Python, no nn_predict.py, a command it does not model).
-    NotRun,
-}
+pub use crate::grader::Status;
 
 /// One workflow step and what it awards.
 #[derive(Debug, Clone, Serialize)]
@@ -155,7 +147,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn test_acc(&self) -> Option<String> {
-        std::fs::read_to_string(self.runner.repo().join("test_acc.txt")).ok()
+        self.runner.read_in_copy("test_acc.txt")
     }
 
     /// Runs `tests` (function names of model_test.py) in order, as one pytest command does.
@@ -737,9 +729,8 @@ pub fn grade_repo(
     let credit_sheet = ev.credit_sheet(Duration::from_secs(600));
     let inference = ev.inference.take();
     // An edited test_inference ran as written, in one process: its accuracy is what it wrote.
-    let written_accuracy = std::fs::read_to_string(runner.repo().join("test_acc.txt"))
-        .ok()
-        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<f64>().ok()));
+    let written_accuracy =
+        runner.read_in_copy("test_acc.txt").and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<f64>().ok()));
     let comparison = match (&inference, engine.outputs) {
         (Some(InferenceRun { outputs: Some(s), .. }), Some(e)) => compare(s, e, engine.labels),
         _ => None,

@@ -1,7 +1,9 @@
 //! The command line, declared with clap's derive API. Doc comments are the `--help` text; there is
 //! no logic here.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::Format;
+use crate::grader::Grader;
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// fmtool: convert, check and score Fashion-MNIST Keras models for the course's DNN-inference
@@ -31,28 +33,6 @@ pub enum Command {
     Hook(HookCommand),
 }
 
-/// How results are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Format {
-    /// Text for people.
-    #[default]
-    Human,
-    /// One JSON object on stdout (see schemas/).
-    Json,
-}
-
-/// Which forward pass grades the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Grader {
-    /// fmtool's engine: every supported layer, float32, as Keras computes it.
-    #[default]
-    Full,
-    /// The unmodified course template: float64, one image at a time, only Flatten and Dense with
-    /// relu/softmax; every other layer is silently skipped.
-    Classic,
-}
-
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
     /// Directory holding fashion_mnist.json and fashion_mnist.npz (or the .json file itself).
@@ -72,6 +52,10 @@ pub struct ScoreArgs {
     /// Write confusion-matrix.png and misclassified.png into this directory.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
+    /// Replace files named like the --plot pictures that fmtool did not draw (its own earlier
+    /// pictures are always replaced).
+    #[arg(long, requires = "plot")]
+    pub force: bool,
     /// Exit with status 1 when the accuracy is below this value (0 to 1).
     #[arg(long, value_name = "X")]
     pub min_accuracy: Option<f64>,

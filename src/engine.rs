@@ -325,26 +325,6 @@ pub fn declared_input_shape(arch: &[ArchEntry]) -> Option<InputShape> {
     None
 }
 
-/// Asks glibc's allocator (Linux) to keep the memory of freed layer outputs for the next chunk
-/// instead of handing it back to the kernel: by default it trims a worker thread's heap as soon
-/// as a chunk's tensors are freed, and the next chunk then page-faults and zeroes the same
-/// megabytes again (about a tenth of `fmtool score`'s time on the shipped CNN). The peak memory
-/// is unchanged: it is the same tensors, now reused. Elsewhere this does nothing. It sets
-/// process-wide state, so `main` calls it once, before any thread starts.
-pub fn keep_freed_memory() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: mallopt only sets allocator parameters; main calls it before any other thread
-        // starts.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-            libc::mallopt(libc::M_TOP_PAD, 64 << 20);
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

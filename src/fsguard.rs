@@ -86,6 +86,40 @@ pub fn read(path: &Path, budget: u64) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The metadata of `path` (following links), with an error that names the file.
+pub fn metadata(path: &Path) -> Result<Metadata> {
+    std::fs::metadata(path).map_err(|e| Error::io("read", path, &e))
+}
+
+/// One entry of a folder: its name, and whether it is a folder or a regular file (following
+/// links); anything else (a FIFO, a socket, a device, a dangling link) is neither.
+pub struct Entry {
+    pub name: std::ffi::OsString,
+    pub is_dir: bool,
+    pub is_file: bool,
+}
+
+/// The entries of the folder `dir`, sorted by name; `None` when there is no such folder.
+pub fn list_dir(dir: &Path) -> Result<Option<Vec<Entry>>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read the folder", dir, &e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("read the folder", dir, &e))?;
+        let meta = std::fs::metadata(entry.path()).ok();
+        out.push(Entry {
+            name: entry.file_name(),
+            is_dir: meta.as_ref().is_some_and(|m| m.is_dir()),
+            is_file: meta.as_ref().is_some_and(|m| m.is_file()),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Some(out))
+}
+
 /// Budgets, in bytes, for each kind of file fmtool reads. A Fashion-MNIST model is a few MB; these
 /// leave room for any model a student could train for it, and refuse the wrong file at once.
 pub mod budget {

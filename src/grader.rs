@@ -22,9 +22,31 @@ pub struct PointsItem {
     pub max: u32,
     pub passed: bool,
     /// `passed`, `failed`, or `not_run`: a row fmtool could not run never claims its points.
-    pub status: crate::autograde::Status,
+    pub status: Status,
     /// Why a row was not run, or what decided it.
     pub note: Option<String>,
+}
+
+/// Which forward pass grades the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Grader {
+    /// fmtool's engine: every supported layer, float32, as Keras computes it.
+    #[default]
+    Full,
+    /// The unmodified course template: float64, one image at a time, only Flatten and Dense with
+    /// relu/softmax; every other layer is silently skipped.
+    Classic,
+}
+
+/// Whether a row's points were earned, lost, or could not be found out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Passed,
+    Failed,
+    /// fmtool did not run it (no Python, no nn_predict.py, a command it does not model).
+    NotRun,
 }
 
 /// The whole table, as the course sheet lists it.
@@ -44,7 +66,7 @@ pub enum Outcome {
 }
 
 fn item(name: impl Into<String>, max: u32, outcome: &Outcome) -> PointsItem {
-    use crate::autograde::Status;
+    use Status;
     let (passed, status, note) = match outcome {
         Outcome::Passed => (true, Status::Passed, None),
         Outcome::Failed => (false, Status::Failed, None),
@@ -406,7 +428,7 @@ mod tests {
         let not_run = Outcome::NotRun("no nn_predict.py".into());
         let p = points(&not_run, &Outcome::Failed, true, Some(0.92));
         assert_eq!(p.total, 80);
-        assert_eq!(p.items[0].status, crate::autograde::Status::NotRun);
+        assert_eq!(p.items[0].status, Status::NotRun);
         assert_eq!(p.items[0].note.as_deref(), Some("no nn_predict.py"));
     }
 

@@ -15,6 +15,7 @@ pub mod keras;
 pub mod layers;
 pub mod model;
 pub mod picture;
+pub mod plot;
 pub mod repo;
 pub mod report;
 pub mod student;
@@ -24,6 +25,16 @@ pub use error::{Error, Result};
 
 use cli::{Cli, Command, HookCommand};
 use std::io::Write;
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Format {
+    /// Text for people.
+    #[default]
+    Human,
+    /// One JSON object on stdout (see schemas/).
+    Json,
+}
 
 /// The outcome of a command, mapped to the process exit code by `main`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +60,7 @@ impl ExitStatus {
 /// Runs one command, printing results to `out` and errors to `err`.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
     let printed = match cli.command {
-        Command::Score(args) => commands::score::run(&args).map(|r| {
+        Command::Score(args) => commands::score::run(&args, &report::progress::Bar::on_stderr()).map(|r| {
             let status = r.status();
             (report::print(&r, args.format, out), status)
         }),
@@ -68,7 +79,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
         }),
         Command::Layers(args) => Ok((report::print(&commands::layers::run(), args.format, out), ExitStatus::Success)),
         Command::Hook(HookCommand::Install(args)) => {
-            commands::hook::install(&args).map(|r| (report::print(&r, cli::Format::Human, out), ExitStatus::Success))
+            commands::hook::install(&args).map(|r| (report::print(&r, Format::Human, out), ExitStatus::Success))
         }
     };
     match printed {

@@ -157,7 +157,7 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
 mod tests {
     use super::super::test_util::*;
     use super::*;
-    use crate::cli::Grader;
+    use crate::grader::Grader;
     use crate::model::npz::{NpyArray, NpzEntry};
 
     fn with_entry(mut n: Npz, key: &str, array: Result<NpyArray, String>) -> Npz {

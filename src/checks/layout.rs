@@ -23,24 +23,16 @@ pub fn convert_command(keras_file: Option<&str>, out_dir: Option<&str>) -> Strin
     }
 }
 
-/// Reads and checks the architecture file at `path` (shown as `shown` in findings).
-/// `convert` is the command that re-creates the course files, for hints.
-pub fn read(path: &Path, shown: &str, convert: &str) -> (Option<ParsedArch>, Vec<Finding>) {
-    let text = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            let (msg, hint) = if e.kind() == std::io::ErrorKind::NotFound {
-                (
-                    format!("{} is missing", file_name(shown)),
-                    format!("export the architecture with the course notebook, or run `{convert}`"),
-                )
-            } else {
-                (crate::error::Error::io("read", path, &e).message, "check the file's permissions".into())
-            };
-            return (None, vec![Finding::error("missing-file", Location::file(shown), msg).hint(hint)]);
-        }
-    };
-    match parse_text(&text, shown, convert) {
+/// The finding for an architecture file that is not there.
+pub fn missing(shown: &str, convert: &str) -> Finding {
+    Finding::error("missing-file", Location::file(shown), format!("{} is missing", file_name(shown)))
+        .hint(format!("export the architecture with the course notebook, or run `{convert}`"))
+}
+
+/// Checks the bytes of the architecture file (shown as `shown` in findings). `convert` is the
+/// command that re-creates the course files, for hints. The command reads the file.
+pub fn check_bytes(bytes: &[u8], shown: &str, convert: &str) -> (Option<ParsedArch>, Vec<Finding>) {
+    match parse_text(bytes, shown, convert) {
         Ok(value) => check_value(&value, shown, convert),
         Err(f) => (None, vec![*f]),
     }
@@ -155,10 +147,8 @@ mod tests {
 
     #[test]
     fn missing_file_is_a_finding() {
-        let dir = tempfile::tempdir().unwrap();
-        let (p, f) = read(&dir.path().join("fashion_mnist.json"), F, CONVERT);
-        assert!(p.is_none());
-        assert_eq!(f[0].code, "missing-file");
-        assert!(f[0].message.contains("fashion_mnist.json is missing"));
+        let f = missing(F, CONVERT);
+        assert_eq!(f.code, "missing-file");
+        assert!(f.message.contains("fashion_mnist.json is missing"));
     }
 }

@@ -12,7 +12,7 @@ pub mod template;
 pub mod types;
 pub mod weights;
 
-use crate::cli::Grader;
+use crate::grader::Grader;
 use crate::model::{ArchEntry, Npz, NpzIndex};
 
 /// How bad a finding is: errors make `fmtool check` exit 1, warnings do not.

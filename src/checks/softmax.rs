@@ -54,7 +54,7 @@ fn ends_with(e: &ArchEntry) -> End {
 mod tests {
     use super::super::test_util::*;
     use super::*;
-    use crate::cli::Grader;
+    use crate::grader::Grader;
     use serde_json::json;
 
     fn last_is(entries: serde_json::Value) -> Vec<&'static str> {

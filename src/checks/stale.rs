@@ -113,7 +113,7 @@ fn file_name(p: &str) -> &str {
 mod tests {
     use super::super::test_util::*;
     use super::*;
-    use crate::cli::Grader;
+    use crate::grader::Grader;
 
     fn keras_weights(npz: &crate::model::Npz, arch: &[ArchEntry], scale: f32) -> Vec<Vec<Weight>> {
         arch.iter()

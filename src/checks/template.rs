@@ -137,7 +137,7 @@ mod tests {
     use super::super::test_util::*;
     use super::*;
     use crate::checks::Severity;
-    use crate::cli::Grader;
+    use crate::grader::Grader;
     use serde_json::json;
 
     #[test]

@@ -58,7 +58,7 @@ fn unknown_hint(class_name: &str) -> String {
 mod tests {
     use super::super::test_util::*;
     use super::*;
-    use crate::cli::Grader;
+    use crate::grader::Grader;
     use serde_json::json;
 
     #[test]

@@ -362,7 +362,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
 mod tests {
     use super::super::test_util::*;
     use super::*;
-    use crate::cli::Grader;
+    use crate::grader::Grader;
     use serde_json::json;
 
     fn mlp_arch() -> Vec<ArchEntry> {

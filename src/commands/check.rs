@@ -6,9 +6,10 @@ use crate::checks::layout::{self, convert_command};
 use crate::checks::shapes::ShapeSummary;
 use crate::checks::stale::{self, KerasSide};
 use crate::checks::{self, Finding, Location, ModelView, Severity};
-use crate::cli::{CheckArgs, Grader};
+use crate::cli::CheckArgs;
 use crate::engine::InputShape;
 use crate::error::Result;
+use crate::grader::Grader;
 use crate::layers::Shape;
 use crate::model::npz::{NpyArray, NpzEntry};
 use crate::model::{JSON_NAME, NPZ_NAME, Npz};
@@ -241,14 +242,17 @@ pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSum
     };
     let mut checked = Vec::new();
     let mut findings = Vec::new();
-    // A FIFO, device or oversized file is refused here, before layout::read would block on it.
-    let refused = match std::fs::symlink_metadata(json) {
-        Ok(_) => crate::fsguard::open(json, crate::fsguard::budget::JSON).err(),
-        Err(_) => None,
-    };
-    let (parsed, f) = match refused {
-        Some(e) => (None, vec![Finding::error("missing-file", Location::file(&json_s), e.message).maybe_hint(e.hint)]),
-        None => layout::read(json, &json_s, &convert),
+    // A FIFO, device or oversized file is refused by fsguard, never read.
+    let (parsed, f) = if std::fs::symlink_metadata(json).is_err() {
+        (None, vec![layout::missing(&json_s, &convert)])
+    } else {
+        match crate::fsguard::read(json, crate::fsguard::budget::JSON) {
+            Ok(bytes) => layout::check_bytes(&bytes, &json_s, &convert),
+            Err(e) => {
+                let hint = e.hint.unwrap_or_else(|| "check the file's permissions".into());
+                (None, vec![Finding::error("missing-file", Location::file(&json_s), e.message).hint(hint)])
+            }
+        }
     };
     findings.extend(f);
     if json.exists() {

@@ -5,8 +5,7 @@
 use crate::cli::HookInstallArgs;
 use crate::err;
 use crate::error::{Error, Result};
-use crate::report::Human;
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A line every hook fmtool writes contains, to recognise it later.
@@ -173,28 +172,6 @@ pub fn install(args: &HookInstallArgs) -> Result<HookReport> {
         on_path: fmtool_on_path(),
         fallback,
     })
-}
-
-impl Human for HookReport {
-    fn human(&self, w: &mut dyn Write) -> io::Result<()> {
-        let verb = if self.replaced { "replaced" } else { "installed" };
-        writeln!(w, "{verb} {}", self.path)?;
-        writeln!(
-            w,
-            "every commit that stages fashion_mnist.json/.npz/.h5 or a .keras file runs `fmtool check` on the staged files"
-        )?;
-        if let Some(x) = self.min_accuracy {
-            writeln!(w, "and `fmtool score --min-accuracy {x}` on their model directory")?;
-        }
-        if !self.on_path {
-            let fb = self.fallback.as_deref().unwrap_or("nothing");
-            writeln!(
-                w,
-                "note: fmtool is not on PATH; the hook will use {fb}. Install fmtool (cargo install --path <fmtool checkout>) so the hook keeps working if that file moves"
-            )?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -1,14 +1,15 @@
 //! `fmtool score`: runs a model on the test set and computes what the autograder gives.
 
-use crate::cli::{Grader, ScoreArgs};
+use crate::cli::ScoreArgs;
+use crate::commands::Progress;
 use crate::dataset::{self, CLASS_NAMES, Dataset};
 use crate::engine::{InputShape, Model};
 use crate::error::{Error, Result};
+use crate::grader::Grader;
 use crate::grader::{self, Points, TemplateStep};
 use crate::model::ModelFiles;
 use crate::{ExitStatus, err, model};
 use ndarray::Array2;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -104,7 +105,7 @@ struct Graded {
     outputs: Option<Array2<f32>>,
 }
 
-pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
+pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
     let start = Instant::now();
     if let Some(m) = args.min_accuracy
         && !(0.0..=1.0).contains(&m)
@@ -141,7 +142,7 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
             Err(e) => Graded { failure: Some(one_line(e)), ..Graded::default() },
             // In a student repository the engine's verdict is information: the student's own code
             // decides the points, so nothing the engine finds stops the grading.
-            Ok(files) => match grade_full(files, &data, &mut notes, true) {
+            Ok(files) => match grade_full(files, &data, &mut notes, true, progress) {
                 Ok(g) => g,
                 Err(e) if root.is_some() => Graded { failure: Some(one_line(&e)), ..Graded::default() },
                 Err(e) => return Err(e),
@@ -154,7 +155,9 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
             {
                 // The template crashes; say what the model itself would score once it runs.
                 let mut ignored = Vec::new();
-                if let Ok(Graded { predictions: Some(preds), .. }) = grade_full(files, &data, &mut ignored, false) {
+                if let Ok(Graded { predictions: Some(preds), .. }) =
+                    grade_full(files, &data, &mut ignored, false, progress)
+                {
                     let acc = accuracy_of(&preds, &data.labels);
                     model_accuracy = Some(acc);
                     notes.push(format!(
@@ -252,16 +255,17 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport> {
             timeout: args.timeout.map(std::time::Duration::from_secs_f64),
             images: data.len(),
         };
-        let bar = Progress::new(data.len());
-        let grade = crate::autograde::grade_repo(&root, &opts, &view, &|n| bar.update(n))?;
-        bar.finish();
+        progress.start(data.len());
+        let grade = crate::autograde::grade_repo(&root, &opts, &view, &|n| progress.update(n));
+        progress.finish();
+        let grade = grade?;
         report.points = grade.points as u32;
         report.points_table = grade.credit_sheet.to_points();
         report.grade = Some(grade);
     }
     if let Some(dir) = &args.plot {
         if ran {
-            report.plots = crate::report::plot::write_plots(dir, &report, &data)?;
+            report.plots = write_plots(dir, &report, &data, args.force)?;
         } else {
             report.notes.push("no plots: the model did not run".into());
         }
@@ -308,7 +312,13 @@ fn accuracy_of(predictions: &[usize], labels: &[u8]) -> f64 {
 /// The full grader: fmtool's engine. `template_note` adds what the unmodified template does. A
 /// model that cannot be built is graded as one that does not run; non-finite outputs are an
 /// error (the weights are broken, whatever the grader makes of them).
-fn grade_full(files: &ModelFiles, data: &Dataset, notes: &mut Vec<String>, template_note: bool) -> Result<Graded> {
+fn grade_full(
+    files: &ModelFiles,
+    data: &Dataset,
+    notes: &mut Vec<String>,
+    template_note: bool,
+    progress: &dyn Progress,
+) -> Result<Graded> {
     let m = match Model::build(&files.arch, &files.npz) {
         Ok(m) => m,
         Err(e) => return Ok(Graded { failure: Some(one_line(&e)), ..Graded::default() }),
@@ -354,9 +364,9 @@ fn grade_full(files: &ModelFiles, data: &Dataset, notes: &mut Vec<String>, templ
         ));
     }
     let images = data.images_f32();
-    let bar = Progress::new(data.len());
-    let out = m.predict(images.view(), &|n| bar.update(n));
-    bar.finish();
+    progress.start(data.len());
+    let out = m.predict(images.view(), &|n| progress.update(n));
+    progress.finish();
     let out = match out {
         Ok(out) => out,
         Err(e) => return Ok(failed(e)),
@@ -413,28 +423,58 @@ fn check_finite<T>(values: impl Iterator<Item = f64>, out: &Array2<T>) -> Result
     Ok(())
 }
 
-/// A progress bar on stderr, shown only when stderr is a terminal.
-struct Progress {
-    total: usize,
-    tty: bool,
-}
-
-impl Progress {
-    fn new(total: usize) -> Progress {
-        Progress { total, tty: std::io::stderr().is_terminal() }
+/// `--plot DIR`: draws the plots and writes them into `dir` (created if missing). A file by a
+/// plot's name is replaced when fmtool drew it, else only with `--force`; both are checked
+/// before either is written.
+fn write_plots(dir: &Path, report: &ScoreReport, data: &Dataset, force: bool) -> Result<Vec<String>> {
+    if report.predictions.len() != data.len() {
+        return Err(err!(
+            "--plot: {} predictions for {} images; nothing was drawn",
+            report.predictions.len(),
+            data.len()
+        ));
     }
-
-    fn update(&self, done: usize) {
-        if self.tty {
-            let width = 30;
-            let filled = done * width / self.total.max(1);
-            eprint!("\r[{}{}] {done}/{} images", "#".repeat(filled), " ".repeat(width - filled), self.total);
-        }
+    if dir.exists() && !dir.is_dir() {
+        return Err(err!("--plot {}: it is a file, not a directory", dir.display()));
     }
-
-    fn finish(&self) {
-        if self.tty {
-            eprint!("\r{}\r", " ".repeat(60));
-        }
+    let misclassified: Vec<(usize, usize)> = (0..data.len())
+        .filter(|&i| report.predictions[i] != data.labels[i] as usize)
+        .map(|i| (i, report.predictions[i]))
+        .collect();
+    let grader = match report.grader {
+        Grader::Full => "full",
+        Grader::Classic => "classic",
+    };
+    let scored = crate::plot::Scored {
+        confusion: &report.confusion,
+        accuracy: report.accuracy.unwrap_or(0.0),
+        correct: report.correct,
+        images: report.images,
+        model: &report.model,
+        data,
+        grader,
+        misclassified: &misclassified,
+    };
+    let pictures = crate::plot::render(&scored)?;
+    // fmtool's own earlier pictures are replaced; anything else by that name only with --force.
+    let theirs = |path: &Path| {
+        std::fs::symlink_metadata(path).is_ok()
+            && !crate::fsguard::read(path, crate::fsguard::budget::PICTURE)
+                .is_ok_and(|b| crate::plot::written_by_fmtool(&b))
+    };
+    if !force && let Some((name, _)) = pictures.iter().find(|(name, _)| theirs(&dir.join(name))) {
+        return Err(err!(
+            "--plot: {} already exists and is not a picture fmtool drew; nothing was written",
+            dir.join(name).display()
+        )
+        .with_hint("pass --force to replace it, or choose another --plot directory"));
     }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, &e))?;
+    let mut written = Vec::new();
+    for (name, png) in pictures {
+        let path = dir.join(name);
+        crate::atomic::write_atomic(&path, &png, true)?;
+        written.push(path.display().to_string());
+    }
+    Ok(written)
 }

@@ -77,7 +77,7 @@ pub const MAX_FILE_BYTES: u64 = crate::fsguard::budget::KERAS;
 /// bytes: parsing runs under [`guard::run`].
 pub fn read_model(path: &Path) -> Result<KerasModel> {
     let shown = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, &e))?;
+    let meta = crate::fsguard::metadata(path)?;
     if meta.is_dir() {
         let hint = if path.join("saved_model.pb").exists() {
             "this is a TensorFlow SavedModel directory; save the model with model.save(\"fashion_mnist.h5\") instead"

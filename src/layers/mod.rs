@@ -7,6 +7,7 @@ pub mod activation;
 pub mod config;
 pub mod conv;
 pub mod core;
+pub mod geometry;
 pub mod matmul;
 pub mod merge;
 pub mod norm;

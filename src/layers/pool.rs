@@ -1,8 +1,8 @@
 //! Pooling: MaxPooling2D and AveragePooling2D (valid/same; TensorFlow's same-padded average counts
 //! only the real pixels), GlobalAveragePooling2D and GlobalMaxPooling2D (keepdims).
 
-use super::conv::{AxisGeom, image_input, padding_is_same};
 use super::core::expect_weights;
+use super::geometry::{AxisGeom, image_input, padding_is_same};
 use super::{BuildCtx, Built, Op, Tensor};
 use crate::err;
 use crate::error::Result;

@@ -2,8 +2,8 @@
 //! ZeroPadding2D, Cropping2D and UpSampling2D (nearest, and bilinear with TensorFlow's half-pixel
 //! centers).
 
-use super::conv::image_input;
 use super::core::{expect_weights, single_input};
+use super::geometry::image_input;
 use super::{BuildCtx, Built, Op, Shape, Tensor, fmt_shape};
 use crate::err;
 use crate::error::Result;

@@ -5,7 +5,7 @@
 //! and a tile's result never depends on the other tiles in its block, so an image's outputs are
 //! the same bits whatever batch it is scored in.
 
-use super::conv::AxisGeom;
+use super::geometry::AxisGeom;
 
 /// Tiles transformed and multiplied per block (the block's two matrices stay near the L2 cache).
 const TILE_BLOCK: usize = 256;

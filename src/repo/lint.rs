@@ -107,12 +107,12 @@ impl Available {
 /// The repo's own importable modules: `X.py` files and folders at the root (a folder is importable
 /// as a namespace package even without `__init__.py`).
 pub fn own_modules(repo_root: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(repo_root) else { return Vec::new() };
+    let Ok(Some(entries)) = crate::fsguard::list_dir(repo_root) else { return Vec::new() };
     let mut out: Vec<String> = entries
-        .filter_map(|e| e.ok())
+        .into_iter()
         .filter_map(|e| {
-            let name = e.file_name().to_str()?.to_string();
-            let is_dir = e.file_type().ok()?.is_dir();
+            let name = e.name.to_str()?.to_string();
+            let is_dir = e.is_dir;
             let module = if is_dir { name } else { name.strip_suffix(".py")?.to_string() };
             let ok = !module.is_empty()
                 && !module.starts_with('.')

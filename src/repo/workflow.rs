@@ -88,32 +88,26 @@ pub fn is_command_grader(uses: &str) -> bool {
 /// the points it would award cannot be known.
 pub fn find_workflows(repo_root: &Path) -> Result<Vec<Workflow>> {
     let dir = repo_root.join(WORKFLOW_DIR);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("read the folder", &dir, &e)),
-    };
+    let Some(entries) = crate::fsguard::list_dir(&dir)? else { return Ok(Vec::new()) };
     let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io("read the folder", &dir, &e))?;
-        let path = entry.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
-        if (name.ends_with(".yml") || name.ends_with(".yaml")) && path.is_file() {
+        let Some(name) = entry.name.to_str().map(str::to_string) else { continue };
+        if (name.ends_with(".yml") || name.ends_with(".yaml")) && entry.is_file {
+            let path = dir.join(&name);
             files.push((name, path));
         }
     }
-    files.sort();
     let mut out = Vec::new();
     for (name, path) in files {
         let shown = format!("{WORKFLOW_DIR}/{name}");
-        let len = std::fs::metadata(&path).map_err(|e| Error::io("read", &path, &e))?.len();
+        let len = crate::fsguard::metadata(&path)?.len();
         if len > MAX_WORKFLOW_BYTES {
             return Err(Error::new(format!(
                 "{shown} is {len} bytes; fmtool reads workflow files of at most {MAX_WORKFLOW_BYTES} bytes (1 MiB)"
             ))
             .with_hint("a GitHub Classroom workflow is a few kilobytes: restore the one the assignment came with"));
         }
-        let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, &e))?;
+        let bytes = crate::fsguard::read(&path, MAX_WORKFLOW_BYTES)?;
         let text = String::from_utf8_lossy(&bytes);
         if !text.contains("autograding-command-grader") {
             continue;

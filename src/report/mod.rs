@@ -1,7 +1,7 @@
 //! Renders command results for people (`--format human`) or as one JSON object (`--format json`).
 //! Every result type is `Serialize` (its JSON form) and [`Human`] (its text form).
 
-use crate::cli::Format;
+use crate::Format;
 use std::io::{self, Write};
 
 /// The text rendering of a result.
@@ -20,9 +20,10 @@ pub fn print<T: serde::Serialize + Human>(value: &T, format: Format, w: &mut dyn
     }
 }
 
-mod canvas;
 mod check;
 mod convert;
-pub mod plot;
+mod hook;
+mod layers;
 mod predict;
+pub mod progress;
 mod score;

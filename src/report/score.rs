@@ -1,8 +1,8 @@
 //! The human rendering of `fmtool score`.
 
 use super::Human;
-use crate::cli::Grader;
 use crate::commands::score::ScoreReport;
+use crate::grader::Grader;
 use std::io::{self, Write};
 
 impl Human for ScoreReport {

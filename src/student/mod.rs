@@ -7,7 +7,7 @@
 pub mod sandbox;
 
 use crate::err;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use sandbox::{Limits, Outcome, Sandbox};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -216,10 +216,8 @@ impl Runner {
     /// the grader's runner has (from the workflow's setup commands); None lets every import through.
     pub fn new(repo: &Path, python: Python, allowed: Option<&[String]>) -> Result<Runner> {
         let sandbox = Sandbox::copy_of(repo)?;
-        let harness = sandbox.work.join("fmtool_harness.py");
-        let course_test = sandbox.work.join("course_model_test.py");
-        std::fs::write(&harness, HARNESS).map_err(|e| Error::io("write", &harness, &e))?;
-        std::fs::write(&course_test, COURSE_MODEL_TEST).map_err(|e| Error::io("write", &course_test, &e))?;
+        let harness = sandbox.write_work("fmtool_harness.py", HARNESS.as_bytes())?;
+        let course_test = sandbox.write_work("course_model_test.py", COURSE_MODEL_TEST.as_bytes())?;
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 16);
         Ok(Runner {
             sandbox,
@@ -239,6 +237,11 @@ impl Runner {
     /// The sandbox's copy of the repository (where `test_acc.txt` is written).
     pub fn repo(&self) -> &Path {
         &self.sandbox.repo
+    }
+
+    /// A text file the student's code wrote in its copy (`test_acc.txt`).
+    pub fn read_in_copy(&self, name: &str) -> Option<String> {
+        self.sandbox.read_in_copy(name)
     }
 
     fn harness(&self, args: &[String], timeout: Duration, on_line: &(dyn Fn(&str) + Sync)) -> Result<Outcome> {
@@ -355,7 +358,10 @@ impl Runner {
         // The rest of test_inference: in Rust when the outputs are the usual (n, 1, classes) and
         // the accuracy prints as Python prints it (a Python start saved), else in Python.
         let fast = match (&error, output_file) {
-            (None, Some(file)) => finish_here(&outs, &self.sandbox.repo.join(file)),
+            // test_inference removes the file first and writes it last: the same end state.
+            (None, Some(file)) => finish_here(&outs).and_then(|(accuracy, outputs, predictions, text)| {
+                self.sandbox.write_in_copy(file, text.as_bytes()).ok().map(|()| (accuracy, outputs, predictions))
+            }),
             _ => None,
         };
         if let Some((accuracy, outputs, predictions)) = fast {
@@ -422,7 +428,7 @@ impl Runner {
 /// accuracy written as Python's `str` writes it. None (the harness does it instead) for anything
 /// else: another shape, a worker's file that does not read, an accuracy Python would print in
 /// exponent form.
-fn finish_here(outs: &[PathBuf], output_file: &Path) -> Option<(f64, ndarray::Array2<f64>, Vec<usize>)> {
+fn finish_here(outs: &[PathBuf]) -> Option<(f64, ndarray::Array2<f64>, Vec<usize>, String)> {
     let mut rows: Vec<f64> = Vec::new();
     let mut labels: Vec<f64> = Vec::new();
     let mut classes = None;
@@ -445,9 +451,7 @@ fn finish_here(outs: &[PathBuf], output_file: &Path) -> Option<(f64, ndarray::Ar
     let correct = predictions.iter().zip(&labels).filter(|(p, l)| **p as f64 == **l).count();
     let accuracy = correct as f64 / n as f64;
     let text = python_float(accuracy)?;
-    // test_inference removes the file first and writes it last: the same end state.
-    std::fs::write(output_file, text).ok()?;
-    Some((accuracy, outputs, predictions))
+    Some((accuracy, outputs, predictions, text))
 }
 
 /// `str(x)` of a Python float in [0, 1] where Python writes no exponent; None elsewhere.

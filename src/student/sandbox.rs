@@ -68,6 +68,33 @@ impl Sandbox {
         Ok(Sandbox { dir, repo: copy, work, home })
     }
 
+    /// Writes `bytes` to `name` inside the copy, where the student's tests would have written it
+    /// (`test_acc.txt`). A name that would leave the copy (absolute, or with `..`) is refused.
+    pub fn write_in_copy(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.inside_copy(name).ok_or_else(|| err!("{name}: not a file name inside the repository"))?;
+        std::fs::write(&path, bytes).map_err(|e| Error::io("write", &path, &e))
+    }
+
+    /// The text of `name` inside the copy (what the student's code wrote), when it is a regular
+    /// file of at most 1 MiB.
+    pub fn read_in_copy(&self, name: &str) -> Option<String> {
+        let bytes = crate::fsguard::read(&self.inside_copy(name)?, 1 << 20).ok()?;
+        String::from_utf8(bytes).ok()
+    }
+
+    fn inside_copy(&self, name: &str) -> Option<PathBuf> {
+        let rel = Path::new(name);
+        let plain = rel.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        (plain && !name.is_empty()).then(|| self.repo.join(rel))
+    }
+
+    /// Writes one of fmtool's own files (the harness) into the work folder beside the copy.
+    pub fn write_work(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let path = self.work.join(name);
+        std::fs::write(&path, bytes).map_err(|e| Error::io("write", &path, &e))?;
+        Ok(path)
+    }
+
     /// The temporary folder holding everything (removed when the sandbox is dropped).
     pub fn path(&self) -> &Path {
         self.dir.path()

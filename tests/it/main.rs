@@ -14,3 +14,4 @@ mod numpy_crosscheck;
 mod predict;
 mod score;
 mod student;
+mod tidy;

@@ -360,6 +360,24 @@ fn plot_writes_a_confusion_matrix_and_a_gallery() {
     let black = gallery.pixels().filter(|p| p.0 == [0, 0, 0]).count();
     assert!(black > 100 * 56 * 56 / 4, "{black} black pixels");
 
+    // A file of the user's by a plot's name is kept (exit 2, nothing written) unless --force.
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("misclassified.png"), b"my own picture").unwrap();
+    let args = ["score", "--model", model.to_str().unwrap(), "--plot", mine.to_str().unwrap()];
+    let run = fmtool(&args);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("misclassified.png already exists") && run.stderr.contains("--force"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(mine.join("misclassified.png")).unwrap(), b"my own picture");
+    assert!(!mine.join("confusion-matrix.png").exists(), "nothing is written when one file is refused");
+    let run = fmtool(&[&args[..], &["--force"]].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(image::open(mine.join("misclassified.png")).is_ok());
+
     // A file where the directory should be: exit 2 with the path named.
     let file = tmp.path().join("plots/mine.txt");
     let run = fmtool(&["score", "--model", model.to_str().unwrap(), "--plot", file.to_str().unwrap()]);

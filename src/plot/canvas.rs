@@ -207,6 +207,8 @@ impl Canvas {
         let mut enc = png::Encoder::new(&mut out, self.width as u32, self.height as u32);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
+        enc.add_text_chunk(super::SOFTWARE_KEY.into(), super::SOFTWARE.into())
+            .map_err(|e| err!("cannot encode a PNG: {e}"))?;
         let mut writer = enc.write_header().map_err(|e| err!("cannot encode a PNG: {e}"))?;
         writer.write_image_data(&self.pixels).map_err(|e| err!("cannot encode a PNG: {e}"))?;
         writer.finish().map_err(|e| err!("cannot encode a PNG: {e}"))?;
@@ -274,5 +276,7 @@ mod tests {
         assert_eq!(img.dimensions(), (3, 2));
         assert_eq!(img.get_pixel(1, 1).0, [10, 20, 30]);
         assert_eq!(img.get_pixel(0, 0).0, [255, 255, 255]);
+        assert!(super::super::written_by_fmtool(&bytes));
+        assert!(!super::super::written_by_fmtool(b"\x89PNG\r\n\x1a\n"));
     }
 }

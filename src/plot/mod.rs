@@ -1,17 +1,27 @@
 //! PNG pictures for `fmtool score --plot DIR`: a confusion-matrix heat map and a gallery of
-//! misclassified test images with their true and predicted labels.
+//! misclassified test images with their true and predicted labels. Drawing only: the command
+//! decides what to draw and writes the bytes (through `atomic`).
 
-use super::canvas::{ADVANCE, BLACK, Canvas, GLYPH_H, Rgb, WHITE, text_width};
-use crate::cli::Grader;
-use crate::commands::score::ScoreReport;
+mod canvas;
+
 use crate::dataset::{CLASS_NAMES, Dataset};
-use crate::error::{Error, Result};
-use crate::{atomic, err};
-use std::path::Path;
+use crate::error::Result;
+use canvas::{ADVANCE, BLACK, Canvas, GLYPH_H, Rgb, WHITE, text_width};
 
 /// The file names `--plot` writes (and overwrites) in its directory.
 pub const CONFUSION_PNG: &str = "confusion-matrix.png";
 pub const MISCLASSIFIED_PNG: &str = "misclassified.png";
+
+/// The PNG text chunk that marks a picture as fmtool's own, so that `--plot` replaces its own
+/// earlier pictures but never a file of the user's without `--force`.
+const SOFTWARE_KEY: &str = "Software";
+const SOFTWARE: &str = "fmtool --plot";
+
+/// Whether `png` is a picture `--plot` wrote (it carries fmtool's text chunk).
+pub fn written_by_fmtool(png: &[u8]) -> bool {
+    let needle = format!("tEXt{SOFTWARE_KEY}\0{SOFTWARE}");
+    png.starts_with(b"\x89PNG") && png.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
 
 /// How many misclassified images the gallery shows at most.
 pub const GALLERY_MAX: usize = 100;
@@ -20,26 +30,24 @@ const MARGIN: usize = 20;
 const GREY: Rgb = [110, 110, 110];
 const LIGHT_GREY: Rgb = [200, 200, 200];
 
-/// Writes the plots into `dir` (created if missing) and returns the paths written.
-pub fn write_plots(dir: &Path, report: &ScoreReport, data: &Dataset) -> Result<Vec<String>> {
-    if report.predictions.len() != data.len() {
-        return Err(err!(
-            "--plot: {} predictions for {} images; nothing was drawn",
-            report.predictions.len(),
-            data.len()
-        ));
-    }
-    if dir.exists() && !dir.is_dir() {
-        return Err(err!("--plot {}: it is a file, not a directory", dir.display()));
-    }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, &e))?;
-    let mut written = Vec::new();
-    for (name, canvas) in [(CONFUSION_PNG, confusion_matrix(report)), (MISCLASSIFIED_PNG, gallery(report, data))] {
-        let path = dir.join(name);
-        atomic::write_atomic(&path, &canvas.png()?, true)?;
-        written.push(path.display().to_string());
-    }
-    Ok(written)
+/// What the plots show: the score's confusion matrix and totals, and the images misclassified.
+pub struct Scored<'a> {
+    /// `confusion[true][predicted]`.
+    pub confusion: &'a [Vec<usize>],
+    pub accuracy: f64,
+    pub correct: usize,
+    pub images: usize,
+    pub model: &'a str,
+    pub data: &'a Dataset,
+    /// Which grader scored it, as the command line names it.
+    pub grader: &'a str,
+    /// `(image number, predicted class)` of each misclassified image, in data order.
+    pub misclassified: &'a [(usize, usize)],
+}
+
+/// The plots as `(file name, PNG bytes)`.
+pub fn render(s: &Scored) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    Ok(vec![(CONFUSION_PNG, confusion_matrix(s).png()?), (MISCLASSIFIED_PNG, gallery(s).png()?)])
 }
 
 /// A colour map: linear interpolation between evenly spaced stops, `t` in 0..=1.
@@ -69,7 +77,7 @@ fn class_label(c: usize) -> String {
 /// The confusion matrix: rows are true classes, columns predicted ones, each cell holding its
 /// count and shaded by its share of the true class (square-root scale so that small confusions
 /// still show): blue on the diagonal, red off it.
-fn confusion_matrix(report: &ScoreReport) -> Canvas {
+fn confusion_matrix(report: &Scored) -> Canvas {
     const S: usize = 2;
     const CELL: usize = 64;
     let n = report.confusion.len();
@@ -87,19 +95,11 @@ fn confusion_matrix(report: &ScoreReport) -> Canvas {
     let height = footer_y + GLYPH_H + MARGIN;
     let mut cv = Canvas::new(width, height, WHITE);
 
-    let grader = match report.grader {
-        Grader::Full => "full",
-        Grader::Classic => "classic",
-    };
+    let grader = report.grader;
     cv.text(
         MARGIN,
         title_y,
-        &format!(
-            "Confusion matrix: accuracy {:.4} ({} of {} correct)",
-            report.accuracy.unwrap_or(0.0),
-            report.correct,
-            report.images
-        ),
+        &format!("Confusion matrix: accuracy {:.4} ({} of {} correct)", report.accuracy, report.correct, report.images),
         BLACK,
         S,
     );
@@ -145,18 +145,25 @@ fn confusion_matrix(report: &ScoreReport) -> Canvas {
         let share = if total == 0 { "-".to_string() } else { format!("{:.1}%", 100.0 * row[t] as f64 / total as f64) };
         cv.text(right_x, grid_y + t * CELL + (CELL - GLYPH_H * S) / 2, &share, BLACK, S);
     }
-    cv.text(MARGIN, footer_y, &format!("model: {}   data: {}   grader: {grader}", report.model, report.data), GREY, 1);
+    cv.text(
+        MARGIN,
+        footer_y,
+        &format!("model: {}   data: {}   grader: {grader}", report.model, report.data.source),
+        GREY,
+        1,
+    );
     cv
 }
 
 /// Up to [`GALLERY_MAX`] misclassified images in data order, each shown twice its size with its
 /// image number, true class and predicted class.
-fn gallery(report: &ScoreReport, data: &Dataset) -> Canvas {
+fn gallery(report: &Scored) -> Canvas {
+    let data = report.data;
     const COLS: usize = 10;
     const ZOOM: usize = 2;
     const LINE: usize = GLYPH_H + 2;
     let side = data.cols;
-    let wrong: Vec<usize> = (0..data.len()).filter(|&i| report.predictions[i] != data.labels[i] as usize).collect();
+    let wrong = report.misclassified;
     let shown = &wrong[..wrong.len().min(GALLERY_MAX)];
     let longest = CLASS_NAMES.iter().map(|n| n.chars().count()).max().unwrap_or(0) + 1;
     let tile_w = (longest * ADVANCE).max(side * ZOOM) + 8;
@@ -184,7 +191,7 @@ fn gallery(report: &ScoreReport, data: &Dataset) -> Canvas {
         GREY,
         1,
     );
-    for (k, &i) in shown.iter().enumerate() {
+    for (k, &(i, predicted)) in shown.iter().enumerate() {
         let x = MARGIN + (k % COLS) * tile_w;
         let y = grid_y + (k / COLS) * tile_h;
         let img_x = x + 2;
@@ -193,7 +200,7 @@ fn gallery(report: &ScoreReport, data: &Dataset) -> Canvas {
         let ty = y + data.rows * ZOOM + 4;
         cv.text(x + 2, ty, &format!("#{i}"), GREY, 1);
         cv.text(x + 2, ty + LINE, CLASS_NAMES[data.labels[i] as usize], [0, 110, 0], 1);
-        cv.text(x + 2, ty + 2 * LINE, &format!("\u{2192}{}", CLASS_NAMES[report.predictions[i]]), [190, 0, 0], 1);
+        cv.text(x + 2, ty + 2 * LINE, &format!("\u{2192}{}", CLASS_NAMES[predicted]), [190, 0, 0], 1);
     }
     cv
 }
