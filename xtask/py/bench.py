@@ -82,8 +82,8 @@ def bench_models(fmtool):
 # ---- NumPy forward pass: the one the cross-check test uses ----------------------------------------
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "numpy"))
-from course_template import load_idx  # noqa: E402
-from numpy_forward import input_shape, load_export, numpy_forward  # noqa: E402
+from course import load_export, load_idx  # noqa: E402
+from numpy_forward import input_shape, numpy_forward  # noqa: E402
 
 
 def flops(arch, w, shape):

@@ -19,7 +19,6 @@ Keras' name counters reset per case, so `--only` rewrites a case exactly as a fu
 """
 
 import argparse
-import gzip
 import json
 import os
 import shutil
@@ -35,6 +34,11 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The IDX reader, the course notebook's export and the course template's forward pass, shared with the
+# cross-check tests.
+sys.path.insert(0, os.path.join(ROOT, "tests", "numpy"))
+from course import IMAGES_MAGIC, LABELS_MAGIC, course_export, load_export, load_idx, template_outputs, write_export  # noqa: E402
+
 OUT = os.path.join(ROOT, "tests", "fixtures")
 DATA = os.environ.get("FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
 WRITERS = ("keras3", "keras2")
@@ -64,84 +68,11 @@ REQUIRED_LAYERS = [
 # ---- data ----------------------------------------------------------------------------------------------
 
 
-def load_idx(path, magic):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    got = int.from_bytes(data[:4], "big")
-    if got != magic:
-        raise SystemExit(f"{path}: magic {got}, expected {magic}")
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def load_data():
-    xtr = load_idx(f"{DATA}/train-images-idx3-ubyte.gz", 2051)[:N_TRAIN].reshape(-1, 784).astype(np.float32) / 255.0
-    ytr = load_idx(f"{DATA}/train-labels-idx1-ubyte.gz", 2049)[:N_TRAIN].astype(np.int64)
-    xte = load_idx(f"{DATA}/t10k-images-idx3-ubyte.gz", 2051)[:N_IO].reshape(-1, 784).astype(np.float32) / 255.0
+    xtr = load_idx(f"{DATA}/train-images-idx3-ubyte.gz", IMAGES_MAGIC)[:N_TRAIN].reshape(-1, 784).astype(np.float32) / 255.0
+    ytr = load_idx(f"{DATA}/train-labels-idx1-ubyte.gz", LABELS_MAGIC)[:N_TRAIN].astype(np.int64)
+    xte = load_idx(f"{DATA}/t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[:N_IO].reshape(-1, 784).astype(np.float32) / 255.0
     return xtr, ytr, xte
-
-
-# ---- the course notebook's export ----------------------------------------------------------------------
-
-
-def jsonable(o):
-    """json.dump's default= hook: layer configs can hold NumPy scalars/arrays (e.g. tf_keras'
-    Normalization(mean=np.float32(...)) keeps the NumPy value in its config)."""
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.floating, np.integer, np.bool_)):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
-def inbound_names(model):
-    """Layer name -> names of the layers feeding it, in call order, from the model config.
-
-    Keras 3: inbound_nodes = [{"args": [...], "kwargs": {...}}], tensors appear (nested in lists) as
-    {"class_name": "__keras_tensor__", "config": {"keras_history": [layer, node, tensor]}}.
-    Keras 2: inbound_nodes = [[[layer, node, tensor, kwargs], ...], ...] (one list per call)."""
-    out = {}
-    for lc in model.get_config().get("layers", []):
-        names = []
-
-        def walk(v):
-            if isinstance(v, dict) and v.get("class_name") == "__keras_tensor__":
-                names.append(v["config"]["keras_history"][0])
-            elif isinstance(v, dict):
-                for x in v.values():
-                    walk(x)
-            elif isinstance(v, (list, tuple)):
-                for x in v:
-                    walk(x)
-
-        for node in lc.get("inbound_nodes", []):
-            if isinstance(node, dict):
-                walk(node.get("args", []))
-                walk(node.get("kwargs", {}))
-            else:
-                for t in node:
-                    names.append(t[0])
-        out[lc["name"]] = names
-    return out
-
-
-def course_export(model, d, functional):
-    """The course notebook's export, verbatim, plus `inbound` for functional models."""
-    os.makedirs(d, exist_ok=True)
-    arch, arrays = [], {}
-    inbound = inbound_names(model) if functional else {}
-    for layer in model.layers:
-        ws = layer.get_weights()
-        names = [f"{layer.name}_{i}" for i in range(len(ws))]
-        entry = {"name": layer.name, "type": type(layer).__name__, "config": layer.get_config(), "weights": names}
-        if functional:
-            entry["inbound"] = inbound.get(layer.name, [])
-        arch.append(entry)
-        arrays.update({n: np.asarray(w, dtype=np.float32) for n, w in zip(names, ws)})
-    with open(os.path.join(d, "fashion_mnist.json"), "w") as f:
-        json.dump(arch, f, default=jsonable)
-    np.savez(os.path.join(d, "fashion_mnist.npz"), **arrays)
 
 
 # ---- cases ---------------------------------------------------------------------------------------------
@@ -545,7 +476,7 @@ def make_case(case, ctx, data):
     files = ["model.h5"] + (["model.keras"] if writer == "keras3" and case.keras_file else [])
     for f in files:
         model.save(os.path.join(d, f))
-    course_export(model, os.path.join(d, "course_export") if case.kind == "nested" else d, functional)
+    write_export(export_dir(case, d), *course_export(model, inbound=functional))
     # What was written loads back in Keras and predicts y.
     for f in files:
         back = k.models.load_model(os.path.join(d, f), compile=False)
@@ -991,29 +922,6 @@ def io_shape(case):
 # ---- verification (plain json / NumPy / h5py) -----------------------------------------------------------
 
 
-def course_template_forward(arch, weights, x):
-    """The course template: float64, one image at a time, Flatten reshape, Dense x@W+b, relu/softmax
-    by config["activation"], every other layer skipped."""
-    outs = []
-    for img in x.astype(np.float64):
-        h = img.reshape(1, 784)
-        for layer in arch:
-            if layer["type"] == "Flatten":
-                h = h.reshape(h.shape[0], -1)
-            elif layer["type"] == "Dense":
-                W = weights[layer["weights"][0]].astype(np.float64)
-                b = weights[layer["weights"][1]].astype(np.float64)
-                h = h @ W + b
-                act = layer["config"].get("activation")
-                if act == "relu":
-                    h = np.maximum(0, h)
-                elif act == "softmax":
-                    e = np.exp(h - h.max(axis=-1, keepdims=True))
-                    h = e / e.sum(axis=-1, keepdims=True)
-        outs.append(h[0])
-    return np.array(outs)
-
-
 def verify():
     import h5py
     errors, report = [], []
@@ -1038,10 +946,7 @@ def verify():
         if w == "keras3" and case.keras_file and case.kind != "numpy_variants":
             check(zipfile.is_zipfile(os.path.join(d, "model.keras")), f"{rel}: no model.keras")
         ed = export_dir(case, d)
-        with open(os.path.join(ed, "fashion_mnist.json")) as f:
-            arch = json.load(f)
-        with np.load(os.path.join(ed, "fashion_mnist.npz"), allow_pickle=False) as z:
-            weights = {k: z[k] for k in z.files}
+        arch, weights = load_export(ed)
         with np.load(os.path.join(d, "io.npz"), allow_pickle=False) as z:
             x, y, shape = z["x"], z["y"], z["input_shape"]
         check(x.dtype == np.float32 and x.shape == (N_IO, 784) and np.array_equal(x, xte), f"{rel}: io x")
@@ -1076,7 +981,7 @@ def verify():
         template_ok = all(e["type"] in ("Dense", "Flatten", "InputLayer", "Dropout") and
                           e["config"].get("activation", "linear") in ("relu", "softmax", "linear") for e in arch)
         if template_ok:
-            diff = float(np.abs(course_template_forward(arch, weights, x) - y).max())
+            diff = float(np.abs(template_outputs(arch, weights, x.astype(np.float64)) - y).max())
             report.append(f"course template vs Keras, {rel}: max |diff| = {diff:.2e}")
             check(diff <= 1e-5, f"{rel}: course template differs from Keras by {diff}")
         if case.name == "chunked_names":

@@ -24,7 +24,6 @@ main checkout it was branched from.
 """
 
 import argparse
-import gzip
 import json
 import os
 import shutil
@@ -41,6 +40,11 @@ import numpy as np  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "tests", "fixtures", "student")
 RUNNER = os.path.join(ROOT, "tests", "student", "run_workflow.py")
+# The IDX reader, the course notebook's export and the course template's forward pass, shared with the
+# cross-check tests.
+sys.path.insert(0, os.path.join(ROOT, "tests", "numpy"))
+from course import IMAGES_MAGIC, LABELS_MAGIC, course_export, load_export, load_idx, model_test_accuracy, write_export  # noqa: E402
+
 SEED = 20261210
 # The course's grade tiers: an accuracy this close to one is too fragile for a fixture.
 TIERS = [0.80, 0.82, 0.84, 0.86, 0.88, 0.90, 0.91, 0.92]
@@ -241,45 +245,6 @@ def nn_predict(softmax=SOFTMAX, relu=RELU):
 # ---- models ---------------------------------------------------------------------------------------------
 
 
-def load_idx(path, magic):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    got = int.from_bytes(data[:4], "big")
-    if got != magic:
-        raise SystemExit(f"{path}: magic {got}, expected {magic}")
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def jsonable(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.floating, np.integer, np.bool_)):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
-def course_export(model):
-    """The course notebook's export: (arch, arrays)."""
-    arch, arrays = [], {}
-    for layer in model.layers:
-        ws = layer.get_weights()
-        names = [f"{layer.name}_{i}" for i in range(len(ws))]
-        arch.append({"name": layer.name, "type": type(layer).__name__, "config": layer.get_config(), "weights": names})
-        arrays.update({n: np.asarray(w, dtype=np.float32) for n, w in zip(names, ws)})
-    return arch, arrays
-
-
-def template_accuracy(arch, arrays, x, y):
-    """test_inference's accuracy with the correct nn_predict.py (the template's loop, relu/softmax done),
-    run as model_test.py runs it: one float64 image at a time."""
-    ns = {}
-    exec(nn_predict(), ns)
-    outputs = np.array([ns["nn_inference"](arch, arrays, np.expand_dims(img, axis=0)) for img in x])
-    return float(np.mean(np.argmax(outputs.squeeze(axis=1), axis=-1) == y))
-
-
 def tier_margin(acc):
     return min(abs(acc - t) for t in TIERS)
 
@@ -294,7 +259,7 @@ def train(keras, build, xtr, ytr, xte, yte, log, by_keras=False, lo=0.86, hi=0.8
     for epoch in range(1, max_epochs + 1):
         model.fit(xtr, ytr, epochs=1, batch_size=128, verbose=0, shuffle=True)
         arch, arrays = course_export(model)
-        acc = template_accuracy(arch, arrays, xte, yte)
+        acc = model_test_accuracy(arch, arrays, xte, yte)
         keras_acc = float(model.evaluate(xte.reshape(-1, 28, 28).astype(np.float32), yte, verbose=0)[1])
         log(f"  {model.name} epoch {epoch}: template {acc:.4f}, keras {keras_acc:.4f}")
         goal = keras_acc if by_keras else acc
@@ -348,10 +313,7 @@ def handwritten(arch, arrays):
 
 def read_model(case_dir):
     """A committed case's model (the course export) and its Keras accuracy from the README."""
-    with open(os.path.join(case_dir, "model", "fashion_mnist.json")) as f:
-        arch = json.load(f)
-    with np.load(os.path.join(case_dir, "model", "fashion_mnist.npz")) as z:
-        arrays = {k: z[k] for k in z.files}
+    arch, arrays = load_export(os.path.join(case_dir, "model"))
     name = os.path.basename(case_dir)
     with open(os.path.join(OUT, "README.md")) as f:
         row = next(line for line in f if line.startswith(f"| `{name}` |"))
@@ -362,13 +324,6 @@ def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
-
-
-def write_model(d, arch, arrays, indent=None):
-    os.makedirs(os.path.join(d, "model"), exist_ok=True)
-    with open(os.path.join(d, "model", "fashion_mnist.json"), "w") as f:
-        json.dump(arch, f, default=jsonable, indent=indent)
-    np.savez(os.path.join(d, "model", "fashion_mnist.npz"), **arrays)
 
 
 def write_course():
@@ -384,7 +339,7 @@ def write_case(name, description, nn_predict_text, model, overrides=None):
     d = os.path.join(OUT, "cases", name)
     write(os.path.join(d, "case.json"), json.dumps({"description": description}) + "\n")
     write(os.path.join(d, "nn_predict.py"), nn_predict_text)
-    write_model(d, *model)
+    write_export(os.path.join(d, "model"), *model)
     for rel, text in (overrides or {}).items():
         write(os.path.join(d, rel), text)
 
@@ -502,11 +457,11 @@ def main():
         import tf_keras as keras
 
         tf.config.experimental.enable_op_determinism()
-        xtr = load_idx(train_images, 2051).astype(np.float32) / 255.0
-        ytr = load_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz"), 2049).astype(np.int64)
+        xtr = load_idx(train_images, IMAGES_MAGIC).astype(np.float32) / 255.0
+        ytr = load_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz"), LABELS_MAGIC).astype(np.int64)
         te = os.path.join(ROOT, "data", "fashion")
-        xte_u8 = load_idx(os.path.join(te, "t10k-images-idx3-ubyte.gz"), 2051)
-        yte = load_idx(os.path.join(te, "t10k-labels-idx1-ubyte.gz"), 2049).astype(np.int64)
+        xte_u8 = load_idx(os.path.join(te, "t10k-images-idx3-ubyte.gz"), IMAGES_MAGIC)
+        yte = load_idx(os.path.join(te, "t10k-labels-idx1-ubyte.gz"), LABELS_MAGIC).astype(np.int64)
         xte64 = xte_u8.reshape(-1, 784) / 255.0  # model_test.py's input: float64
 
         log("training the MLP")
@@ -559,7 +514,7 @@ def main():
     for name, desc, code, model, overrides in cases:
         write_case(name, desc, code, model, overrides)
     # The hand-written JSON is indented, as a person writes it.
-    write_model(os.path.join(OUT, "cases", "handwritten_json"), *handwritten(*good_model), indent=2)
+    write_export(os.path.join(OUT, "cases", "handwritten_json", "model"), *handwritten(*good_model), indent=2)
 
     sizes = {c[0]: os.path.getsize(os.path.join(OUT, "cases", c[0], "model", "fashion_mnist.npz")) for c in cases}
     for c, s in sizes.items():

@@ -37,9 +37,10 @@ SHIPPED_TOWERS = "r1:20261124,r2:20261124,r2:20261125"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# The IDX reader and the course template's forward pass, as the cross-check tests run them.
+# The IDX reader, the course notebook's export and the course template's forward pass, shared with the
+# cross-check tests.
 sys.path.insert(0, os.path.join(ROOT, "tests", "numpy"))
-from course_template import load_idx, nn_forward_h5  # noqa: E402
+from course import course_export, load_export, load_idx, template_outputs, write_export  # noqa: E402
 
 
 def cnn_tower(keras, inp, prefix=""):
@@ -177,27 +178,11 @@ def augment(tf, x, y, flips, erase):
     return x, y
 
 
-def course_export(model, out_dir):
-    arch, arrays = [], {}
-    for layer in model.layers:
-        ws = layer.get_weights()
-        names = [f"{layer.name}_{i}" for i in range(len(ws))]
-        arch.append({"name": layer.name, "type": type(layer).__name__, "config": layer.get_config(), "weights": names})
-        arrays.update({n: np.asarray(w, np.float32) for n, w in zip(names, ws)})
-    with open(os.path.join(out_dir, "fashion_mnist.json"), "w") as f:
-        json.dump(arch, f)
-    np.savez(os.path.join(out_dir, "fashion_mnist.npz"), **arrays)
-
-
 def template_accuracy(out_dir, x_test, y_test):
     """The course template's NumPy pass: float64, one image at a time, Flatten and Dense only."""
-    with open(os.path.join(out_dir, "fashion_mnist.json")) as f:
-        arch = json.load(f)
-    weights = np.load(os.path.join(out_dir, "fashion_mnist.npz"))
-    w = {k: weights[k] for k in weights.files}
+    arch, w = load_export(out_dir)
     x = x_test.reshape(-1, 784).astype(np.float64) / 255.0
-    correct = sum(int(np.argmax(nn_forward_h5(arch, w, x[i : i + 1])) == y_test[i]) for i in range(len(x)))
-    return correct / len(x_test)
+    return float(np.mean(np.argmax(template_outputs(arch, w, x), axis=1) == y_test))
 
 
 def main():
@@ -336,7 +321,7 @@ def main():
     r = subprocess.run(["cargo", "run", "--release", "-q", "--", "convert", h5, "--out", out_dir, "--force"], cwd=ROOT)
     if r.returncode != 0:
         converter = "the course notebook's export (fmtool convert failed)"
-        course_export(model, out_dir)
+        write_export(out_dir, *course_export(model))
     print(f"exported with {converter}")
     extra = ""
     if args.arch == "mlp":
