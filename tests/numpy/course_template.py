@@ -19,6 +19,7 @@ import json
 import sys
 
 import numpy as np
+
 from course import load_idx, model_test_accuracy, nn_forward_h5, template_outputs
 
 

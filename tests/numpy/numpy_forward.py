@@ -12,6 +12,7 @@ Dropout and Average, following `inbound` for functional models, and saves `predi
 import sys
 
 import numpy as np
+
 from course import load_export, load_idx
 
 
@@ -124,7 +125,9 @@ def main(model_dir, data_dir, out):
     images = load_idx(f"{data_dir}/t10k-images-idx3-ubyte.gz").reshape(-1, 784)
     arch, w = load_export(model_dir)
     x = images.astype(np.float32) / 255.0
-    outputs = np.concatenate([numpy_forward(arch, w, x[i : i + 1000], input_shape(arch, w)) for i in range(0, len(x), 1000)])
+    outputs = np.concatenate(
+        [numpy_forward(arch, w, x[i : i + 1000], input_shape(arch, w)) for i in range(0, len(x), 1000)]
+    )
     np.savez(out, predictions=np.argmax(outputs, axis=1), outputs=outputs.reshape(len(x), -1))
 
 

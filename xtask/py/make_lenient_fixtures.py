@@ -86,7 +86,16 @@ def no_weights_key(arch, w):
     return arch, w
 
 
-VARIANTS = [no_units, bias_1n_float64, config_empty, bias_n1, bias_mismatch, dense_no_bias, no_config_key, no_weights_key]
+VARIANTS = [
+    no_units,
+    bias_1n_float64,
+    config_empty,
+    bias_n1,
+    bias_mismatch,
+    dense_no_bias,
+    no_config_key,
+    no_weights_key,
+]
 
 
 def main():

@@ -51,7 +51,7 @@ TIERS = [0.80, 0.82, 0.84, 0.86, 0.88, 0.90, 0.91, 0.92]
 
 # ---- the course's files, verbatim (tests compare them with /work/notes' facts) ------------------------
 
-TEMPLATE_NN_PREDICT = r'''import numpy as np
+TEMPLATE_NN_PREDICT = r"""import numpy as np
 import json
 
 # === Activation functions ===
@@ -98,7 +98,7 @@ def nn_forward_h5(model_arch, weights, data):
 # You are free to replace nn_forward_h5() with your own implementation 
 def nn_inference(model_arch, weights, data):
     return nn_forward_h5(model_arch, weights, data)
-'''
+"""
 
 MNIST_READER = r'''def load_mnist(path, kind='train'):
     import os
@@ -128,8 +128,13 @@ with open(os.path.join(ROOT, "src", "student", "course", "model_test.py")) as _f
 # (name, id, setup-command, command, max-score), in the distributed order. Two defects, as distributed:
 # softmax's command has no `pytest` (the shell cannot run it), "Accuracy >= 90" runs test_acc_80.
 STEPS = [
-    ("Model Inference", "model-inference", "pip3 install pytest pandas argparse",
-     "pytest model_test.py::test_inference", 50),
+    (
+        "Model Inference",
+        "model-inference",
+        "pip3 install pytest pandas argparse",
+        "pytest model_test.py::test_inference",
+        50,
+    ),
     ("relu()", "relu", "", "pytest model_test.py::test_relu", 10),
     ("softmax()", "softmax", "", "model_test.py::test_softmax", 10),
     ("Accuracy >= 80", "accuracy-80", "", "pytest model_test.py::test_acc_80", 10),
@@ -300,8 +305,12 @@ def handwritten(arch, arrays):
             continue
         w, b = (arrays[n] for n in e["weights"])
         out_arch.append(
-            {"name": name, "type": "Dense", "config": {"activation": e["config"]["activation"]},
-             "weights": [f"{name}_W", f"{name}_b"]}
+            {
+                "name": name,
+                "type": "Dense",
+                "config": {"activation": e["config"]["activation"]},
+                "weights": [f"{name}_W", f"{name}_b"],
+            }
         )
         out[f"{name}_W"] = w.astype(np.float64)
         out[f"{name}_b"] = b.astype(np.float64).reshape(1, -1)
@@ -361,13 +370,22 @@ def find_test_python(given):
     # A git worktree: the main checkout's .venv-test.
     try:
         common = subprocess.run(["git", "rev-parse", "--git-common-dir"], cwd=ROOT, capture_output=True, text=True)
-        cands.append(os.path.join(os.path.dirname(os.path.abspath(os.path.join(ROOT, common.stdout.strip()))),
-                                  ".venv-test", "bin", "python"))
+        cands.append(
+            os.path.join(
+                os.path.dirname(os.path.abspath(os.path.join(ROOT, common.stdout.strip()))),
+                ".venv-test",
+                "bin",
+                "python",
+            )
+        )
     except OSError:
         pass
     for py in filter(None, cands):
-        ok = subprocess.run([py, "-c", "import pytest, numpy, yaml"], capture_output=True).returncode == 0 \
-            if os.path.exists(py) else False
+        ok = (
+            subprocess.run([py, "-c", "import pytest, numpy, yaml"], capture_output=True).returncode == 0
+            if os.path.exists(py)
+            else False
+        )
         if ok:
             return py
     return None
@@ -400,7 +418,7 @@ def write_readme(cases, facts, runs, test_python):
         "",
         "- `course/`: the course's `model_test.py`, `utils/mnist_reader.py`, the TODO template",
         "  (`nn_predict_template.py`), `.github/workflows/classroom.yml` as GitHub Classroom distributes it",
-        "  (softmax's command lacks `pytest`, so it fails for everyone; \"Accuracy >= 90\" runs `test_acc_80`)",
+        '  (softmax\'s command lacks `pytest`, so it fails for everyone; "Accuracy >= 90" runs `test_acc_80`)',
         "  and `classroom_fixed.yml` (both fixed).",
         "- `cases/<case>/`: `nn_predict.py`, `model/fashion_mnist.{json,npz}`, `case.json`, optional overrides.",
         "",
@@ -409,7 +427,11 @@ def write_readme(cases, facts, runs, test_python):
         "course notebook's export. *Model* is Keras' own test accuracy; *grader* is the accuracy `test_inference`",
         "wrote to `test_acc.txt` with the case's own code, and the points are what each workflow step awarded,",
         "all measured by running the workflow with `tests/student/run_workflow.py`"
-        + (f" (Python: pytest {facts['pytest']}, NumPy {facts['numpy']})." if runs else " (not run: no Python with pytest, NumPy and PyYAML)."),
+        + (
+            f" (Python: pytest {facts['pytest']}, NumPy {facts['numpy']})."
+            if runs
+            else " (not run: no Python with pytest, NumPy and PyYAML)."
+        ),
         "",
     ]
     if runs:
@@ -425,7 +447,9 @@ def write_readme(cases, facts, runs, test_python):
             L.append(
                 f"| `{case}` | {desc} | {facts['model_acc'].get(case, '')} | "
                 + ("error" if acc is None else f"{acc:.4f}")
-                + " | " + " | ".join(pts) + f" | **{r['total']}**/{r['max']} |"
+                + " | "
+                + " | ".join(pts)
+                + f" | **{r['total']}**/{r['max']} |"
             )
     else:
         for case, desc in cases:
@@ -438,8 +462,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist", help="Fashion-MNIST's training set")
     ap.add_argument("--test-python", default=None, help="a Python with pytest, NumPy and PyYAML")
-    ap.add_argument("--reuse-models", action="store_true",
-                    help="take the two models from the committed cases (correct, batchnorm_dense_only) instead of training")
+    ap.add_argument(
+        "--reuse-models",
+        action="store_true",
+        help="take the two models from the committed cases (correct, batchnorm_dense_only) instead of training",
+    )
     args = ap.parse_args()
 
     def log(m):
@@ -477,39 +504,107 @@ def main():
         if os.path.isdir(os.path.join(OUT, sub)):
             shutil.rmtree(os.path.join(OUT, sub))
     write_course()
-    edited_test = edit(MODEL_TEST, "def test_acc_88():\n    acc = load_test_acc()\n    assert acc >= 0.88",
-                       "def test_acc_88():\n    acc = load_test_acc()\n    assert acc >= 0.8")
+    edited_test = edit(
+        MODEL_TEST,
+        "def test_acc_88():\n    acc = load_test_acc()\n    assert acc >= 0.88",
+        "def test_acc_88():\n    acc = load_test_acc()\n    assert acc >= 0.8",
+    )
     crash = edit(nn_predict(), "b = weights[wnames[1]]", "b = weights[wnames[2]]")
     edited_inference = edit(
-        edit(edit(MODEL_TEST, "        np.random.shuffle(indices)\n", ""), "x_test_shuffled = x_test[indices]",
-             "x_test_shuffled = x_test[indices][:2000]"),
-        "y_test_shuffled = y_test[indices]", "y_test_shuffled = y_test[indices][:2000]")
+        edit(
+            edit(MODEL_TEST, "        np.random.shuffle(indices)\n", ""),
+            "x_test_shuffled = x_test[indices]",
+            "x_test_shuffled = x_test[indices][:2000]",
+        ),
+        "y_test_shuffled = y_test[indices]",
+        "y_test_shuffled = y_test[indices][:2000]",
+    )
     tf_import = edit(nn_predict(), "import json\n", "import json\nimport tensorflow as tf\n")
     cases = [
-        ("template_todo", "the template as shipped (relu and softmax `return x`) with a good MLP",
-         TEMPLATE_NN_PREDICT, good_model, None),
-        ("correct", "relu and softmax implemented (softmax over axis=-1, keepdims=True), good MLP",
-         nn_predict(), good_model, None),
-        ("correct_fixed_workflow", "as `correct`, with the corrected workflow (classroom_fixed.yml)",
-         nn_predict(), good_model, {".github/workflows/classroom.yml": classroom_yml(fixed=True)}),
-        ("softmax_axis1", "softmax over axis=1: fine on inference's (1, 10) rows, AxisError on test_softmax's 1-D input",
-         nn_predict(softmax=SOFTMAX_AXIS1), good_model, None),
-        ("tensorflow_import", "`import tensorflow as tf` in nn_predict.py: the grader has no TensorFlow",
-         tf_import, good_model, None),
-        ("batchnorm_dense_only", "an MLP with BatchNormalization, run by the template's Dense-only loop",
-         nn_predict(), bn_model, None),
-        ("handwritten_json", "hand-trimmed JSON (no units, Flatten naming absent weights), (1, n) float64 biases",
-         nn_predict(), handwritten(*good_model), None),
-        ("edited_model_test", "model_test.py edited: test_acc_88 asserts acc >= 0.8",
-         nn_predict(), good_model, {"model_test.py": edited_test}),
-        ("crash_in_inference", "nn_inference raises in the first Dense (typo `weights[wnames[2]]`: IndexError)",
-         crash, good_model, None),
-        ("edited_test_inference", "model_test.py's test_inference edited: no shuffle, the first 2000 images only",
-         nn_predict(), good_model, {"model_test.py": edited_inference}),
-        ("softmax_exp_only", "softmax returns np.exp(x): not normalised (test_softmax fails), same argmax",
-         nn_predict(softmax=SOFTMAX_EXP_ONLY), good_model, None),
-        ("relu_np_max", "relu uses np.max(0, x) (a reduction, not np.maximum): test_relu and inference fail",
-         nn_predict(relu=RELU_NP_MAX), good_model, None),
+        (
+            "template_todo",
+            "the template as shipped (relu and softmax `return x`) with a good MLP",
+            TEMPLATE_NN_PREDICT,
+            good_model,
+            None,
+        ),
+        (
+            "correct",
+            "relu and softmax implemented (softmax over axis=-1, keepdims=True), good MLP",
+            nn_predict(),
+            good_model,
+            None,
+        ),
+        (
+            "correct_fixed_workflow",
+            "as `correct`, with the corrected workflow (classroom_fixed.yml)",
+            nn_predict(),
+            good_model,
+            {".github/workflows/classroom.yml": classroom_yml(fixed=True)},
+        ),
+        (
+            "softmax_axis1",
+            "softmax over axis=1: fine on inference's (1, 10) rows, AxisError on test_softmax's 1-D input",
+            nn_predict(softmax=SOFTMAX_AXIS1),
+            good_model,
+            None,
+        ),
+        (
+            "tensorflow_import",
+            "`import tensorflow as tf` in nn_predict.py: the grader has no TensorFlow",
+            tf_import,
+            good_model,
+            None,
+        ),
+        (
+            "batchnorm_dense_only",
+            "an MLP with BatchNormalization, run by the template's Dense-only loop",
+            nn_predict(),
+            bn_model,
+            None,
+        ),
+        (
+            "handwritten_json",
+            "hand-trimmed JSON (no units, Flatten naming absent weights), (1, n) float64 biases",
+            nn_predict(),
+            handwritten(*good_model),
+            None,
+        ),
+        (
+            "edited_model_test",
+            "model_test.py edited: test_acc_88 asserts acc >= 0.8",
+            nn_predict(),
+            good_model,
+            {"model_test.py": edited_test},
+        ),
+        (
+            "crash_in_inference",
+            "nn_inference raises in the first Dense (typo `weights[wnames[2]]`: IndexError)",
+            crash,
+            good_model,
+            None,
+        ),
+        (
+            "edited_test_inference",
+            "model_test.py's test_inference edited: no shuffle, the first 2000 images only",
+            nn_predict(),
+            good_model,
+            {"model_test.py": edited_inference},
+        ),
+        (
+            "softmax_exp_only",
+            "softmax returns np.exp(x): not normalised (test_softmax fails), same argmax",
+            nn_predict(softmax=SOFTMAX_EXP_ONLY),
+            good_model,
+            None,
+        ),
+        (
+            "relu_np_max",
+            "relu uses np.max(0, x) (a reduction, not np.maximum): test_relu and inference fail",
+            nn_predict(relu=RELU_NP_MAX),
+            good_model,
+            None,
+        ),
     ]
     for name, desc, code, model, overrides in cases:
         write_case(name, desc, code, model, overrides)
@@ -526,8 +621,11 @@ def main():
     runs = {}
     if test_python:
         log(f"running each case's workflow with {test_python}")
-        v = subprocess.run([test_python, "-c", "import pytest, numpy; print(pytest.__version__, numpy.__version__)"],
-                           capture_output=True, text=True).stdout.split()
+        v = subprocess.run(
+            [test_python, "-c", "import pytest, numpy; print(pytest.__version__, numpy.__version__)"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
         facts["pytest"], facts["numpy"] = v
         runs = measure([c[0] for c in cases], test_python, log)
     else:

@@ -103,13 +103,13 @@ def build_ensemble(keras, towers, mirrored):
     name = "fashion_cnn_ensemble" + ("_mirrored" if mirrored else "")
     model = keras.Model(inp, keras.layers.Average(name="ensemble")(outs), name=name)
     for i, tower in enumerate(towers):
-        old_layers = [l for l in tower.layers if type(l).__name__ != "InputLayer"]
+        old_layers = [layer for layer in tower.layers if type(layer).__name__ != "InputLayer"]
         for v, _ in views:
             # Tower i's layers are named t{i}{v}_{kind}_{n}, n counting in the order cnn_tower made
             # them, which is the order of the saved tower's own layers (a chain). Keras 3 lists the
             # towers' layers interleaved in model.layers, so they are matched by name, not position.
-            mine = [l for l in model.layers if l.name.startswith(f"t{i}{v}_")]
-            new_layers = sorted(mine, key=lambda l: int(l.name.rsplit("_", 1)[1]))
+            mine = [layer for layer in model.layers if layer.name.startswith(f"t{i}{v}_")]
+            new_layers = sorted(mine, key=lambda layer: int(layer.name.rsplit("_", 1)[1]))
             assert len(new_layers) == len(old_layers), (len(new_layers), len(old_layers))
             for new, old in zip(new_layers, old_layers):
                 assert type(new) is type(old), (new, old)
@@ -218,7 +218,9 @@ def main():
         specs = [(r, int(s)) for r, s in (t.split(":") for t in args.towers.split(","))]
         assert all(r in RECIPES for r, _ in specs)
     except (ValueError, AssertionError):
-        ap.error(f"--towers {args.towers!r}: expected recipe:seed pairs such as r2:20261124, recipes {', '.join(RECIPES)}")
+        ap.error(
+            f"--towers {args.towers!r}: expected recipe:seed pairs such as r2:20261124, recipes {', '.join(RECIPES)}"
+        )
     if args.tower is not None and not 0 <= args.tower < len(specs):
         ap.error(f"--tower {args.tower}: --towers lists {len(specs)} towers (0 to {len(specs) - 1})")
 
@@ -261,7 +263,9 @@ def main():
         ds = tf.data.Dataset.from_tensor_slices((prep(x_train), onehot[y_train])).shuffle(60000, seed=seed)
         if arch != "mlp":
             # The MLP sees every image as it is: shifted images hurt a model without convolutions.
-            ds = ds.map(lambda x, y: augment(tf, x, y, flips=True, erase=RECIPES[recipe]["erase"]), num_parallel_calls=2)
+            ds = ds.map(
+                lambda x, y: augment(tf, x, y, flips=True, erase=RECIPES[recipe]["erase"]), num_parallel_calls=2
+            )
         ds = ds.batch(batch).prefetch(2)
         val = (prep(x_val), onehot[y_val])
         if arch == "mlp":
@@ -303,7 +307,10 @@ def main():
             return 0
         model = build_ensemble(keras, towers, args.mirror)
         val_acc = float(np.mean(np.argmax(model.predict(prep(x_val), verbose=0, batch_size=512), axis=1) == y_val))
-        test_towers = [float(np.mean(np.argmax(t.predict(prep(x_test), verbose=0, batch_size=512), axis=1) == y_test)) for t in towers]
+        test_towers = [
+            float(np.mean(np.argmax(t.predict(prep(x_test), verbose=0, batch_size=512), axis=1) == y_test))
+            for t in towers
+        ]
         tower_notes = [f"{n}; test accuracy {a:.4f} (reported only)" for n, a in zip(tower_notes, test_towers)]
     else:
         model, val_acc, wall = train(args.arch, args.seed)
