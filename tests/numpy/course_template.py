@@ -5,8 +5,8 @@ Usage: python course_template.py MODEL_DIR DATA_DIR OUT.npz [--batched]
 
 Reads MODEL_DIR/fashion_mnist.json + .npz with json.load / numpy.load, the test set from
 DATA_DIR/t10k-*-ubyte.gz, feeds every image one at a time as a float64 (1, 784) row divided by 255
-through the template's nn_forward_h5 (Flatten and Dense with relu/softmax only; every other layer
-type is silently skipped), and saves `predictions` (argmax per image) and `outputs` (N, 10).
+through the template's nn_forward_h5 (in course.py: Flatten and Dense with relu/softmax only; every
+other layer type is silently skipped), and saves `predictions` (argmax per image) and `outputs` (N, 10).
 With --batched it instead runs a float32 NumPy pass over all images at once (for the speed
 comparison); the arithmetic is the same.
 With --model-test it runs model_test.py's test_inference instead (np.array of the per-image outputs,
@@ -15,56 +15,12 @@ outputs.squeeze(axis=1), argmax, without the shuffle, which does not change the 
 grader prints when the model crashes.
 """
 
-import gzip
 import json
 import sys
 
 import numpy as np
 
-
-def relu(x):
-    return np.maximum(0, x)
-
-
-def softmax(x):
-    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
-
-
-def flatten(x):
-    return x.reshape(x.shape[0], -1)
-
-
-def dense(x, W, b):
-    return x @ W + b
-
-
-def nn_forward_h5(model_arch, weights, data):
-    x = data
-    for layer in model_arch:
-        lname = layer["name"]  # noqa: F841 (read, as the template reads it)
-        ltype = layer["type"]
-        cfg = layer["config"]
-        wnames = layer["weights"]
-        if ltype == "Flatten":
-            x = flatten(x)
-        elif ltype == "Dense":
-            W = weights[wnames[0]]
-            b = weights[wnames[1]]
-            x = dense(x, W, b)
-            if cfg.get("activation") == "relu":
-                x = relu(x)
-            elif cfg.get("activation") == "softmax":
-                x = softmax(x)
-    return x
-
-
-def load_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+from course import load_idx, model_test_accuracy, nn_forward_h5, template_outputs
 
 
 def model_test(model_dir, data_dir, out):
@@ -75,10 +31,7 @@ def model_test(model_dir, data_dir, out):
         weights = np.load(f"{model_dir}/fashion_mnist.npz")
         with open(f"{model_dir}/fashion_mnist.json") as f:
             arch = json.load(f)
-        normalized = images / 255.0
-        outputs = np.array([nn_forward_h5(arch, weights, np.expand_dims(img, axis=0)) for img in normalized])
-        predictions = np.argmax(outputs.squeeze(axis=1), axis=-1)
-        acc = float(np.sum(predictions == labels) / len(labels))
+        acc = model_test_accuracy(arch, weights, images / 255.0, labels)
     except Exception as e:
         error = f"{type(e).__name__}: {e}"
     with open(out, "w") as f:
@@ -98,7 +51,7 @@ def main():
     if batched:
         outputs = nn_forward_h5(arch, {k: weights[k] for k in weights.files}, images.astype(np.float32))
     else:
-        outputs = np.concatenate([nn_forward_h5(arch, weights, images[i : i + 1]) for i in range(len(images))])
+        outputs = template_outputs(arch, weights, images)
     np.savez(out, predictions=np.argmax(outputs, axis=1).astype(np.int64), outputs=outputs)
 
 

@@ -9,11 +9,11 @@ DATA_DIR/t10k-images-idx3-ubyte.gz, runs every image (float32, divided by 255) t
 Dropout and Average, following `inbound` for functional models, and saves `predictions` and `outputs`.
 """
 
-import gzip
-import json
 import sys
 
 import numpy as np
+
+from course import load_export, load_idx
 
 
 def conv2d(x, k, b, stride, padding):
@@ -121,20 +121,13 @@ def input_shape(arch, w):
     return (784,)
 
 
-def load_export(d):
-    with open(f"{d}/fashion_mnist.json") as f:
-        arch = json.load(f)
-    with np.load(f"{d}/fashion_mnist.npz") as z:
-        w = {k: z[k] for k in z.files}
-    return arch, w
-
-
 def main(model_dir, data_dir, out):
-    with gzip.open(f"{data_dir}/t10k-images-idx3-ubyte.gz", "rb") as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
+    images = load_idx(f"{data_dir}/t10k-images-idx3-ubyte.gz").reshape(-1, 784)
     arch, w = load_export(model_dir)
     x = images.astype(np.float32) / 255.0
-    outputs = np.concatenate([numpy_forward(arch, w, x[i : i + 1000], input_shape(arch, w)) for i in range(0, len(x), 1000)])
+    outputs = np.concatenate(
+        [numpy_forward(arch, w, x[i : i + 1000], input_shape(arch, w)) for i in range(0, len(x), 1000)]
+    )
     np.savez(out, predictions=np.argmax(outputs, axis=1), outputs=outputs.reshape(len(x), -1))
 
 

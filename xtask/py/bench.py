@@ -15,10 +15,10 @@ import json
 import os
 import platform
 import re
-import tempfile
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -51,13 +51,28 @@ def bench_models(fmtool):
     L = keras.layers
     specs = {
         "bench-mlp": lambda: keras.Sequential(
-            [keras.Input((28, 28)), L.Flatten(), L.Dense(256, activation="relu"), L.Dense(128, activation="relu"),
-             L.Dense(10, activation="softmax")]
+            [
+                keras.Input((28, 28)),
+                L.Flatten(),
+                L.Dense(256, activation="relu"),
+                L.Dense(128, activation="relu"),
+                L.Dense(10, activation="softmax"),
+            ]
         ),
         "bench-cnn": lambda: keras.Sequential(
-            [keras.Input((28, 28, 1)), L.Conv2D(16, 3, padding="same"), L.BatchNormalization(), L.ReLU(),
-             L.MaxPooling2D(2), L.Conv2D(32, 3, padding="valid"), L.BatchNormalization(), L.ReLU(),
-             L.MaxPooling2D(2), L.Flatten(), L.Dense(10, activation="softmax")]
+            [
+                keras.Input((28, 28, 1)),
+                L.Conv2D(16, 3, padding="same"),
+                L.BatchNormalization(),
+                L.ReLU(),
+                L.MaxPooling2D(2),
+                L.Conv2D(32, 3, padding="valid"),
+                L.BatchNormalization(),
+                L.ReLU(),
+                L.MaxPooling2D(2),
+                L.Flatten(),
+                L.Dense(10, activation="softmax"),
+            ]
         ),
     }
     out = []
@@ -82,8 +97,8 @@ def bench_models(fmtool):
 # ---- NumPy forward pass: the one the cross-check test uses ----------------------------------------
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "numpy"))
-from course_template import load_idx  # noqa: E402
-from numpy_forward import input_shape, load_export, numpy_forward  # noqa: E402
+from course import load_export, load_idx  # noqa: E402
+from numpy_forward import input_shape, numpy_forward  # noqa: E402
 
 
 def flops(arch, w, shape):
@@ -117,7 +132,10 @@ def measured(cmd, env=None):
         sys.exit("bench: run me as `cargo xtask bench` (FMTOOL_XTASK is not set)")
     with tempfile.NamedTemporaryFile("r", suffix=".json") as rep:
         p = subprocess.run(
-            [xtask, "measure", "--report", rep.name, "--", *cmd], capture_output=True, cwd=ROOT, env={**os.environ, **(env or {})}
+            [xtask, "measure", "--report", rep.name, "--", *cmd],
+            capture_output=True,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
         )
         if p.returncode != 0:
             sys.exit(f"bench: {cmd} failed: {p.stderr.decode()[-2000:]}")
@@ -152,9 +170,12 @@ def worker(kind, d, repeat):
         shape = input_shape(arch, w)
         if kind == "numpy":
             x32 = images.astype(np.float32) / 255.0
+
             # Batches of 1,000 images: all 10,000 at once would need a 4.5 GB im2col matrix.
             def batched():
-                return np.concatenate([numpy_forward(arch, w, x32[i : i + 1000], shape) for i in range(0, len(x32), 1000)])
+                return np.concatenate(
+                    [numpy_forward(arch, w, x32[i : i + 1000], shape) for i in range(0, len(x32), 1000)]
+                )
 
             secs, _, out = timed(batched, repeat)
             pred = np.argmax(out, axis=1)
@@ -197,7 +218,11 @@ def main():
 
     fmtool = fmtool_binary()
     models = bench_models(fmtool)
-    extra = args.models if args.models is not None else [p for p in ("model", "model/classic") if os.path.exists(os.path.join(ROOT, p, "fashion_mnist.npz"))]
+    extra = (
+        args.models
+        if args.models is not None
+        else [p for p in ("model", "model/classic") if os.path.exists(os.path.join(ROOT, p, "fashion_mnist.npz"))]
+    )
     models += [(p.rstrip("/"), os.path.join(ROOT, p)) for p in extra]
 
     a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
@@ -215,9 +240,18 @@ def main():
         walls = [r[0] for r in runs]
         report = json.loads(runs[-1][2])
         row = dict(
-            name=name, dir=d, flops=fl, fmtool=statistics.median(walls), runs=len(walls),
-            rss=max(r[1] for r in runs), acc=report["accuracy"], points=report["points"],
-            np=worker_result("numpy", d), loop=worker_result("loop", d), keras_warm=None, keras_cold=None,
+            name=name,
+            dir=d,
+            flops=fl,
+            fmtool=statistics.median(walls),
+            runs=len(walls),
+            rss=max(r[1] for r in runs),
+            acc=report["accuracy"],
+            points=report["points"],
+            np=worker_result("numpy", d),
+            loop=worker_result("loop", d),
+            keras_warm=None,
+            keras_cold=None,
         )
         if os.path.exists(os.path.join(d, "fashion_mnist.h5")):
             row["keras_warm"] = worker_result("keras-warm", d)
@@ -272,12 +306,17 @@ def update_card(r):
 
 
 def write(path, rows, peak):
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "?")
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
+    mem = next((line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal")), "?")
     load = open("/proc/loadavg").read().split()[0]
     tf_version = subprocess.run(
         [sys.executable, "-c", "import tensorflow as tf, keras; print(tf.__version__, keras.__version__)"],
-        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     ).stdout.split()
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
     lines = [
@@ -323,7 +362,11 @@ def write(path, rows, peak):
     lines += ["", "Speed-ups of `fmtool score` (whole process) and accuracies:", ""]
     for r in rows:
         limit = r["flops"] * 10000 / (peak * 1e9)
-        kw = f"{r['keras_warm']['seconds'] / r['fmtool']:.1f}x Keras warm predict" if r["keras_warm"] else "no .h5 for Keras"
+        kw = (
+            f"{r['keras_warm']['seconds'] / r['fmtool']:.1f}x Keras warm predict"
+            if r["keras_warm"]
+            else "no .h5 for Keras"
+        )
         keras_acc = f"{r['keras_warm']['accuracy']:.4f}" if r["keras_warm"] else "n/a"
         lines.append(
             f"- {r['name']}: {r['np']['seconds'] / r['fmtool']:.1f}x the batched NumPy pass, "

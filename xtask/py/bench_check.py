@@ -28,8 +28,14 @@ def many_layers(d, n):
     for i in range(n):
         units = 10 if i == n - 1 else 1
         name = f"dense_{i}"
-        arch.append({"name": name, "type": "Dense", "config": {"units": units, "activation": "relu"},
-                     "weights": [f"{name}_0", f"{name}_1"]})
+        arch.append(
+            {
+                "name": name,
+                "type": "Dense",
+                "config": {"units": units, "activation": "relu"},
+                "weights": [f"{name}_0", f"{name}_1"],
+            }
+        )
         arrays[f"{name}_0"] = np.zeros((width, units), np.float32)
         arrays[f"{name}_1"] = np.zeros((units,), np.float32)
         width = units
@@ -37,8 +43,10 @@ def many_layers(d, n):
 
 
 def missing_weights(d, n):
-    arch = [{"name": f"dense_{i}", "type": "Dense", "config": {"units": 10}, "weights": [f"dense_{i}_0", f"dense_{i}_1"]}
-            for i in range(n)]
+    arch = [
+        {"name": f"dense_{i}", "type": "Dense", "config": {"units": 10}, "weights": [f"dense_{i}_0", f"dense_{i}_1"]}
+        for i in range(n)
+    ]
     arrays = {f"unrelated_key_{i}": np.zeros((1,), np.float32) for i in range(n)}
     write(d, arch, arrays)
 
@@ -85,7 +93,7 @@ Whole process, release build, median of {args.repeat}, load average {os.getloada
     print(text)
     old = open(args.out).read()
     if BEGIN in old and END in old:
-        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END):]
+        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END) :]
     else:
         new = old.rstrip("\n") + "\n\n" + text + "\n"
     with open(args.out, "w") as f:

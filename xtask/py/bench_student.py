@@ -55,15 +55,26 @@ def run(case, repeat, fmtool):
         env = {"PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin", "HOME": tmp}
         for _ in range(repeat):
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "model_test.py::test_inference"],
-                           cwd=repo, env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "model_test.py::test_inference"],
+                cwd=repo,
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             serial.append(time.perf_counter() - t)
             with open(os.path.join(repo, "test_acc.txt")) as f:
                 acc_serial = float(f.read())
             os.remove(os.path.join(repo, "test_acc.txt"))
             t = time.perf_counter()
-            out = subprocess.run([fmtool, "score", "--format", "json", "--python", sys.executable], cwd=repo, env=env,
-                                 check=True, capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [fmtool, "score", "--format", "json", "--python", sys.executable],
+                cwd=repo,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             fm_whole.append(time.perf_counter() - t)
             grade = json.loads(out)["grade"]
             fm_pass.append(grade["inference"]["seconds"])
@@ -90,15 +101,15 @@ def section(r):
 ## The student's own pass (`cargo xtask bench-student`)
 
 The `correct` student repository of tests/fixtures/student (Flatten, Dense(64, relu), Dense(10,
-softmax); the student's own nn_predict.py and the course's model_test.py), medians of {r['repeat']}
+softmax); the student's own nn_predict.py and the course's model_test.py), medians of {r["repeat"]}
 alternating runs, Python {platform.python_version()}, NumPy {numpy.__version__}, {os.cpu_count()} cores,
 load average {load:.2f} when it finished:
 
 | what | time | accuracy |
 |---|---|---|
-| the grader's step: `pytest model_test.py::test_inference`, one process | {r['serial']:.2f} s | {r['accuracy']:.4f} |
-| fmtool: the same test_inference in {r['workers']} worker processes | {r['pass']:.2f} s ({r['serial'] / r['pass']:.2f}x sooner) | {r['accuracy']:.4f} |
-| fmtool score, whole command: the engine's pass, every workflow step, the credit sheet, the comparison | {r['whole']:.2f} s | |
+| the grader's step: `pytest model_test.py::test_inference`, one process | {r["serial"]:.2f} s | {r["accuracy"]:.4f} |
+| fmtool: the same test_inference in {r["workers"]} worker processes | {r["pass"]:.2f} s ({r["serial"] / r["pass"]:.2f}x sooner) | {r["accuracy"]:.4f} |
+| fmtool score, whole command: the engine's pass, every workflow step, the credit sheet, the comparison | {r["whole"]:.2f} s | |
 
 {END}"""
 
@@ -106,7 +117,7 @@ load average {load:.2f} when it finished:
 def write(path, text):
     old = open(path).read() if os.path.exists(path) else ""
     if BEGIN in old and END in old:
-        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END):]
+        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END) :]
     else:
         new = old.rstrip("\n") + "\n\n" + text + "\n"
     with open(path, "w") as f:

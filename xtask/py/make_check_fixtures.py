@@ -18,6 +18,7 @@ The model is small and untrained (seeded): these fixtures are about file formats
 import json
 import os
 import shutil
+import sys
 import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,31 +28,9 @@ import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "tests", "fixtures", "check")
-
-
-def jsonable(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
-def course_arch(model):
-    """The course notebook's fashion_mnist.json entries."""
-    return [
-        {
-            "name": layer.name,
-            "type": type(layer).__name__,
-            "config": layer.get_config(),
-            "weights": [f"{layer.name}_{i}" for i in range(len(layer.get_weights()))],
-        }
-        for layer in model.layers
-    ]
-
-
-def course_arrays(model):
-    return {f"{l.name}_{i}": np.asarray(w, np.float32) for l in model.layers for i, w in enumerate(l.get_weights())}
+# The course notebook's export, shared with the other fixture generators.
+sys.path.insert(0, os.path.join(ROOT, "tests", "numpy"))
+from course import course_export, jsonable  # noqa: E402
 
 
 def case(name, arch_text, save_npz):
@@ -69,8 +48,8 @@ def main():
     model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10, activation="softmax", name="dense")])
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
-    arch = json.dumps(course_arch(model), default=jsonable)
-    arrays = course_arrays(model)
+    entries, arrays = course_export(model)
+    arch = json.dumps(entries, default=jsonable)
     kernel, bias = arrays["dense_0"], arrays["dense_1"]
 
     case("good", arch, lambda p: np.savez(p, **arrays))

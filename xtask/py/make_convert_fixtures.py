@@ -53,8 +53,7 @@ def save(model, d, writer, xte, keras_zip=True):
     if xte is not None:
         shape = tuple(model.input_shape[1:])
         y = model.predict(xte.reshape((-1,) + shape), verbose=0)
-        np.savez(os.path.join(d, "io.npz"), x=xte, y=np.asarray(y, np.float32),
-                 input_shape=np.array(shape, np.int64))
+        np.savez(os.path.join(d, "io.npz"), x=xte, y=np.asarray(y, np.float32), input_shape=np.array(shape, np.int64))
 
 
 def child(writer):
@@ -67,8 +66,10 @@ def child(writer):
     xte = np.random.default_rng(5).uniform(0, 1, size=(16, 784)).astype(np.float32)
 
     # A functional model around a nested Sequential and a nested functional block.
-    block_a = k.Sequential([k.Input((784,)), L.Dense(24, activation="relu"), L.BatchNormalization(),
-                            L.Dense(16, activation="relu")], name="block_a")
+    block_a = k.Sequential(
+        [k.Input((784,)), L.Dense(24, activation="relu"), L.BatchNormalization(), L.Dense(16, activation="relu")],
+        name="block_a",
+    )
     bi = k.Input((16,))
     bo = L.Add()([L.Dense(16, activation="relu")(bi), L.Dense(16)(bi)])
     block_b = k.Model(bi, bo, name="block_b")
@@ -104,6 +105,7 @@ def child(writer):
 
 def not_keras():
     import h5py
+
     with h5py.File(os.path.join(OUT, "not_keras.h5"), "w") as f:
         f.attrs["title"] = "measurements"
         f.create_dataset("images", data=np.arange(12, dtype=np.float32).reshape(3, 4))

@@ -19,7 +19,6 @@ Keras' name counters reset per case, so `--only` rewrites a case exactly as a fu
 """
 
 import argparse
-import gzip
 import json
 import os
 import shutil
@@ -35,6 +34,11 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The IDX reader, the course notebook's export and the course template's forward pass, shared with the
+# cross-check tests.
+sys.path.insert(0, os.path.join(ROOT, "tests", "numpy"))
+from course import IMAGES_MAGIC, LABELS_MAGIC, course_export, load_export, load_idx, template_outputs, write_export  # noqa: E402
+
 OUT = os.path.join(ROOT, "tests", "fixtures")
 DATA = os.environ.get("FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
 WRITERS = ("keras3", "keras2")
@@ -45,103 +49,89 @@ EPOCHS = 1
 BATCH = 128
 
 # The activation strings of the issue, in the order the `activations` case uses them.
-ACTIVATIONS = ["linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "hard_sigmoid", "tanh",
-               "softplus", "softsign", "swish", "silu", "hard_swish", "hard_silu", "mish", "exponential",
-               "log_softmax", "softmax"]
+ACTIVATIONS = [
+    "linear",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "sigmoid",
+    "hard_sigmoid",
+    "tanh",
+    "softplus",
+    "softsign",
+    "swish",
+    "silu",
+    "hard_swish",
+    "hard_silu",
+    "mish",
+    "exponential",
+    "log_softmax",
+    "softmax",
+]
 
 # Every layer class the fixtures must hold between them (checked by --verify, per writer).
 REQUIRED_LAYERS = [
-    "InputLayer", "Dense", "Flatten", "Dropout", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
-    "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
-    "ActivityRegularization", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast",
-    "BatchNormalization", "LayerNormalization", "Rescaling", "Normalization", "Conv2D", "DepthwiseConv2D",
-    "SeparableConv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-    "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Add", "Subtract", "Multiply", "Average",
-    "Maximum", "Minimum", "Concatenate",
+    "InputLayer",
+    "Dense",
+    "Flatten",
+    "Dropout",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "Softmax",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "RandomContrast",
+    "BatchNormalization",
+    "LayerNormalization",
+    "Rescaling",
+    "Normalization",
+    "Conv2D",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "Reshape",
+    "Permute",
+    "ZeroPadding2D",
+    "Cropping2D",
+    "UpSampling2D",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
 ]
 
 
 # ---- data ----------------------------------------------------------------------------------------------
 
 
-def load_idx(path, magic):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    got = int.from_bytes(data[:4], "big")
-    if got != magic:
-        raise SystemExit(f"{path}: magic {got}, expected {magic}")
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def load_data():
-    xtr = load_idx(f"{DATA}/train-images-idx3-ubyte.gz", 2051)[:N_TRAIN].reshape(-1, 784).astype(np.float32) / 255.0
-    ytr = load_idx(f"{DATA}/train-labels-idx1-ubyte.gz", 2049)[:N_TRAIN].astype(np.int64)
-    xte = load_idx(f"{DATA}/t10k-images-idx3-ubyte.gz", 2051)[:N_IO].reshape(-1, 784).astype(np.float32) / 255.0
+    xtr = (
+        load_idx(f"{DATA}/train-images-idx3-ubyte.gz", IMAGES_MAGIC)[:N_TRAIN].reshape(-1, 784).astype(np.float32)
+        / 255.0
+    )
+    ytr = load_idx(f"{DATA}/train-labels-idx1-ubyte.gz", LABELS_MAGIC)[:N_TRAIN].astype(np.int64)
+    xte = load_idx(f"{DATA}/t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[:N_IO].reshape(-1, 784).astype(np.float32) / 255.0
     return xtr, ytr, xte
-
-
-# ---- the course notebook's export ----------------------------------------------------------------------
-
-
-def jsonable(o):
-    """json.dump's default= hook: layer configs can hold NumPy scalars/arrays (e.g. tf_keras'
-    Normalization(mean=np.float32(...)) keeps the NumPy value in its config)."""
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.floating, np.integer, np.bool_)):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
-def inbound_names(model):
-    """Layer name -> names of the layers feeding it, in call order, from the model config.
-
-    Keras 3: inbound_nodes = [{"args": [...], "kwargs": {...}}], tensors appear (nested in lists) as
-    {"class_name": "__keras_tensor__", "config": {"keras_history": [layer, node, tensor]}}.
-    Keras 2: inbound_nodes = [[[layer, node, tensor, kwargs], ...], ...] (one list per call)."""
-    out = {}
-    for lc in model.get_config().get("layers", []):
-        names = []
-
-        def walk(v):
-            if isinstance(v, dict) and v.get("class_name") == "__keras_tensor__":
-                names.append(v["config"]["keras_history"][0])
-            elif isinstance(v, dict):
-                for x in v.values():
-                    walk(x)
-            elif isinstance(v, (list, tuple)):
-                for x in v:
-                    walk(x)
-
-        for node in lc.get("inbound_nodes", []):
-            if isinstance(node, dict):
-                walk(node.get("args", []))
-                walk(node.get("kwargs", {}))
-            else:
-                for t in node:
-                    names.append(t[0])
-        out[lc["name"]] = names
-    return out
-
-
-def course_export(model, d, functional):
-    """The course notebook's export, verbatim, plus `inbound` for functional models."""
-    os.makedirs(d, exist_ok=True)
-    arch, arrays = [], {}
-    inbound = inbound_names(model) if functional else {}
-    for layer in model.layers:
-        ws = layer.get_weights()
-        names = [f"{layer.name}_{i}" for i in range(len(ws))]
-        entry = {"name": layer.name, "type": type(layer).__name__, "config": layer.get_config(), "weights": names}
-        if functional:
-            entry["inbound"] = inbound.get(layer.name, [])
-        arch.append(entry)
-        arrays.update({n: np.asarray(w, dtype=np.float32) for n, w in zip(names, ws)})
-    with open(os.path.join(d, "fashion_mnist.json"), "w") as f:
-        json.dump(arch, f, default=jsonable)
-    np.savez(os.path.join(d, "fashion_mnist.npz"), **arrays)
 
 
 # ---- cases ---------------------------------------------------------------------------------------------
@@ -160,8 +150,19 @@ class Ctx:
 
 
 class Case:
-    def __init__(self, name, build, covers, special=False, kind="full", keep_optimizer=False, keras_file=True,
-                 writers=WRITERS, gaps=None, suffix=True):
+    def __init__(
+        self,
+        name,
+        build,
+        covers,
+        special=False,
+        kind="full",
+        keep_optimizer=False,
+        keras_file=True,
+        writers=WRITERS,
+        gaps=None,
+        suffix=True,
+    ):
         self.name, self.build, self.covers, self.special, self.kind = name, build, covers, special, kind
         self.suffix = suffix
         self.keep_optimizer, self.keras_file, self.writers, self.gaps = keep_optimizer, keras_file, writers, gaps or {}
@@ -177,14 +178,18 @@ def mlp_flatten(c):
     # tf_keras: the course notebook's own style, Flatten(input_shape=...): the export's Flatten config
     # then carries batch_input_shape. Keras 3 accepts the argument too but never puts it in a config.
     first = [L.Flatten(input_shape=(28, 28))] if c.keras2 else [c.k.Input((28, 28)), L.Flatten()]
-    return c.k.Sequential(first + [L.Dense(16, activation="relu"), L.Dropout(0.2),
-                                   L.Dense(10, activation="softmax")]), False
+    return c.k.Sequential(
+        first + [L.Dense(16, activation="relu"), L.Dropout(0.2), L.Dense(10, activation="softmax")]
+    ), False
 
 
 def mlp_784(c):
     L = c.L
-    first = ([L.Dense(8, activation="relu", input_shape=(784,))] if c.keras2
-             else [c.k.Input((784,)), L.Dense(8, activation="relu")])
+    first = (
+        [L.Dense(8, activation="relu", input_shape=(784,))]
+        if c.keras2
+        else [c.k.Input((784,)), L.Dense(8, activation="relu")]
+    )
     return c.k.Sequential(first + [L.Dense(10, activation="softmax")]), False
 
 
@@ -214,8 +219,9 @@ def activations(c):
     inp = c.k.Input((784,))
     x = L.Flatten()(L.AveragePooling2D(4)(L.Reshape((28, 28, 1))(inp)))  # 49 inputs: small files
     h = L.Dense(8, activation="tanh")(x)
-    outs = [L.Dense(4, activation=a, name=f"act_{a}")(h)
-            for a, got in accepted_activations(c.k).items() if got is not None]
+    outs = [
+        L.Dense(4, activation=a, name=f"act_{a}")(h) for a, got in accepted_activations(c.k).items() if got is not None
+    ]
     x = L.Concatenate()(outs)
     out = L.Dense(10, activation="softmax")(x)
     return c.k.Model(inp, out), True
@@ -224,25 +230,60 @@ def activations(c):
 def activation_layers(c):
     L = c.L
     leaky = L.LeakyReLU(alpha=0.2) if c.keras2 else L.LeakyReLU(negative_slope=0.2)
-    return c.k.Sequential([
-        c.k.Input((784,)), L.Reshape((28, 28, 1)), L.AveragePooling2D(4), L.Flatten(),
-        L.Dense(8), L.ReLU(max_value=1.5, negative_slope=0.1, threshold=0.05),
-        L.Dense(12), L.ReLU(), L.Dense(12), leaky, L.Dense(12), L.PReLU(), L.Dense(12), L.ELU(alpha=0.7),
-        L.Dense(12), L.ReLU(max_value=6.0), L.Dense(12), L.Activation("tanh"), L.Dense(12),
-        L.Activation("gelu"), L.Dense(10), L.Softmax(),
-    ]), False
+    return c.k.Sequential(
+        [
+            c.k.Input((784,)),
+            L.Reshape((28, 28, 1)),
+            L.AveragePooling2D(4),
+            L.Flatten(),
+            L.Dense(8),
+            L.ReLU(max_value=1.5, negative_slope=0.1, threshold=0.05),
+            L.Dense(12),
+            L.ReLU(),
+            L.Dense(12),
+            leaky,
+            L.Dense(12),
+            L.PReLU(),
+            L.Dense(12),
+            L.ELU(alpha=0.7),
+            L.Dense(12),
+            L.ReLU(max_value=6.0),
+            L.Dense(12),
+            L.Activation("tanh"),
+            L.Dense(12),
+            L.Activation("gelu"),
+            L.Dense(10),
+            L.Softmax(),
+        ]
+    ), False
 
 
 def identities(c):
     L = c.L
-    layers = [c.k.Input((784,)), L.Reshape((28, 28)), L.SpatialDropout1D(0.1), L.Reshape((28, 28, 1)),
-              L.RandomFlip("horizontal"), L.RandomRotation(0.05), L.RandomTranslation(0.1, 0.1), L.RandomZoom(0.1),
-              L.RandomContrast(0.1)]
+    layers = [
+        c.k.Input((784,)),
+        L.Reshape((28, 28)),
+        L.SpatialDropout1D(0.1),
+        L.Reshape((28, 28, 1)),
+        L.RandomFlip("horizontal"),
+        L.RandomRotation(0.05),
+        L.RandomTranslation(0.1, 0.1),
+        L.RandomZoom(0.1),
+        L.RandomContrast(0.1),
+    ]
     if c.keras2:
         layers.append(L.RandomBrightness(0.1))  # Keras 3.15 cannot write it to .h5 (see README)
-    layers += [L.GaussianNoise(0.1), L.SpatialDropout2D(0.1), L.Conv2D(2, 3, strides=2), L.Flatten(),
-               L.GaussianDropout(0.1), L.AlphaDropout(0.1), L.ActivityRegularization(l1=0.01), L.Dropout(0.3),
-               L.Dense(10, activation="softmax")]
+    layers += [
+        L.GaussianNoise(0.1),
+        L.SpatialDropout2D(0.1),
+        L.Conv2D(2, 3, strides=2),
+        L.Flatten(),
+        L.GaussianDropout(0.1),
+        L.AlphaDropout(0.1),
+        L.ActivityRegularization(l1=0.01),
+        L.Dropout(0.3),
+        L.Dense(10, activation="softmax"),
+    ]
     return c.k.Sequential(layers), False
 
 
@@ -251,51 +292,87 @@ def normalization(c):
     adapted = L.Normalization()
     adapted.adapt(c.xtr[:500])
     # mean/variance given: kept in the config (tf_keras keeps the NumPy scalar: the json default= hook).
-    given = L.Normalization(mean=np.float32(0.25), variance=np.float32(0.5)) if c.keras2 else \
-        L.Normalization(mean=0.25, variance=0.5)
-    return c.k.Sequential([
-        c.k.Input((784,)), L.Rescaling(2.0, offset=-1.0), adapted, L.Dense(8), L.BatchNormalization(name="bn_dense"),
-        L.Activation("relu"), L.Dense(16), L.LayerNormalization(), L.BatchNormalization(center=False),
-        L.BatchNormalization(scale=False), L.Dense(16), given, L.LayerNormalization(center=False, scale=False),
-        L.Dense(10, activation="softmax"),
-    ]), False
+    given = (
+        L.Normalization(mean=np.float32(0.25), variance=np.float32(0.5))
+        if c.keras2
+        else L.Normalization(mean=0.25, variance=0.5)
+    )
+    return c.k.Sequential(
+        [
+            c.k.Input((784,)),
+            L.Rescaling(2.0, offset=-1.0),
+            adapted,
+            L.Dense(8),
+            L.BatchNormalization(name="bn_dense"),
+            L.Activation("relu"),
+            L.Dense(16),
+            L.LayerNormalization(),
+            L.BatchNormalization(center=False),
+            L.BatchNormalization(scale=False),
+            L.Dense(16),
+            given,
+            L.LayerNormalization(center=False, scale=False),
+            L.Dense(10, activation="softmax"),
+        ]
+    ), False
 
 
 def conv_basic(c):
     L = c.L
-    first = ([L.Conv2D(8, 3, padding="same", activation="relu", input_shape=(28, 28, 1), name="stem")] if c.keras2
-             else [c.k.Input((28, 28, 1)), L.Conv2D(8, 3, padding="same", activation="relu", name="stem")])
-    return c.k.Sequential(first + [
-        L.BatchNormalization(name="stem_bn"), L.MaxPooling2D(2, name="pool"),
-        L.Conv2D(8, 3, strides=2, padding="valid", name="down"), L.AveragePooling2D(2, padding="same", name="avg"),
-        L.Flatten(name="flat"), L.Dense(10, activation="softmax", name="head"),
-    ]), False
+    first = (
+        [L.Conv2D(8, 3, padding="same", activation="relu", input_shape=(28, 28, 1), name="stem")]
+        if c.keras2
+        else [c.k.Input((28, 28, 1)), L.Conv2D(8, 3, padding="same", activation="relu", name="stem")]
+    )
+    return c.k.Sequential(
+        first
+        + [
+            L.BatchNormalization(name="stem_bn"),
+            L.MaxPooling2D(2, name="pool"),
+            L.Conv2D(8, 3, strides=2, padding="valid", name="down"),
+            L.AveragePooling2D(2, padding="same", name="avg"),
+            L.Flatten(name="flat"),
+            L.Dense(10, activation="softmax", name="head"),
+        ]
+    ), False
 
 
 def conv_variants(c):
     L = c.L
-    return c.k.Sequential([
-        c.k.Input((28, 28, 1)), L.Conv2D(4, 3, dilation_rate=2, padding="same", activation="elu"),
-        L.Conv2D(8, (3, 2), groups=2, padding="valid", use_bias=False), L.BatchNormalization(axis=-1),
-        L.DepthwiseConv2D(3, depth_multiplier=2, padding="same"),
-        L.SeparableConv2D(8, 3, padding="same", activation="relu"),
-        L.MaxPooling2D(pool_size=3, strides=2, padding="same"),
-        L.AveragePooling2D(pool_size=3, strides=1, padding="valid"),
-        L.SeparableConv2D(6, 2, strides=2, padding="valid", depth_multiplier=2),
-        L.DepthwiseConv2D(2, strides=1, padding="valid", use_bias=False),
-        L.GlobalAveragePooling2D(), L.Dense(10, activation="softmax"),
-    ]), False
+    return c.k.Sequential(
+        [
+            c.k.Input((28, 28, 1)),
+            L.Conv2D(4, 3, dilation_rate=2, padding="same", activation="elu"),
+            L.Conv2D(8, (3, 2), groups=2, padding="valid", use_bias=False),
+            L.BatchNormalization(axis=-1),
+            L.DepthwiseConv2D(3, depth_multiplier=2, padding="same"),
+            L.SeparableConv2D(8, 3, padding="same", activation="relu"),
+            L.MaxPooling2D(pool_size=3, strides=2, padding="same"),
+            L.AveragePooling2D(pool_size=3, strides=1, padding="valid"),
+            L.SeparableConv2D(6, 2, strides=2, padding="valid", depth_multiplier=2),
+            L.DepthwiseConv2D(2, strides=1, padding="valid", use_bias=False),
+            L.GlobalAveragePooling2D(),
+            L.Dense(10, activation="softmax"),
+        ]
+    ), False
 
 
 def pooling(c):
     L = c.L
-    return c.k.Sequential([
-        c.k.Input((28, 28, 1)), L.Conv2D(6, 5, strides=(2, 1), padding="same"),
-        L.MaxPooling2D((3, 2), strides=(1, 2), padding="valid"), L.AveragePooling2D((2, 3), strides=2, padding="same"),
-        L.MaxPooling2D(2, padding="same"), L.AveragePooling2D(2, strides=1, padding="valid"),
-        L.Conv2D(8, 2, padding="same"), L.GlobalMaxPooling2D(keepdims=True), L.Flatten(),
-        L.Dense(10, activation="softmax"),
-    ]), False
+    return c.k.Sequential(
+        [
+            c.k.Input((28, 28, 1)),
+            L.Conv2D(6, 5, strides=(2, 1), padding="same"),
+            L.MaxPooling2D((3, 2), strides=(1, 2), padding="valid"),
+            L.AveragePooling2D((2, 3), strides=2, padding="same"),
+            L.MaxPooling2D(2, padding="same"),
+            L.AveragePooling2D(2, strides=1, padding="valid"),
+            L.Conv2D(8, 2, padding="same"),
+            L.GlobalMaxPooling2D(keepdims=True),
+            L.Flatten(),
+            L.Dense(10, activation="softmax"),
+        ]
+    ), False
 
 
 def pooling_global(c):
@@ -309,12 +386,24 @@ def pooling_global(c):
 
 def reshaping(c):
     L = c.L
-    return c.k.Sequential([
-        c.k.Input((784,)), L.Reshape((28, 28, 1)), L.ZeroPadding2D(((1, 2), (3, 0))), L.Cropping2D(((2, 1), (0, 3))),
-        L.Conv2D(4, 3, strides=2), L.UpSampling2D(2), L.Conv2D(4, 3), L.UpSampling2D((2, 3), interpolation="bilinear"),
-        L.Permute((2, 1, 3)), L.ZeroPadding2D(1), L.Cropping2D(2), L.MaxPooling2D(8), L.Reshape((-1,)),
-        L.Dense(10, activation="softmax"),
-    ]), False
+    return c.k.Sequential(
+        [
+            c.k.Input((784,)),
+            L.Reshape((28, 28, 1)),
+            L.ZeroPadding2D(((1, 2), (3, 0))),
+            L.Cropping2D(((2, 1), (0, 3))),
+            L.Conv2D(4, 3, strides=2),
+            L.UpSampling2D(2),
+            L.Conv2D(4, 3),
+            L.UpSampling2D((2, 3), interpolation="bilinear"),
+            L.Permute((2, 1, 3)),
+            L.ZeroPadding2D(1),
+            L.Cropping2D(2),
+            L.MaxPooling2D(8),
+            L.Reshape((-1,)),
+            L.Dense(10, activation="softmax"),
+        ]
+    ), False
 
 
 def merge(c):
@@ -323,8 +412,14 @@ def merge(c):
     a = L.Conv2D(4, 3, padding="same", activation="relu", name="branch_a")(inp)
     b = L.Conv2D(4, 3, padding="same", activation="tanh", name="branch_b")(inp)
     added = L.Add(name="add")([a, b])
-    m = [added, L.Subtract(name="sub")([a, b]), L.Multiply(name="mul")([a, b]),
-         L.Average(name="avg")([a, b, added]), L.Maximum(name="max")([a, b]), L.Minimum(name="min")([b, a])]
+    m = [
+        added,
+        L.Subtract(name="sub")([a, b]),
+        L.Multiply(name="mul")([a, b]),
+        L.Average(name="avg")([a, b, added]),
+        L.Maximum(name="max")([a, b]),
+        L.Minimum(name="min")([b, a]),
+    ]
     x = L.Concatenate(axis=-1, name="channels")(m + [inp])
     x = L.MaxPooling2D(7)(x)
     x = L.Flatten()(x)
@@ -336,8 +431,9 @@ def conv_first_no_input(c):
     # Sequential without Input, built with build(): neither Keras puts an InputLayer in model.layers nor
     # an input shape into the first layer's config, so the export carries no input shape at all.
     L = c.L
-    m = c.k.Sequential([L.Conv2D(6, 3, activation="relu"), L.MaxPooling2D(4), L.Flatten(),
-                        L.Dense(10, activation="softmax")])
+    m = c.k.Sequential(
+        [L.Conv2D(6, 3, activation="relu"), L.MaxPooling2D(4), L.Flatten(), L.Dense(10, activation="softmax")]
+    )
     m.build((None, 28, 28, 1))
     return m, False
 
@@ -359,22 +455,34 @@ def chunked_names(c):
 
 def dropout_batchnorm(c):
     L = c.L
-    return c.k.Sequential([
-        c.k.Input((28, 28)), L.Flatten(), L.Dense(8), L.BatchNormalization(), L.Activation("relu"), L.Dropout(0.3),
-        L.Dense(16, activation="relu"), L.BatchNormalization(), L.Dropout(0.3), L.Dense(10, activation="softmax"),
-    ]), False
+    return c.k.Sequential(
+        [
+            c.k.Input((28, 28)),
+            L.Flatten(),
+            L.Dense(8),
+            L.BatchNormalization(),
+            L.Activation("relu"),
+            L.Dropout(0.3),
+            L.Dense(16, activation="relu"),
+            L.BatchNormalization(),
+            L.Dropout(0.3),
+            L.Dense(10, activation="softmax"),
+        ]
+    ), False
 
 
 def separate_activations(c):
     L = c.L
-    return c.k.Sequential([c.k.Input((28, 28)), L.Flatten(), L.Dense(8), L.Activation("relu"), L.Dense(10),
-                           L.Activation("softmax")]), False
+    return c.k.Sequential(
+        [c.k.Input((28, 28)), L.Flatten(), L.Dense(8), L.Activation("relu"), L.Dense(10), L.Activation("softmax")]
+    ), False
 
 
 def nested(c):
     L = c.L
-    inner = c.k.Sequential([c.k.Input((784,)), L.Dense(8, activation="relu"), L.Dense(12, activation="relu")],
-                           name="inner")
+    inner = c.k.Sequential(
+        [c.k.Input((784,)), L.Dense(8, activation="relu"), L.Dense(12, activation="relu")], name="inner"
+    )
     inp = c.k.Input((784,))
     out = L.Dense(10, activation="softmax")(inner(inp))
     return c.k.Model(inp, out), True
@@ -386,67 +494,157 @@ def unsupported(c):
 
 
 CASES = [
-    Case("mlp_flatten", mlp_flatten, "Input (28, 28), Flatten, Dense relu, Dropout, Dense softmax (keras2: "
-         "`Flatten(input_shape=(28, 28))` as the course notebook writes it)"),
+    Case(
+        "mlp_flatten",
+        mlp_flatten,
+        "Input (28, 28), Flatten, Dense relu, Dropout, Dense softmax (keras2: "
+        "`Flatten(input_shape=(28, 28))` as the course notebook writes it)",
+    ),
     Case("mlp_784", mlp_784, "Input (784,), Dense relu, Dense softmax (keras2: `Dense(..., input_shape=(784,))`)"),
-    Case("mlp_input_layer", mlp_input_layer, "functional MLP on Input (784,) named `pixels`: the InputLayer is in "
-         "`model.layers`, so the export carries the input shape"),
-    Case("activations", activations, "every activation string of the issue that the writer accepts, each as "
-         "`Dense(4, activation=...)` on a tanh Dense (after Reshape, AveragePooling2D(4), Flatten: 49 inputs), "
-         "joined by Concatenate (functional)",
-         gaps={"keras2": "tf_keras 2.21 rejects `hard_swish` and `hard_silu`; it writes `silu` as `swish`"}),
-    Case("activation_layers", activation_layers, "(after Reshape, AveragePooling2D(4), Flatten) "
-         "ReLU(max_value, negative_slope, threshold), ReLU(), "
-         "ReLU(max_value=6), LeakyReLU, PReLU, ELU(alpha), Activation(tanh), Activation(gelu), Softmax"),
-    Case("identities", identities, "inference-time identities: Reshape (28, 28), SpatialDropout1D, Reshape "
-         "(28, 28, 1), RandomFlip/Rotation/Translation/Zoom/Contrast (keras2: + RandomBrightness), "
-         "GaussianNoise, SpatialDropout2D, GaussianDropout, AlphaDropout, ActivityRegularization, Dropout",
-         gaps={"keras3": "no RandomBrightness: Keras 3.15 cannot save it to .h5 (\"cannot pickle 'module' object\")"}),
-    Case("normalization", normalization, "Rescaling(scale, offset), Normalization adapted (784 means), "
-         "BatchNormalization on Dense output (default, center=False, scale=False), LayerNormalization (default "
-         "and center=scale=False), Normalization(mean=0.25, variance=0.5) given in the config"),
-    Case("conv_basic", conv_basic, "Conv2D same + relu, BatchNormalization on a feature map, MaxPooling2D 2, Conv2D "
-         "strides 2 valid, AveragePooling2D same; custom layer names (`stem`, `head`...); compiled, so the files "
-         "keep the Adam state (keras2: `Conv2D(..., input_shape=(28, 28, 1))`)", keep_optimizer=True),
-    Case("conv_variants", conv_variants, "Conv2D dilation_rate 2, groups 2 with a (3, 2) kernel and use_bias=False, "
-         "BatchNormalization(axis=-1), DepthwiseConv2D depth_multiplier 2 (and use_bias=False), SeparableConv2D "
-         "(same; strides 2 valid depth_multiplier 2), MaxPooling2D 3/2 same, AveragePooling2D 3/1 valid, "
-         "GlobalAveragePooling2D"),
-    Case("pooling", pooling, "pool/stride combinations that are not 2x2/2: MaxPooling2D (3, 2)/(1, 2) valid, "
-         "AveragePooling2D (2, 3)/2 same, MaxPooling2D 2 same, AveragePooling2D 2/1 valid, "
-         "GlobalMaxPooling2D(keepdims=True) + Flatten"),
-    Case("pooling_global", pooling_global, "GlobalAveragePooling2D and GlobalMaxPooling2D (keepdims=False) joined "
-         "by Concatenate (functional)"),
-    Case("reshaping", reshaping, "Reshape (784,)->(28, 28, 1), ZeroPadding2D and Cropping2D asymmetric and "
-         "symmetric, UpSampling2D nearest (2) and bilinear (2, 3), Permute (2, 1, 3), Reshape((-1,))"),
-    Case("merge", merge, "functional, two Conv2D branches: Add, Subtract, Multiply, Maximum, "
-         "Minimum (operands swapped), "
-         "Average of 3 inputs (one of them the Add), Concatenate(axis=-1) of all of them and the input; custom "
-         "layer names"),
-    Case("conv_first_no_input", conv_first_no_input, "Sequential without Input whose first layer is a Conv2D, "
-         "built with `build((None, 28, 28, 1))`: the export carries no input shape; fmtool must infer (28, 28, 1)"),
-    Case("chunked_names", chunked_names, "20 layers, one named with 3400 characters: the h5 `layer_names` "
-         "attribute (20 x 3400 bytes, fixed width) exceeds 64512 bytes, so Keras writes `layer_names0` and "
-         "`layer_names1` (10 names each) instead (no model.keras: the zip format has no such limit)",
-         special=True, keras_file=False),
-    Case("weights_only", mlp_784, "`save_weights` files of the mlp_784 model (keras3: `model.weights.h5`, "
-         "keras2: `model.h5`): no model config, to be refused", special=True, kind="weights_only"),
-    Case("dropout_batchnorm", dropout_batchnorm, "Flatten, Dense + BatchNormalization + Activation + Dropout "
-         "twice; compiled, files keep the Adam state (the course template skips BN)", special=True,
-         keep_optimizer=True),
-    Case("separate_activations", separate_activations, "activations as separate `Activation` layers "
-         "(relu, softmax) after linear Dense layers", special=True),
-    Case("nested", nested, "a Sequential (`inner`, Dense relu x2) used as a layer of a functional model: model.h5 "
-         "(+ model.keras) and io.npz. The notebook export of such a model has one entry of type `Sequential` "
-         "holding all of the inner weights (`inner_0`..`inner_3`), which no flat engine runs (`fmtool convert` "
-         "inlines nested models instead), so it lives in `course_export/`, where the fixture scanners do not look",
-         special=True, kind="nested"),
-    Case("numpy_variants", None, "`keras3/mlp_784`'s export (json, io.npz) with its npz re-saved the ways "
-         "students' notebooks do: float64, Fortran-ordered arrays, `np.savez_compressed` "
-         "(dir `special/numpy_variants`)",
-         special=True, kind="numpy_variants", writers=("keras3",), suffix=False),
-    Case("unsupported", unsupported, "Conv1D + LSTM (untrained, model.h5 only): to be refused naming the layers",
-         special=True, kind="refused", keras_file=False),
+    Case(
+        "mlp_input_layer",
+        mlp_input_layer,
+        "functional MLP on Input (784,) named `pixels`: the InputLayer is in "
+        "`model.layers`, so the export carries the input shape",
+    ),
+    Case(
+        "activations",
+        activations,
+        "every activation string of the issue that the writer accepts, each as "
+        "`Dense(4, activation=...)` on a tanh Dense (after Reshape, AveragePooling2D(4), Flatten: 49 inputs), "
+        "joined by Concatenate (functional)",
+        gaps={"keras2": "tf_keras 2.21 rejects `hard_swish` and `hard_silu`; it writes `silu` as `swish`"},
+    ),
+    Case(
+        "activation_layers",
+        activation_layers,
+        "(after Reshape, AveragePooling2D(4), Flatten) "
+        "ReLU(max_value, negative_slope, threshold), ReLU(), "
+        "ReLU(max_value=6), LeakyReLU, PReLU, ELU(alpha), Activation(tanh), Activation(gelu), Softmax",
+    ),
+    Case(
+        "identities",
+        identities,
+        "inference-time identities: Reshape (28, 28), SpatialDropout1D, Reshape "
+        "(28, 28, 1), RandomFlip/Rotation/Translation/Zoom/Contrast (keras2: + RandomBrightness), "
+        "GaussianNoise, SpatialDropout2D, GaussianDropout, AlphaDropout, ActivityRegularization, Dropout",
+        gaps={"keras3": "no RandomBrightness: Keras 3.15 cannot save it to .h5 (\"cannot pickle 'module' object\")"},
+    ),
+    Case(
+        "normalization",
+        normalization,
+        "Rescaling(scale, offset), Normalization adapted (784 means), "
+        "BatchNormalization on Dense output (default, center=False, scale=False), LayerNormalization (default "
+        "and center=scale=False), Normalization(mean=0.25, variance=0.5) given in the config",
+    ),
+    Case(
+        "conv_basic",
+        conv_basic,
+        "Conv2D same + relu, BatchNormalization on a feature map, MaxPooling2D 2, Conv2D "
+        "strides 2 valid, AveragePooling2D same; custom layer names (`stem`, `head`...); compiled, so the files "
+        "keep the Adam state (keras2: `Conv2D(..., input_shape=(28, 28, 1))`)",
+        keep_optimizer=True,
+    ),
+    Case(
+        "conv_variants",
+        conv_variants,
+        "Conv2D dilation_rate 2, groups 2 with a (3, 2) kernel and use_bias=False, "
+        "BatchNormalization(axis=-1), DepthwiseConv2D depth_multiplier 2 (and use_bias=False), SeparableConv2D "
+        "(same; strides 2 valid depth_multiplier 2), MaxPooling2D 3/2 same, AveragePooling2D 3/1 valid, "
+        "GlobalAveragePooling2D",
+    ),
+    Case(
+        "pooling",
+        pooling,
+        "pool/stride combinations that are not 2x2/2: MaxPooling2D (3, 2)/(1, 2) valid, "
+        "AveragePooling2D (2, 3)/2 same, MaxPooling2D 2 same, AveragePooling2D 2/1 valid, "
+        "GlobalMaxPooling2D(keepdims=True) + Flatten",
+    ),
+    Case(
+        "pooling_global",
+        pooling_global,
+        "GlobalAveragePooling2D and GlobalMaxPooling2D (keepdims=False) joined by Concatenate (functional)",
+    ),
+    Case(
+        "reshaping",
+        reshaping,
+        "Reshape (784,)->(28, 28, 1), ZeroPadding2D and Cropping2D asymmetric and "
+        "symmetric, UpSampling2D nearest (2) and bilinear (2, 3), Permute (2, 1, 3), Reshape((-1,))",
+    ),
+    Case(
+        "merge",
+        merge,
+        "functional, two Conv2D branches: Add, Subtract, Multiply, Maximum, "
+        "Minimum (operands swapped), "
+        "Average of 3 inputs (one of them the Add), Concatenate(axis=-1) of all of them and the input; custom "
+        "layer names",
+    ),
+    Case(
+        "conv_first_no_input",
+        conv_first_no_input,
+        "Sequential without Input whose first layer is a Conv2D, "
+        "built with `build((None, 28, 28, 1))`: the export carries no input shape; fmtool must infer (28, 28, 1)",
+    ),
+    Case(
+        "chunked_names",
+        chunked_names,
+        "20 layers, one named with 3400 characters: the h5 `layer_names` "
+        "attribute (20 x 3400 bytes, fixed width) exceeds 64512 bytes, so Keras writes `layer_names0` and "
+        "`layer_names1` (10 names each) instead (no model.keras: the zip format has no such limit)",
+        special=True,
+        keras_file=False,
+    ),
+    Case(
+        "weights_only",
+        mlp_784,
+        "`save_weights` files of the mlp_784 model (keras3: `model.weights.h5`, "
+        "keras2: `model.h5`): no model config, to be refused",
+        special=True,
+        kind="weights_only",
+    ),
+    Case(
+        "dropout_batchnorm",
+        dropout_batchnorm,
+        "Flatten, Dense + BatchNormalization + Activation + Dropout "
+        "twice; compiled, files keep the Adam state (the course template skips BN)",
+        special=True,
+        keep_optimizer=True,
+    ),
+    Case(
+        "separate_activations",
+        separate_activations,
+        "activations as separate `Activation` layers (relu, softmax) after linear Dense layers",
+        special=True,
+    ),
+    Case(
+        "nested",
+        nested,
+        "a Sequential (`inner`, Dense relu x2) used as a layer of a functional model: model.h5 "
+        "(+ model.keras) and io.npz. The notebook export of such a model has one entry of type `Sequential` "
+        "holding all of the inner weights (`inner_0`..`inner_3`), which no flat engine runs (`fmtool convert` "
+        "inlines nested models instead), so it lives in `course_export/`, where the fixture scanners do not look",
+        special=True,
+        kind="nested",
+    ),
+    Case(
+        "numpy_variants",
+        None,
+        "`keras3/mlp_784`'s export (json, io.npz) with its npz re-saved the ways "
+        "students' notebooks do: float64, Fortran-ordered arrays, `np.savez_compressed` "
+        "(dir `special/numpy_variants`)",
+        special=True,
+        kind="numpy_variants",
+        writers=("keras3",),
+        suffix=False,
+    ),
+    Case(
+        "unsupported",
+        unsupported,
+        "Conv1D + LSTM (untrained, model.h5 only): to be refused naming the layers",
+        special=True,
+        kind="refused",
+        keras_file=False,
+    ),
 ]
 CASE_BY_NAME = {c.name: c for c in CASES}
 
@@ -545,7 +743,7 @@ def make_case(case, ctx, data):
     files = ["model.h5"] + (["model.keras"] if writer == "keras3" and case.keras_file else [])
     for f in files:
         model.save(os.path.join(d, f))
-    course_export(model, os.path.join(d, "course_export") if case.kind == "nested" else d, functional)
+    write_export(export_dir(case, d), *course_export(model, inbound=functional))
     # What was written loads back in Keras and predicts y.
     for f in files:
         back = k.models.load_model(os.path.join(d, f), compile=False)
@@ -559,6 +757,7 @@ _K = None  # the Keras module, a global so the probe's lambda captures no module
 def short(e):
     """An exception as one short line without memory addresses (the README must not change per run)."""
     import re
+
     msg = re.sub(r" at 0x[0-9a-f]+", "", str(e).splitlines()[0] if str(e) else "")
     return f"{type(e).__name__}: {msg[:80]}{'...' if len(msg) > 80 else ''}"
 
@@ -566,6 +765,7 @@ def short(e):
 def probe_gelu(k):
     """Can approximate GELU be written at all? Returns findings as text lines."""
     import functools
+
     global _K
     _K = k
     lines = []
@@ -577,9 +777,11 @@ def probe_gelu(k):
         lines.append(f"`functools.partial(gelu, approximate=True)`: get_config fails ({short(e)})")
     d = L.Dense(2, activation=lambda x: _K.activations.gelu(x, approximate=True))
     act = d.get_config()["activation"]
-    lines.append(f"`lambda x: keras.activations.gelu(x, approximate=True)`: the config's activation is a "
-                 f"{type(act).__name__} with keys {sorted(act) if isinstance(act, dict) else act!r} holding "
-                 "marshalled Python bytecode (base64): no name a reader could map to approximate GELU")
+    lines.append(
+        f"`lambda x: keras.activations.gelu(x, approximate=True)`: the config's activation is a "
+        f"{type(act).__name__} with keys {sorted(act) if isinstance(act, dict) else act!r} holding "
+        "marshalled Python bytecode (base64): no name a reader could map to approximate GELU"
+    )
     with tempfile.TemporaryDirectory() as t:
         m = k.Sequential([k.Input((4,)), d])
         for ext in ("h5", "keras") if k.__version__.startswith("3") else ("h5",):
@@ -595,13 +797,16 @@ def probe_gelu(k):
             except Exception as e:
                 lines.append(f"  model.save(.{ext}) works but load_model fails ({short(e)})")
     cfg = L.Dense(2, activation="gelu").get_config()["activation"]
-    lines.append(f"`activation=\"gelu\"` serializes as {cfg!r}: the exact (erf) form; "
-                 f"`keras.activations.gelu` defaults to approximate=False")
+    lines.append(
+        f'`activation="gelu"` serializes as {cfg!r}: the exact (erf) form; '
+        f"`keras.activations.gelu` defaults to approximate=False"
+    )
     return lines
 
 
 def child(writer, only, facts_path):
     import tensorflow as tf
+
     if writer == "keras2":
         import tf_keras as k
     else:
@@ -613,12 +818,18 @@ def child(writer, only, facts_path):
     tf.config.threading.set_intra_op_parallelism_threads(1)
     import logging
     import warnings
+
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     data = load_data()
-    facts = {"writer": writer, "version": k.__version__, "activations": accepted_activations(k),
-             "gelu": probe_gelu(k), "cases": {}}
+    facts = {
+        "writer": writer,
+        "version": k.__version__,
+        "activations": accepted_activations(k),
+        "gelu": probe_gelu(k),
+        "cases": {},
+    }
     for case in CASES:
         if (only is not None and case.name not in only) or writer not in case.writers:
             continue
@@ -636,9 +847,11 @@ def child(writer, only, facts_path):
 
 
 def write_versions():
-    code = ("import tensorflow as tf, keras, tf_keras, numpy, h5py; "
-            "print(f'tensorflow {tf.__version__}\\nkeras {keras.__version__}\\ntf_keras {tf_keras.__version__}\\n"
-            "numpy {numpy.__version__}\\nh5py {h5py.__version__}')")
+    code = (
+        "import tensorflow as tf, keras, tf_keras, numpy, h5py; "
+        "print(f'tensorflow {tf.__version__}\\nkeras {keras.__version__}\\ntf_keras {tf_keras.__version__}\\n"
+        "numpy {numpy.__version__}\\nh5py {h5py.__version__}')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     with open(os.path.join(OUT, "VERSIONS.txt"), "w") as f:
         f.write(out)
@@ -661,6 +874,7 @@ def export_dir(case, d):
 def shape_keys(d, case):
     """Where the export and model.h5 carry the input shape: (export, model_config) descriptions."""
     import h5py
+
     arch = json.load(open(os.path.join(export_dir(case, d), "fashion_mnist.json")))
     first = arch[0]
     export = "none"
@@ -681,7 +895,7 @@ def shape_keys(d, case):
     kinfo = "-"
     if os.path.exists(kz):
         cfg = json.loads(zipfile.ZipFile(kz).read("config.json"))
-        ks = [f"{l['class_name']}.batch_shape" for l in cfg["config"]["layers"][:1] if "batch_shape" in l["config"]]
+        ks = [f"{lc['class_name']}.batch_shape" for lc in cfg["config"]["layers"][:1] if "batch_shape" in lc["config"]]
         if "build_config" in cfg:
             ks.append(f"build_config.input_shape {cfg['build_config'].get('input_shape')}")
         kinfo = ", ".join(ks) or "none"
@@ -691,11 +905,15 @@ def shape_keys(d, case):
 def h5_type(obj, name):
     """The HDF5 type of attribute `name` of `obj`, in words."""
     import h5py
+
     a = obj.attrs.get_id(name)
     t = a.get_type()
     if isinstance(t, h5py.h5t.TypeStringID):
-        pad = {h5py.h5t.STR_NULLPAD: "null-padded", h5py.h5t.STR_NULLTERM: "null-terminated",
-               h5py.h5t.STR_SPACEPAD: "space-padded"}.get(t.get_strpad(), "?")
+        pad = {
+            h5py.h5t.STR_NULLPAD: "null-padded",
+            h5py.h5t.STR_NULLTERM: "null-terminated",
+            h5py.h5t.STR_SPACEPAD: "space-padded",
+        }.get(t.get_strpad(), "?")
         kind = "vlen string" if t.is_variable_str() else f"fixed string of {t.get_size()} bytes, {pad}"
         kind += ", " + ("UTF-8" if t.get_cset() == h5py.h5t.CSET_UTF8 else "ASCII") + " cset"
     else:
@@ -706,13 +924,16 @@ def h5_type(obj, name):
 def h5_example(path):
     """A few real paths and attributes of a model .h5, for LAYOUTS.md."""
     import h5py
+
     lines = []
     with h5py.File(path, "r") as f:
         lines.append("root attributes: " + "; ".join(f"{n} ({h5_type(f, n)})" for n in sorted(f.attrs)))
         g = f["model_weights"] if "model_weights" in f else f
         names = [n.decode() if isinstance(n, bytes) else n for n in g.attrs["layer_names"]]
-        lines.append(f"`{g.name}` attributes: {', '.join(sorted(g.attrs))}; layer_names "
-                     f"({h5_type(g, 'layer_names')}) = {names[:4]}{' ...' if len(names) > 4 else ''}")
+        lines.append(
+            f"`{g.name}` attributes: {', '.join(sorted(g.attrs))}; layer_names "
+            f"({h5_type(g, 'layer_names')}) = {names[:4]}{' ...' if len(names) > 4 else ''}"
+        )
         shown_empty = shown_full = False
         for n in names:
             wn = g[n].attrs["weight_names"]
@@ -732,28 +953,37 @@ def h5_example(path):
 
 
 def keras_zip_example(path):
-    import h5py
     import io
+
+    import h5py
+
     z = zipfile.ZipFile(path)
     lines = [f"members: {', '.join(z.namelist())}"]
     cfg = json.loads(z.read("config.json"))
-    lines.append(f"config.json top-level keys: {', '.join(sorted(cfg))}; class_name {cfg['class_name']}; "
-                 f"layers: {[l['class_name'] + ':' + l['config']['name'] for l in cfg['config']['layers']][:5]}")
+    lines.append(
+        f"config.json top-level keys: {', '.join(sorted(cfg))}; class_name {cfg['class_name']}; "
+        f"layers: {[lc['class_name'] + ':' + lc['config']['name'] for lc in cfg['config']['layers']][:5]}"
+    )
     with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
         ds = []
         f.visititems(lambda name, o: ds.append(f"{name} {o.shape}") if isinstance(o, h5py.Dataset) else None)
-        lines.append(f"model.weights.h5 root attributes: {sorted(f.attrs) or 'none'}; datasets: " +
-                     "; ".join(f"`{x}`" for x in ds[:6]) + (" ..." if len(ds) > 6 else ""))
+        lines.append(
+            f"model.weights.h5 root attributes: {sorted(f.attrs) or 'none'}; datasets: "
+            + "; ".join(f"`{x}`" for x in ds[:6])
+            + (" ..." if len(ds) > 6 else "")
+        )
     return lines
 
 
 def weights_only_example(path):
     import h5py
+
     with h5py.File(path, "r") as f:
         ds = []
         f.visititems(lambda name, o: ds.append(name) if isinstance(o, h5py.Dataset) else None)
-        return [f"root attributes: {sorted(f.attrs) or 'none'}; top-level keys: {sorted(f.keys())}; "
-                f"datasets e.g. `{ds[0]}`"]
+        return [
+            f"root attributes: {sorted(f.attrs) or 'none'}; top-level keys: {sorted(f.keys())}; datasets e.g. `{ds[0]}`"
+        ]
 
 
 LAYOUTS_PROSE = """\
@@ -839,18 +1069,33 @@ def write_layouts():
     out = [LAYOUTS_PROSE, "## Real examples (generated)\n"]
     examples = [
         ("keras2 `.h5`, uncompiled (`keras2/mlp_784/model.h5`)", h5_example, "keras2/mlp_784/model.h5"),
-        ("keras2 `.h5`, compiled with Adam state (`keras2/conv_basic/model.h5`)", h5_example,
-         "keras2/conv_basic/model.h5"),
+        (
+            "keras2 `.h5`, compiled with Adam state (`keras2/conv_basic/model.h5`)",
+            h5_example,
+            "keras2/conv_basic/model.h5",
+        ),
         ("keras3 `.h5`, uncompiled (`keras3/mlp_784/model.h5`)", h5_example, "keras3/mlp_784/model.h5"),
-        ("keras3 `.h5`, compiled with Adam state (`keras3/conv_basic/model.h5`)", h5_example,
-         "keras3/conv_basic/model.h5"),
+        (
+            "keras3 `.h5`, compiled with Adam state (`keras3/conv_basic/model.h5`)",
+            h5_example,
+            "keras3/conv_basic/model.h5",
+        ),
         ("keras3 `.keras` (`keras3/conv_basic/model.keras`)", keras_zip_example, "keras3/conv_basic/model.keras"),
-        ("keras3 `.keras`, nested (`special/nested_keras3/model.keras`)", keras_zip_example,
-         "special/nested_keras3/model.keras"),
-        ("keras3 weights only (`special/weights_only_keras3/model.weights.h5`)", weights_only_example,
-         "special/weights_only_keras3/model.weights.h5"),
-        ("keras2 weights only (`special/weights_only_keras2/model.h5`)", weights_only_example,
-         "special/weights_only_keras2/model.h5"),
+        (
+            "keras3 `.keras`, nested (`special/nested_keras3/model.keras`)",
+            keras_zip_example,
+            "special/nested_keras3/model.keras",
+        ),
+        (
+            "keras3 weights only (`special/weights_only_keras3/model.weights.h5`)",
+            weights_only_example,
+            "special/weights_only_keras3/model.weights.h5",
+        ),
+        (
+            "keras2 weights only (`special/weights_only_keras2/model.h5`)",
+            weights_only_example,
+            "special/weights_only_keras2/model.h5",
+        ),
     ]
     for title, fn, rel in examples:
         p = os.path.join(OUT, rel)
@@ -859,13 +1104,17 @@ def write_layouts():
             out += [f"- {line}" for line in fn(p)]
             out.append("")
     import h5py
+
     for w in WRITERS:
         p = os.path.join(OUT, "special", f"chunked_names_{w}", "model.h5")
         if os.path.exists(p):
             with h5py.File(p, "r") as f:
                 a = f["model_weights"].attrs
-                desc = [f"`{n}` ({h5_type(f['model_weights'], n)}) = {a[n].nbytes} bytes" for n in sorted(a) if
-                        n.startswith("layer_names")]
+                desc = [
+                    f"`{n}` ({h5_type(f['model_weights'], n)}) = {a[n].nbytes} bytes"
+                    for n in sorted(a)
+                    if n.startswith("layer_names")
+                ]
                 names = sorted(a)
             out.append(f"### chunked `layer_names` (`special/chunked_names_{w}/model.h5`)")
             out.append(f"- `/model_weights` attributes: {', '.join(names)}; " + "; ".join(desc))
@@ -877,37 +1126,49 @@ def write_layouts():
 def write_readme(versions, facts):
     L = []
     L.append("# Test fixtures written by real Keras\n")
-    L.append("Regenerate with `cargo xtask fixtures` (all), `cargo xtask fixtures --only merge,nested` (some "
-             "cases, both writers; add `--writer keras3` for one writer), `cargo xtask fixtures --list`, or "
-             "`cargo xtask fixtures --verify` (only the checks at the end of this file), `cargo xtask fixtures --docs` "
-             "(only README.md and LAYOUTS.md). It runs `xtask/py/make_fixtures.py` in "
-             "`.venv`. Deterministic: seed 7, TensorFlow op determinism, Keras name counters reset per "
-             "case, one TensorFlow thread. Two runs give byte-identical files except `model.keras`: its zip "
-             "timestamps, "
-             "`metadata.json`'s `date_saved` and, for compiled models, `config.json`'s `shared_object_id` (a Python "
-             "`id()`) change on every save.\n")
+    L.append(
+        "Regenerate with `cargo xtask fixtures` (all), `cargo xtask fixtures --only merge,nested` (some "
+        "cases, both writers; add `--writer keras3` for one writer), `cargo xtask fixtures --list`, or "
+        "`cargo xtask fixtures --verify` (only the checks at the end of this file), `cargo xtask fixtures --docs` "
+        "(only README.md and LAYOUTS.md). It runs `xtask/py/make_fixtures.py` in "
+        "`.venv`. Deterministic: seed 7, TensorFlow op determinism, Keras name counters reset per "
+        "case, one TensorFlow thread. Two runs give byte-identical files except `model.keras`: its zip "
+        "timestamps, "
+        "`metadata.json`'s `date_saved` and, for compiled models, `config.json`'s `shared_object_id` (a Python "
+        "`id()`) change on every save.\n"
+    )
     L.append("Written by (also in `VERSIONS.txt`):\n")
     L.append("```\n" + versions.strip() + "\n```\n")
-    L.append(f"Every model ends in Dense(10) and is trained for {EPOCHS} epoch on the first {N_TRAIN} training "
-             f"images (Adam, batch {BATCH}), so weights and BatchNormalization moving statistics are real "
-             "(checked not to be 0/1). `LAYOUTS.md` describes how each writer lays out the files.\n")
+    L.append(
+        f"Every model ends in Dense(10) and is trained for {EPOCHS} epoch on the first {N_TRAIN} training "
+        f"images (Adam, batch {BATCH}), so weights and BatchNormalization moving statistics are real "
+        "(checked not to be 0/1). `LAYOUTS.md` describes how each writer lays out the files.\n"
+    )
     L.append("## Files per case\n")
-    L.append("`keras3/<case>/` is written by Keras 3 (`import keras`), `keras2/<case>/` by tf_keras "
-             "(`import tf_keras as keras`, the Keras 2 HDF5 layout), `special/<case>_<writer>/` by either.\n")
+    L.append(
+        "`keras3/<case>/` is written by Keras 3 (`import keras`), `keras2/<case>/` by tf_keras "
+        "(`import tf_keras as keras`, the Keras 2 HDF5 layout), `special/<case>_<writer>/` by either.\n"
+    )
     L.append("| file | what |\n|---|---|")
-    L.append("| `model.h5` | `model.save(\"model.h5\")` (keras3: Keras 3's legacy HDF5 layout) |")
-    L.append("| `model.keras` | `model.save(\"model.keras\")` (keras3 only) |")
-    L.append("| `fashion_mnist.json`, `fashion_mnist.npz` | the course notebook's export of `model.layers`: "
-             "`[{name, type, config, weights: [\"<layer>_<i>\"]}]` + `np.savez` of float32 arrays; "
-             "functional models add `inbound` (names of the layers feeding each layer, in call order, [] for "
-             "InputLayer, from `model.get_config()` inbound_nodes); Sequential models have no `inbound` |")
-    L.append(f"| `io.npz` | `x`: the first {N_IO} test images, float32 ({N_IO}, 784) /255; `y`: Keras' own "
-             f"`model.predict(x.reshape(({N_IO},) + input_shape))`, float32 ({N_IO}, 10); `input_shape`: int64. "
-             "Written with `np.savez_compressed` (keeps the fixtures small) |")
+    L.append('| `model.h5` | `model.save("model.h5")` (keras3: Keras 3\'s legacy HDF5 layout) |')
+    L.append('| `model.keras` | `model.save("model.keras")` (keras3 only) |')
+    L.append(
+        "| `fashion_mnist.json`, `fashion_mnist.npz` | the course notebook's export of `model.layers`: "
+        '`[{name, type, config, weights: ["<layer>_<i>"]}]` + `np.savez` of float32 arrays; '
+        "functional models add `inbound` (names of the layers feeding each layer, in call order, [] for "
+        "InputLayer, from `model.get_config()` inbound_nodes); Sequential models have no `inbound` |"
+    )
+    L.append(
+        f"| `io.npz` | `x`: the first {N_IO} test images, float32 ({N_IO}, 784) /255; `y`: Keras' own "
+        f"`model.predict(x.reshape(({N_IO},) + input_shape))`, float32 ({N_IO}, 10); `input_shape`: int64. "
+        "Written with `np.savez_compressed` (keeps the fixtures small) |"
+    )
     L.append("")
-    L.append("The json is written with `json.dump(arch, f, default=hook)`: the hook turns NumPy arrays and "
-             "scalars into lists/numbers. It matters for tf_keras' `Normalization(mean=np.float32(0.25), ...)` "
-             "(normalization case), whose config keeps the NumPy scalar; tuples become JSON lists as usual.\n")
+    L.append(
+        "The json is written with `json.dump(arch, f, default=hook)`: the hook turns NumPy arrays and "
+        "scalars into lists/numbers. It matters for tf_keras' `Normalization(mean=np.float32(0.25), ...)` "
+        "(normalization case), whose config keeps the NumPy scalar; tuples become JSON lists as usual.\n"
+    )
     L.append("## Cases\n")
     L.append("| case | input | covers |\n|---|---|---|")
     for case in CASES:
@@ -925,10 +1186,14 @@ def write_readme(versions, facts):
     for case in CASES:
         for w, g in case.gaps.items():
             L.append(f"- `{w}/{case.name}`: {g}.")
-    L.append("- RandomCrop is not used: it changes the shape at inference unless the crop is the whole image, "
-             "and fmtool does not implement it.")
-    L.append("- Keras 2 and Keras 3 define `hard_sigmoid` differently (Keras 2: clip(0.2x + 0.5, 0, 1); Keras 3: "
-             "relu6(x + 3) / 6): the same string in keras2/ and keras3/ fixtures means two functions.")
+    L.append(
+        "- RandomCrop is not used: it changes the shape at inference unless the crop is the whole image, "
+        "and fmtool does not implement it."
+    )
+    L.append(
+        "- Keras 2 and Keras 3 define `hard_sigmoid` differently (Keras 2: clip(0.2x + 0.5, 0, 1); Keras 3: "
+        "relu6(x + 3) / 6): the same string in keras2/ and keras3/ fixtures means two functions."
+    )
     L.append("")
     L.append("### Activation strings: what each writer accepts and writes into the config\n")
     L.append("| string | " + " | ".join(WRITERS) + " |\n|---|" + "---|" * len(WRITERS))
@@ -940,41 +1205,52 @@ def write_readme(versions, facts):
         L.append(f"| `{a}` | " + " | ".join(cells) + " |")
     L.append("")
     L.append("### Approximate GELU\n")
-    L.append("There is no string for the tanh approximation: `activation=\"gelu\"` is the exact form in both "
-             "writers, and the approximate one cannot be serialized as a name. Probed:\n")
+    L.append(
+        'There is no string for the tanh approximation: `activation="gelu"` is the exact form in both '
+        "writers, and the approximate one cannot be serialized as a name. Probed:\n"
+    )
     for w in WRITERS:
         for line in facts.get(w, {}).get("gelu", []):
             L.append(f"- {w}: {line}")
     L.append("")
     L.append("## Where the input shape is\n")
-    L.append("Keras 3 never puts an input shape into a layer's own `get_config()` and drops the InputLayer from "
-             "a Sequential's `model.layers`, so a keras3 Sequential export carries no input shape at all "
-             "(fmtool infers it from the first layer: Dense kernel rows, Conv2D -> (28, 28, 1), Flatten/Reshape). "
-             "tf_keras writes `batch_input_shape` into the first layer's config only when it was created with "
-             "`input_shape=`. Functional models keep the InputLayer in `model.layers` in both writers "
-             "(`batch_shape` in Keras 3, `batch_input_shape` in Keras 2). In `model.h5`'s `model_config` the "
-             "InputLayer is always listed. Per fixture:\n")
-    L.append("| fixture | first entry of fashion_mnist.json | model.h5 `model_config` | model.keras `config.json` |\n"
-             "|---|---|---|---|")
+    L.append(
+        "Keras 3 never puts an input shape into a layer's own `get_config()` and drops the InputLayer from "
+        "a Sequential's `model.layers`, so a keras3 Sequential export carries no input shape at all "
+        "(fmtool infers it from the first layer: Dense kernel rows, Conv2D -> (28, 28, 1), Flatten/Reshape). "
+        "tf_keras writes `batch_input_shape` into the first layer's config only when it was created with "
+        "`input_shape=`. Functional models keep the InputLayer in `model.layers` in both writers "
+        "(`batch_shape` in Keras 3, `batch_input_shape` in Keras 2). In `model.h5`'s `model_config` the "
+        "InputLayer is always listed. Per fixture:\n"
+    )
+    L.append(
+        "| fixture | first entry of fashion_mnist.json | model.h5 `model_config` | model.keras `config.json` |\n"
+        "|---|---|---|---|"
+    )
     for w, case, d in model_dirs():
         if case.kind in ("full", "nested") and os.path.exists(os.path.join(export_dir(case, d), "fashion_mnist.json")):
             e, m, kz = shape_keys(d, case)
             L.append(f"| `{os.path.relpath(d, OUT)}` | {e} | {m} | {kz} |")
     L.append("")
     L.append("## Checks (`--verify`, after every run)\n")
-    L.append("With plain `json.load` and `numpy.load(allow_pickle=False)` only: every json/npz loads, the json's "
-             "weight names are exactly the npz keys, arrays are float32 (numpy_variants: float64, Fortran order, "
-             "deflated), `io.npz` holds the first 64 test images and finite (64, 10) outputs, functional exports "
-             "have `inbound` on every entry (naming existing layers) and Sequential ones on none, BatchNormalization "
-             "moving statistics are not 0/1, the chunked files have `layer_names0`/`layer_names1` and no "
-             "`layer_names`, and together each writer's fixtures hold every layer and activation string of the "
-             "issue. While generating, every saved `model.h5`/`model.keras` is loaded back with Keras and must "
-             "predict `y` exactly. For the models the course template can run exactly (Flatten, Dense with "
-             "relu/softmax/linear, InputLayer, Dropout), its NumPy forward pass (float64, one image at a time) "
-             "must reproduce Keras' `y` within 1e-5:\n")
+    L.append(
+        "With plain `json.load` and `numpy.load(allow_pickle=False)` only: every json/npz loads, the json's "
+        "weight names are exactly the npz keys, arrays are float32 (numpy_variants: float64, Fortran order, "
+        "deflated), `io.npz` holds the first 64 test images and finite (64, 10) outputs, functional exports "
+        "have `inbound` on every entry (naming existing layers) and Sequential ones on none, BatchNormalization "
+        "moving statistics are not 0/1, the chunked files have `layer_names0`/`layer_names1` and no "
+        "`layer_names`, and together each writer's fixtures hold every layer and activation string of the "
+        "issue. While generating, every saved `model.h5`/`model.keras` is loaded back with Keras and must "
+        "predict `y` exactly. For the models the course template can run exactly (Flatten, Dense with "
+        "relu/softmax/linear, InputLayer, Dropout), its NumPy forward pass (float64, one image at a time) "
+        "must reproduce Keras' `y` within 1e-5:\n"
+    )
     errors, report = verify()
-    L += [f"- {line.replace('course template vs Keras, ', '`').replace(': max', '`: max')}" for line in report
-          if line.startswith("course template")]
+    L += [
+        f"- {line.replace('course template vs Keras, ', '`').replace(': max', '`: max')}"
+        for line in report
+        if line.startswith("course template")
+    ]
     L.append("")
     with open(os.path.join(OUT, "README.md"), "w") as f:
         f.write("\n".join(L))
@@ -991,31 +1267,9 @@ def io_shape(case):
 # ---- verification (plain json / NumPy / h5py) -----------------------------------------------------------
 
 
-def course_template_forward(arch, weights, x):
-    """The course template: float64, one image at a time, Flatten reshape, Dense x@W+b, relu/softmax
-    by config["activation"], every other layer skipped."""
-    outs = []
-    for img in x.astype(np.float64):
-        h = img.reshape(1, 784)
-        for layer in arch:
-            if layer["type"] == "Flatten":
-                h = h.reshape(h.shape[0], -1)
-            elif layer["type"] == "Dense":
-                W = weights[layer["weights"][0]].astype(np.float64)
-                b = weights[layer["weights"][1]].astype(np.float64)
-                h = h @ W + b
-                act = layer["config"].get("activation")
-                if act == "relu":
-                    h = np.maximum(0, h)
-                elif act == "softmax":
-                    e = np.exp(h - h.max(axis=-1, keepdims=True))
-                    h = e / e.sum(axis=-1, keepdims=True)
-        outs.append(h[0])
-    return np.array(outs)
-
-
 def verify():
     import h5py
+
     errors, report = [], []
     xte = load_data()[2]
     types = {w: set() for w in WRITERS}
@@ -1038,10 +1292,7 @@ def verify():
         if w == "keras3" and case.keras_file and case.kind != "numpy_variants":
             check(zipfile.is_zipfile(os.path.join(d, "model.keras")), f"{rel}: no model.keras")
         ed = export_dir(case, d)
-        with open(os.path.join(ed, "fashion_mnist.json")) as f:
-            arch = json.load(f)
-        with np.load(os.path.join(ed, "fashion_mnist.npz"), allow_pickle=False) as z:
-            weights = {k: z[k] for k in z.files}
+        arch, weights = load_export(ed)
         with np.load(os.path.join(d, "io.npz"), allow_pickle=False) as z:
             x, y, shape = z["x"], z["y"], z["input_shape"]
         check(x.dtype == np.float32 and x.shape == (N_IO, 784) and np.array_equal(x, xte), f"{rel}: io x")
@@ -1050,8 +1301,13 @@ def verify():
         named = [n for e in arch for n in e["weights"]]
         check(sorted(named) == sorted(weights), f"{rel}: json weight names != npz keys")
         if case.kind == "numpy_variants":
-            check(all(a.dtype == np.float64 and (a.ndim < 2 or (a.flags.f_contiguous and not a.flags.c_contiguous))
-                      for a in weights.values()), f"{rel}: npz not float64 Fortran order")
+            check(
+                all(
+                    a.dtype == np.float64 and (a.ndim < 2 or (a.flags.f_contiguous and not a.flags.c_contiguous))
+                    for a in weights.values()
+                ),
+                f"{rel}: npz not float64 Fortran order",
+            )
             with zipfile.ZipFile(os.path.join(ed, "fashion_mnist.npz")) as z:
                 check(all(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist()), f"{rel}: npz not compressed")
         else:
@@ -1061,29 +1317,38 @@ def verify():
         if functional:
             names = {e["name"] for e in arch}
             for e in arch:
-                check(e["type"] == "InputLayer" or (e["inbound"] and set(e["inbound"]) <= names),
-                      f"{rel}: inbound of {e['name']} = {e['inbound']}")
+                check(
+                    e["type"] == "InputLayer" or (e["inbound"] and set(e["inbound"]) <= names),
+                    f"{rel}: inbound of {e['name']} = {e['inbound']}",
+                )
         for e in arch:
             types[w].add(e["type"])
             if "activation" in e["config"]:
                 acts[w].add(e["config"]["activation"])
             if e["type"] == "BatchNormalization":
                 mean, var = weights[e["weights"][-2]], weights[e["weights"][-1]]
-                check(not np.allclose(mean, 0) and not np.allclose(var, 1) and (var > 0).all(),
-                      f"{rel}: {e['name']} moving statistics are the initial ones")
+                check(
+                    not np.allclose(mean, 0) and not np.allclose(var, 1) and (var > 0).all(),
+                    f"{rel}: {e['name']} moving statistics are the initial ones",
+                )
         # The template runs Flatten and Dense and skips everything else: exact for these (Dropout is
         # the identity at inference).
-        template_ok = all(e["type"] in ("Dense", "Flatten", "InputLayer", "Dropout") and
-                          e["config"].get("activation", "linear") in ("relu", "softmax", "linear") for e in arch)
+        template_ok = all(
+            e["type"] in ("Dense", "Flatten", "InputLayer", "Dropout")
+            and e["config"].get("activation", "linear") in ("relu", "softmax", "linear")
+            for e in arch
+        )
         if template_ok:
-            diff = float(np.abs(course_template_forward(arch, weights, x) - y).max())
+            diff = float(np.abs(template_outputs(arch, weights, x.astype(np.float64)) - y).max())
             report.append(f"course template vs Keras, {rel}: max |diff| = {diff:.2e}")
             check(diff <= 1e-5, f"{rel}: course template differs from Keras by {diff}")
         if case.name == "chunked_names":
             with h5py.File(os.path.join(d, "model.h5"), "r") as h:
                 a = h["model_weights"].attrs
-                check("layer_names" not in a and "layer_names0" in a and "layer_names1" in a,
-                      f"{rel}: layer_names is not chunked: {sorted(a)}")
+                check(
+                    "layer_names" not in a and "layer_names0" in a and "layer_names1" in a,
+                    f"{rel}: layer_names is not chunked: {sorted(a)}",
+                )
                 report.append(f"{rel}: model_weights attributes {sorted(a)}")
 
     for w, case, d in model_dirs():
@@ -1126,8 +1391,11 @@ def clean_stale():
             for w in case.writers:
                 shutil.rmtree(case.dir(w), ignore_errors=True)
     ours = {os.path.basename(c.dir(w)) for c in CASES if c.special for w in c.writers}
-    others = sorted(set(os.listdir(os.path.join(OUT, "special"))) - ours) if os.path.isdir(
-        os.path.join(OUT, "special")) else []
+    others = (
+        sorted(set(os.listdir(os.path.join(OUT, "special"))) - ours)
+        if os.path.isdir(os.path.join(OUT, "special"))
+        else []
+    )
     if others:
         print(f"left alone in special/ (not made by this script): {others}")
 

@@ -19,14 +19,8 @@ import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BASE = os.path.join(ROOT, "tests", "fixtures", "keras3", "mlp_flatten")
-
-
-def load_base():
-    with open(os.path.join(BASE, "fashion_mnist.json")) as f:
-        arch = json.load(f)
-    with np.load(os.path.join(BASE, "fashion_mnist.npz")) as z:
-        weights = {k: z[k] for k in z.files}
-    return arch, weights
+sys.path.insert(0, os.path.join(ROOT, "tests", "numpy"))
+from course import load_export  # noqa: E402
 
 
 def entry(arch, name):
@@ -92,12 +86,21 @@ def no_weights_key(arch, w):
     return arch, w
 
 
-VARIANTS = [no_units, bias_1n_float64, config_empty, bias_n1, bias_mismatch, dense_no_bias, no_config_key, no_weights_key]
+VARIANTS = [
+    no_units,
+    bias_1n_float64,
+    config_empty,
+    bias_n1,
+    bias_mismatch,
+    dense_no_bias,
+    no_config_key,
+    no_weights_key,
+]
 
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "tests", "fixtures", "lenient")
-    base_arch, base_w = load_base()
+    base_arch, base_w = load_export(BASE)
     for make in VARIANTS:
         arch, w = make(copy.deepcopy(base_arch), {k: v.copy() for k, v in base_w.items()})
         d = os.path.join(out, make.__name__)

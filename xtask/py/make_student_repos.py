@@ -24,7 +24,6 @@ main checkout it was branched from.
 """
 
 import argparse
-import gzip
 import json
 import os
 import shutil
@@ -41,13 +40,18 @@ import numpy as np  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "tests", "fixtures", "student")
 RUNNER = os.path.join(ROOT, "tests", "student", "run_workflow.py")
+# The IDX reader, the course notebook's export and the course template's forward pass, shared with the
+# cross-check tests.
+sys.path.insert(0, os.path.join(ROOT, "tests", "numpy"))
+from course import IMAGES_MAGIC, LABELS_MAGIC, course_export, load_export, load_idx, model_test_accuracy, write_export  # noqa: E402
+
 SEED = 20261210
 # The course's grade tiers: an accuracy this close to one is too fragile for a fixture.
 TIERS = [0.80, 0.82, 0.84, 0.86, 0.88, 0.90, 0.91, 0.92]
 
 # ---- the course's files, verbatim (tests compare them with /work/notes' facts) ------------------------
 
-TEMPLATE_NN_PREDICT = r'''import numpy as np
+TEMPLATE_NN_PREDICT = r"""import numpy as np
 import json
 
 # === Activation functions ===
@@ -94,7 +98,7 @@ def nn_forward_h5(model_arch, weights, data):
 # You are free to replace nn_forward_h5() with your own implementation 
 def nn_inference(model_arch, weights, data):
     return nn_forward_h5(model_arch, weights, data)
-'''
+"""
 
 MNIST_READER = r'''def load_mnist(path, kind='train'):
     import os
@@ -124,8 +128,13 @@ with open(os.path.join(ROOT, "src", "student", "course", "model_test.py")) as _f
 # (name, id, setup-command, command, max-score), in the distributed order. Two defects, as distributed:
 # softmax's command has no `pytest` (the shell cannot run it), "Accuracy >= 90" runs test_acc_80.
 STEPS = [
-    ("Model Inference", "model-inference", "pip3 install pytest pandas argparse",
-     "pytest model_test.py::test_inference", 50),
+    (
+        "Model Inference",
+        "model-inference",
+        "pip3 install pytest pandas argparse",
+        "pytest model_test.py::test_inference",
+        50,
+    ),
     ("relu()", "relu", "", "pytest model_test.py::test_relu", 10),
     ("softmax()", "softmax", "", "model_test.py::test_softmax", 10),
     ("Accuracy >= 80", "accuracy-80", "", "pytest model_test.py::test_acc_80", 10),
@@ -241,45 +250,6 @@ def nn_predict(softmax=SOFTMAX, relu=RELU):
 # ---- models ---------------------------------------------------------------------------------------------
 
 
-def load_idx(path, magic):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    got = int.from_bytes(data[:4], "big")
-    if got != magic:
-        raise SystemExit(f"{path}: magic {got}, expected {magic}")
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def jsonable(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.floating, np.integer, np.bool_)):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
-def course_export(model):
-    """The course notebook's export: (arch, arrays)."""
-    arch, arrays = [], {}
-    for layer in model.layers:
-        ws = layer.get_weights()
-        names = [f"{layer.name}_{i}" for i in range(len(ws))]
-        arch.append({"name": layer.name, "type": type(layer).__name__, "config": layer.get_config(), "weights": names})
-        arrays.update({n: np.asarray(w, dtype=np.float32) for n, w in zip(names, ws)})
-    return arch, arrays
-
-
-def template_accuracy(arch, arrays, x, y):
-    """test_inference's accuracy with the correct nn_predict.py (the template's loop, relu/softmax done),
-    run as model_test.py runs it: one float64 image at a time."""
-    ns = {}
-    exec(nn_predict(), ns)
-    outputs = np.array([ns["nn_inference"](arch, arrays, np.expand_dims(img, axis=0)) for img in x])
-    return float(np.mean(np.argmax(outputs.squeeze(axis=1), axis=-1) == y))
-
-
 def tier_margin(acc):
     return min(abs(acc - t) for t in TIERS)
 
@@ -294,7 +264,7 @@ def train(keras, build, xtr, ytr, xte, yte, log, by_keras=False, lo=0.86, hi=0.8
     for epoch in range(1, max_epochs + 1):
         model.fit(xtr, ytr, epochs=1, batch_size=128, verbose=0, shuffle=True)
         arch, arrays = course_export(model)
-        acc = template_accuracy(arch, arrays, xte, yte)
+        acc = model_test_accuracy(arch, arrays, xte, yte)
         keras_acc = float(model.evaluate(xte.reshape(-1, 28, 28).astype(np.float32), yte, verbose=0)[1])
         log(f"  {model.name} epoch {epoch}: template {acc:.4f}, keras {keras_acc:.4f}")
         goal = keras_acc if by_keras else acc
@@ -335,8 +305,12 @@ def handwritten(arch, arrays):
             continue
         w, b = (arrays[n] for n in e["weights"])
         out_arch.append(
-            {"name": name, "type": "Dense", "config": {"activation": e["config"]["activation"]},
-             "weights": [f"{name}_W", f"{name}_b"]}
+            {
+                "name": name,
+                "type": "Dense",
+                "config": {"activation": e["config"]["activation"]},
+                "weights": [f"{name}_W", f"{name}_b"],
+            }
         )
         out[f"{name}_W"] = w.astype(np.float64)
         out[f"{name}_b"] = b.astype(np.float64).reshape(1, -1)
@@ -348,10 +322,7 @@ def handwritten(arch, arrays):
 
 def read_model(case_dir):
     """A committed case's model (the course export) and its Keras accuracy from the README."""
-    with open(os.path.join(case_dir, "model", "fashion_mnist.json")) as f:
-        arch = json.load(f)
-    with np.load(os.path.join(case_dir, "model", "fashion_mnist.npz")) as z:
-        arrays = {k: z[k] for k in z.files}
+    arch, arrays = load_export(os.path.join(case_dir, "model"))
     name = os.path.basename(case_dir)
     with open(os.path.join(OUT, "README.md")) as f:
         row = next(line for line in f if line.startswith(f"| `{name}` |"))
@@ -362,13 +333,6 @@ def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
-
-
-def write_model(d, arch, arrays, indent=None):
-    os.makedirs(os.path.join(d, "model"), exist_ok=True)
-    with open(os.path.join(d, "model", "fashion_mnist.json"), "w") as f:
-        json.dump(arch, f, default=jsonable, indent=indent)
-    np.savez(os.path.join(d, "model", "fashion_mnist.npz"), **arrays)
 
 
 def write_course():
@@ -384,7 +348,7 @@ def write_case(name, description, nn_predict_text, model, overrides=None):
     d = os.path.join(OUT, "cases", name)
     write(os.path.join(d, "case.json"), json.dumps({"description": description}) + "\n")
     write(os.path.join(d, "nn_predict.py"), nn_predict_text)
-    write_model(d, *model)
+    write_export(os.path.join(d, "model"), *model)
     for rel, text in (overrides or {}).items():
         write(os.path.join(d, rel), text)
 
@@ -406,13 +370,22 @@ def find_test_python(given):
     # A git worktree: the main checkout's .venv-test.
     try:
         common = subprocess.run(["git", "rev-parse", "--git-common-dir"], cwd=ROOT, capture_output=True, text=True)
-        cands.append(os.path.join(os.path.dirname(os.path.abspath(os.path.join(ROOT, common.stdout.strip()))),
-                                  ".venv-test", "bin", "python"))
+        cands.append(
+            os.path.join(
+                os.path.dirname(os.path.abspath(os.path.join(ROOT, common.stdout.strip()))),
+                ".venv-test",
+                "bin",
+                "python",
+            )
+        )
     except OSError:
         pass
     for py in filter(None, cands):
-        ok = subprocess.run([py, "-c", "import pytest, numpy, yaml"], capture_output=True).returncode == 0 \
-            if os.path.exists(py) else False
+        ok = (
+            subprocess.run([py, "-c", "import pytest, numpy, yaml"], capture_output=True).returncode == 0
+            if os.path.exists(py)
+            else False
+        )
         if ok:
             return py
     return None
@@ -445,7 +418,7 @@ def write_readme(cases, facts, runs, test_python):
         "",
         "- `course/`: the course's `model_test.py`, `utils/mnist_reader.py`, the TODO template",
         "  (`nn_predict_template.py`), `.github/workflows/classroom.yml` as GitHub Classroom distributes it",
-        "  (softmax's command lacks `pytest`, so it fails for everyone; \"Accuracy >= 90\" runs `test_acc_80`)",
+        '  (softmax\'s command lacks `pytest`, so it fails for everyone; "Accuracy >= 90" runs `test_acc_80`)',
         "  and `classroom_fixed.yml` (both fixed).",
         "- `cases/<case>/`: `nn_predict.py`, `model/fashion_mnist.{json,npz}`, `case.json`, optional overrides.",
         "",
@@ -454,7 +427,11 @@ def write_readme(cases, facts, runs, test_python):
         "course notebook's export. *Model* is Keras' own test accuracy; *grader* is the accuracy `test_inference`",
         "wrote to `test_acc.txt` with the case's own code, and the points are what each workflow step awarded,",
         "all measured by running the workflow with `tests/student/run_workflow.py`"
-        + (f" (Python: pytest {facts['pytest']}, NumPy {facts['numpy']})." if runs else " (not run: no Python with pytest, NumPy and PyYAML)."),
+        + (
+            f" (Python: pytest {facts['pytest']}, NumPy {facts['numpy']})."
+            if runs
+            else " (not run: no Python with pytest, NumPy and PyYAML)."
+        ),
         "",
     ]
     if runs:
@@ -470,7 +447,9 @@ def write_readme(cases, facts, runs, test_python):
             L.append(
                 f"| `{case}` | {desc} | {facts['model_acc'].get(case, '')} | "
                 + ("error" if acc is None else f"{acc:.4f}")
-                + " | " + " | ".join(pts) + f" | **{r['total']}**/{r['max']} |"
+                + " | "
+                + " | ".join(pts)
+                + f" | **{r['total']}**/{r['max']} |"
             )
     else:
         for case, desc in cases:
@@ -483,8 +462,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist", help="Fashion-MNIST's training set")
     ap.add_argument("--test-python", default=None, help="a Python with pytest, NumPy and PyYAML")
-    ap.add_argument("--reuse-models", action="store_true",
-                    help="take the two models from the committed cases (correct, batchnorm_dense_only) instead of training")
+    ap.add_argument(
+        "--reuse-models",
+        action="store_true",
+        help="take the two models from the committed cases (correct, batchnorm_dense_only) instead of training",
+    )
     args = ap.parse_args()
 
     def log(m):
@@ -502,11 +484,11 @@ def main():
         import tf_keras as keras
 
         tf.config.experimental.enable_op_determinism()
-        xtr = load_idx(train_images, 2051).astype(np.float32) / 255.0
-        ytr = load_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz"), 2049).astype(np.int64)
+        xtr = load_idx(train_images, IMAGES_MAGIC).astype(np.float32) / 255.0
+        ytr = load_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz"), LABELS_MAGIC).astype(np.int64)
         te = os.path.join(ROOT, "data", "fashion")
-        xte_u8 = load_idx(os.path.join(te, "t10k-images-idx3-ubyte.gz"), 2051)
-        yte = load_idx(os.path.join(te, "t10k-labels-idx1-ubyte.gz"), 2049).astype(np.int64)
+        xte_u8 = load_idx(os.path.join(te, "t10k-images-idx3-ubyte.gz"), IMAGES_MAGIC)
+        yte = load_idx(os.path.join(te, "t10k-labels-idx1-ubyte.gz"), LABELS_MAGIC).astype(np.int64)
         xte64 = xte_u8.reshape(-1, 784) / 255.0  # model_test.py's input: float64
 
         log("training the MLP")
@@ -522,44 +504,112 @@ def main():
         if os.path.isdir(os.path.join(OUT, sub)):
             shutil.rmtree(os.path.join(OUT, sub))
     write_course()
-    edited_test = edit(MODEL_TEST, "def test_acc_88():\n    acc = load_test_acc()\n    assert acc >= 0.88",
-                       "def test_acc_88():\n    acc = load_test_acc()\n    assert acc >= 0.8")
+    edited_test = edit(
+        MODEL_TEST,
+        "def test_acc_88():\n    acc = load_test_acc()\n    assert acc >= 0.88",
+        "def test_acc_88():\n    acc = load_test_acc()\n    assert acc >= 0.8",
+    )
     crash = edit(nn_predict(), "b = weights[wnames[1]]", "b = weights[wnames[2]]")
     edited_inference = edit(
-        edit(edit(MODEL_TEST, "        np.random.shuffle(indices)\n", ""), "x_test_shuffled = x_test[indices]",
-             "x_test_shuffled = x_test[indices][:2000]"),
-        "y_test_shuffled = y_test[indices]", "y_test_shuffled = y_test[indices][:2000]")
+        edit(
+            edit(MODEL_TEST, "        np.random.shuffle(indices)\n", ""),
+            "x_test_shuffled = x_test[indices]",
+            "x_test_shuffled = x_test[indices][:2000]",
+        ),
+        "y_test_shuffled = y_test[indices]",
+        "y_test_shuffled = y_test[indices][:2000]",
+    )
     tf_import = edit(nn_predict(), "import json\n", "import json\nimport tensorflow as tf\n")
     cases = [
-        ("template_todo", "the template as shipped (relu and softmax `return x`) with a good MLP",
-         TEMPLATE_NN_PREDICT, good_model, None),
-        ("correct", "relu and softmax implemented (softmax over axis=-1, keepdims=True), good MLP",
-         nn_predict(), good_model, None),
-        ("correct_fixed_workflow", "as `correct`, with the corrected workflow (classroom_fixed.yml)",
-         nn_predict(), good_model, {".github/workflows/classroom.yml": classroom_yml(fixed=True)}),
-        ("softmax_axis1", "softmax over axis=1: fine on inference's (1, 10) rows, AxisError on test_softmax's 1-D input",
-         nn_predict(softmax=SOFTMAX_AXIS1), good_model, None),
-        ("tensorflow_import", "`import tensorflow as tf` in nn_predict.py: the grader has no TensorFlow",
-         tf_import, good_model, None),
-        ("batchnorm_dense_only", "an MLP with BatchNormalization, run by the template's Dense-only loop",
-         nn_predict(), bn_model, None),
-        ("handwritten_json", "hand-trimmed JSON (no units, Flatten naming absent weights), (1, n) float64 biases",
-         nn_predict(), handwritten(*good_model), None),
-        ("edited_model_test", "model_test.py edited: test_acc_88 asserts acc >= 0.8",
-         nn_predict(), good_model, {"model_test.py": edited_test}),
-        ("crash_in_inference", "nn_inference raises in the first Dense (typo `weights[wnames[2]]`: IndexError)",
-         crash, good_model, None),
-        ("edited_test_inference", "model_test.py's test_inference edited: no shuffle, the first 2000 images only",
-         nn_predict(), good_model, {"model_test.py": edited_inference}),
-        ("softmax_exp_only", "softmax returns np.exp(x): not normalised (test_softmax fails), same argmax",
-         nn_predict(softmax=SOFTMAX_EXP_ONLY), good_model, None),
-        ("relu_np_max", "relu uses np.max(0, x) (a reduction, not np.maximum): test_relu and inference fail",
-         nn_predict(relu=RELU_NP_MAX), good_model, None),
+        (
+            "template_todo",
+            "the template as shipped (relu and softmax `return x`) with a good MLP",
+            TEMPLATE_NN_PREDICT,
+            good_model,
+            None,
+        ),
+        (
+            "correct",
+            "relu and softmax implemented (softmax over axis=-1, keepdims=True), good MLP",
+            nn_predict(),
+            good_model,
+            None,
+        ),
+        (
+            "correct_fixed_workflow",
+            "as `correct`, with the corrected workflow (classroom_fixed.yml)",
+            nn_predict(),
+            good_model,
+            {".github/workflows/classroom.yml": classroom_yml(fixed=True)},
+        ),
+        (
+            "softmax_axis1",
+            "softmax over axis=1: fine on inference's (1, 10) rows, AxisError on test_softmax's 1-D input",
+            nn_predict(softmax=SOFTMAX_AXIS1),
+            good_model,
+            None,
+        ),
+        (
+            "tensorflow_import",
+            "`import tensorflow as tf` in nn_predict.py: the grader has no TensorFlow",
+            tf_import,
+            good_model,
+            None,
+        ),
+        (
+            "batchnorm_dense_only",
+            "an MLP with BatchNormalization, run by the template's Dense-only loop",
+            nn_predict(),
+            bn_model,
+            None,
+        ),
+        (
+            "handwritten_json",
+            "hand-trimmed JSON (no units, Flatten naming absent weights), (1, n) float64 biases",
+            nn_predict(),
+            handwritten(*good_model),
+            None,
+        ),
+        (
+            "edited_model_test",
+            "model_test.py edited: test_acc_88 asserts acc >= 0.8",
+            nn_predict(),
+            good_model,
+            {"model_test.py": edited_test},
+        ),
+        (
+            "crash_in_inference",
+            "nn_inference raises in the first Dense (typo `weights[wnames[2]]`: IndexError)",
+            crash,
+            good_model,
+            None,
+        ),
+        (
+            "edited_test_inference",
+            "model_test.py's test_inference edited: no shuffle, the first 2000 images only",
+            nn_predict(),
+            good_model,
+            {"model_test.py": edited_inference},
+        ),
+        (
+            "softmax_exp_only",
+            "softmax returns np.exp(x): not normalised (test_softmax fails), same argmax",
+            nn_predict(softmax=SOFTMAX_EXP_ONLY),
+            good_model,
+            None,
+        ),
+        (
+            "relu_np_max",
+            "relu uses np.max(0, x) (a reduction, not np.maximum): test_relu and inference fail",
+            nn_predict(relu=RELU_NP_MAX),
+            good_model,
+            None,
+        ),
     ]
     for name, desc, code, model, overrides in cases:
         write_case(name, desc, code, model, overrides)
     # The hand-written JSON is indented, as a person writes it.
-    write_model(os.path.join(OUT, "cases", "handwritten_json"), *handwritten(*good_model), indent=2)
+    write_export(os.path.join(OUT, "cases", "handwritten_json", "model"), *handwritten(*good_model), indent=2)
 
     sizes = {c[0]: os.path.getsize(os.path.join(OUT, "cases", c[0], "model", "fashion_mnist.npz")) for c in cases}
     for c, s in sizes.items():
@@ -571,8 +621,11 @@ def main():
     runs = {}
     if test_python:
         log(f"running each case's workflow with {test_python}")
-        v = subprocess.run([test_python, "-c", "import pytest, numpy; print(pytest.__version__, numpy.__version__)"],
-                           capture_output=True, text=True).stdout.split()
+        v = subprocess.run(
+            [test_python, "-c", "import pytest, numpy; print(pytest.__version__, numpy.__version__)"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
         facts["pytest"], facts["numpy"] = v
         runs = measure([c[0] for c in cases], test_python, log)
     else:

@@ -37,9 +37,10 @@ SHIPPED_TOWERS = "r1:20261124,r2:20261124,r2:20261125"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# The IDX reader and the course template's forward pass, as the cross-check tests run them.
+# The IDX reader, the course notebook's export and the course template's forward pass, shared with the
+# cross-check tests.
 sys.path.insert(0, os.path.join(ROOT, "tests", "numpy"))
-from course_template import load_idx, nn_forward_h5  # noqa: E402
+from course import course_export, load_export, load_idx, template_outputs, write_export  # noqa: E402
 
 
 def cnn_tower(keras, inp, prefix=""):
@@ -102,13 +103,13 @@ def build_ensemble(keras, towers, mirrored):
     name = "fashion_cnn_ensemble" + ("_mirrored" if mirrored else "")
     model = keras.Model(inp, keras.layers.Average(name="ensemble")(outs), name=name)
     for i, tower in enumerate(towers):
-        old_layers = [l for l in tower.layers if type(l).__name__ != "InputLayer"]
+        old_layers = [layer for layer in tower.layers if type(layer).__name__ != "InputLayer"]
         for v, _ in views:
             # Tower i's layers are named t{i}{v}_{kind}_{n}, n counting in the order cnn_tower made
             # them, which is the order of the saved tower's own layers (a chain). Keras 3 lists the
             # towers' layers interleaved in model.layers, so they are matched by name, not position.
-            mine = [l for l in model.layers if l.name.startswith(f"t{i}{v}_")]
-            new_layers = sorted(mine, key=lambda l: int(l.name.rsplit("_", 1)[1]))
+            mine = [layer for layer in model.layers if layer.name.startswith(f"t{i}{v}_")]
+            new_layers = sorted(mine, key=lambda layer: int(layer.name.rsplit("_", 1)[1]))
             assert len(new_layers) == len(old_layers), (len(new_layers), len(old_layers))
             for new, old in zip(new_layers, old_layers):
                 assert type(new) is type(old), (new, old)
@@ -177,27 +178,11 @@ def augment(tf, x, y, flips, erase):
     return x, y
 
 
-def course_export(model, out_dir):
-    arch, arrays = [], {}
-    for layer in model.layers:
-        ws = layer.get_weights()
-        names = [f"{layer.name}_{i}" for i in range(len(ws))]
-        arch.append({"name": layer.name, "type": type(layer).__name__, "config": layer.get_config(), "weights": names})
-        arrays.update({n: np.asarray(w, np.float32) for n, w in zip(names, ws)})
-    with open(os.path.join(out_dir, "fashion_mnist.json"), "w") as f:
-        json.dump(arch, f)
-    np.savez(os.path.join(out_dir, "fashion_mnist.npz"), **arrays)
-
-
 def template_accuracy(out_dir, x_test, y_test):
     """The course template's NumPy pass: float64, one image at a time, Flatten and Dense only."""
-    with open(os.path.join(out_dir, "fashion_mnist.json")) as f:
-        arch = json.load(f)
-    weights = np.load(os.path.join(out_dir, "fashion_mnist.npz"))
-    w = {k: weights[k] for k in weights.files}
+    arch, w = load_export(out_dir)
     x = x_test.reshape(-1, 784).astype(np.float64) / 255.0
-    correct = sum(int(np.argmax(nn_forward_h5(arch, w, x[i : i + 1])) == y_test[i]) for i in range(len(x)))
-    return correct / len(x_test)
+    return float(np.mean(np.argmax(template_outputs(arch, w, x), axis=1) == y_test))
 
 
 def main():
@@ -233,7 +218,9 @@ def main():
         specs = [(r, int(s)) for r, s in (t.split(":") for t in args.towers.split(","))]
         assert all(r in RECIPES for r, _ in specs)
     except (ValueError, AssertionError):
-        ap.error(f"--towers {args.towers!r}: expected recipe:seed pairs such as r2:20261124, recipes {', '.join(RECIPES)}")
+        ap.error(
+            f"--towers {args.towers!r}: expected recipe:seed pairs such as r2:20261124, recipes {', '.join(RECIPES)}"
+        )
     if args.tower is not None and not 0 <= args.tower < len(specs):
         ap.error(f"--tower {args.tower}: --towers lists {len(specs)} towers (0 to {len(specs) - 1})")
 
@@ -276,7 +263,9 @@ def main():
         ds = tf.data.Dataset.from_tensor_slices((prep(x_train), onehot[y_train])).shuffle(60000, seed=seed)
         if arch != "mlp":
             # The MLP sees every image as it is: shifted images hurt a model without convolutions.
-            ds = ds.map(lambda x, y: augment(tf, x, y, flips=True, erase=RECIPES[recipe]["erase"]), num_parallel_calls=2)
+            ds = ds.map(
+                lambda x, y: augment(tf, x, y, flips=True, erase=RECIPES[recipe]["erase"]), num_parallel_calls=2
+            )
         ds = ds.batch(batch).prefetch(2)
         val = (prep(x_val), onehot[y_val])
         if arch == "mlp":
@@ -318,7 +307,10 @@ def main():
             return 0
         model = build_ensemble(keras, towers, args.mirror)
         val_acc = float(np.mean(np.argmax(model.predict(prep(x_val), verbose=0, batch_size=512), axis=1) == y_val))
-        test_towers = [float(np.mean(np.argmax(t.predict(prep(x_test), verbose=0, batch_size=512), axis=1) == y_test)) for t in towers]
+        test_towers = [
+            float(np.mean(np.argmax(t.predict(prep(x_test), verbose=0, batch_size=512), axis=1) == y_test))
+            for t in towers
+        ]
         tower_notes = [f"{n}; test accuracy {a:.4f} (reported only)" for n, a in zip(tower_notes, test_towers)]
     else:
         model, val_acc, wall = train(args.arch, args.seed)
@@ -336,7 +328,7 @@ def main():
     r = subprocess.run(["cargo", "run", "--release", "-q", "--", "convert", h5, "--out", out_dir, "--force"], cwd=ROOT)
     if r.returncode != 0:
         converter = "the course notebook's export (fmtool convert failed)"
-        course_export(model, out_dir)
+        write_export(out_dir, *course_export(model))
     print(f"exported with {converter}")
     extra = ""
     if args.arch == "mlp":

@@ -1,4 +1,4 @@
-//! Developer tasks for fmtool: `cargo xtask test | fixtures | check-fixtures | student-fixtures | train | bench | measure`. Python work runs in a venv that
+//! Developer tasks for fmtool: `cargo xtask test | lint-py | fixtures | check-fixtures | student-fixtures | train | bench | measure`. Python work runs in a venv that
 //! these tasks create themselves (`.venv/` at the repo root, ignored by git), with pinned versions.
 
 mod measure;
@@ -17,12 +17,16 @@ fn main() -> ExitCode {
         Some("bench-student") => python::run_script("xtask/py/bench_student.py", &args[1..]),
         Some("bench-check") => python::run_script("xtask/py/bench_check.py", &args[1..]),
         Some("test") => python::test(&args[1..]),
+        Some("lint-py") => python::lint_py(),
         Some("measure") => measure::run(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|fixtures|train|bench> [args...]");
+            eprintln!("usage: cargo xtask <test|lint-py|fixtures|train|bench> [args...]");
             eprintln!(
                 "  test [cargo test args]  run the whole test suite (installs NumPy and pre-commit in .venv-test)"
+            );
+            eprintln!(
+                "  lint-py             ruff check and ruff format --check over the repo's Python (ruff in .venv-test)"
             );
             eprintln!("  fixtures            regenerate tests/fixtures with real Keras (TensorFlow CPU in .venv)");
             eprintln!(

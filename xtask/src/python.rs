@@ -1,32 +1,47 @@
 //! The Python side of the developer tasks: creates `.venv/` with pinned TensorFlow CPU, tf_keras and
-//! NumPy, and runs scripts from `xtask/py/` in it from the repository root.
+//! NumPy, and runs scripts from `xtask/py/` in it from the repository root; creates `.venv-test/`
+//! (what the test suite and the Python lint need) for `test` and `lint-py`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Pinned versions: fixtures and the shipped model are reproducible only with these.
-pub const REQUIREMENTS: &[&str] = &["tensorflow-cpu==2.21.0", "tf_keras==2.21.0", "pillow", "pytest"];
+pub const REQUIREMENTS: &[&str] =
+    &["tensorflow-cpu==2.21.0", "tf_keras==2.21.0", "numpy==2.4.6", "pillow==13.0.0", "pytest==9.2.0"];
+
+/// What the test suite needs from Python: NumPy (cross-checks against a real NumPy forward pass),
+/// the pre-commit framework (the hook test), pytest and PyYAML (tests/student/run_workflow.py), and
+/// Ruff for `lint-py`. Small, unlike the TensorFlow venv; pinned like it.
+pub const TEST_REQUIREMENTS: &[&str] =
+    &["numpy==2.4.6", "pre-commit==4.7.0", "pytest==9.2.0", "pyyaml==6.0.4", "ruff==0.17.6"];
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the repo root").to_path_buf()
 }
 
-/// Returns the venv's python, creating the venv and installing the pinned packages if needed.
-pub fn venv_python() -> Result<PathBuf, String> {
-    let root = repo_root();
-    let venv = root.join(".venv");
-    let python = venv.join("bin").join("python");
+/// Returns the `bin/` folder of the venv `name` at the repo root, creating the venv and installing
+/// `requirements` unless its marker file already lists exactly them (so a changed list reinstalls).
+fn ensure_venv(name: &str, requirements: &[&str]) -> Result<PathBuf, String> {
+    let venv = repo_root().join(name);
+    let bin = venv.join("bin");
     let marker = venv.join(".fmtool-requirements");
-    let wanted = REQUIREMENTS.join("\n");
-    if python.exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
-        return Ok(python);
+    let wanted = requirements.join("\n");
+    if bin.join("python").exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(bin);
     }
-    if !python.exists() {
+    if !bin.join("python").exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    run(Command::new(&python).args(["-m", "pip", "install", "-q"]).args(REQUIREMENTS))?;
+    run(Command::new(bin.join("python"))
+        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+        .args(requirements))?;
     std::fs::write(&marker, wanted).map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
-    Ok(python)
+    Ok(bin)
+}
+
+/// Returns the `.venv` python, creating the venv and installing [`REQUIREMENTS`] if needed.
+pub fn venv_python() -> Result<PathBuf, String> {
+    Ok(ensure_venv(".venv", REQUIREMENTS)?.join("python"))
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
@@ -43,25 +58,11 @@ pub fn run_script(script: &str, args: &[String]) -> Result<(), String> {
     run(Command::new(python).arg(root.join(script)).args(args).env("FMTOOL_XTASK", xtask).current_dir(&root))
 }
 
-/// What the test suite needs from Python: NumPy (cross-checks against a real NumPy forward pass)
-/// and the pre-commit framework (the hook test). Small, unlike the TensorFlow venv.
-pub const TEST_REQUIREMENTS: &[&str] = &["numpy", "pre-commit", "pytest"];
-
 /// `cargo xtask test`: makes `.venv-test` with [`TEST_REQUIREMENTS`] if needed, puts it first on
 /// PATH and runs `cargo test --workspace` with the given extra arguments.
 pub fn test(args: &[String]) -> Result<(), String> {
     let root = repo_root();
-    let venv = root.join(".venv-test");
-    let bin = venv.join("bin");
-    let marker = venv.join(".fmtool-requirements");
-    let wanted = TEST_REQUIREMENTS.join("\n");
-    if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        run(Command::new(bin.join("python"))
-            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
-            .args(TEST_REQUIREMENTS))?;
-        std::fs::write(&marker, wanted).map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
-    }
+    let bin = ensure_venv(".venv-test", TEST_REQUIREMENTS)?;
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![bin.clone()];
     paths.extend(std::env::split_paths(&path));
@@ -73,4 +74,16 @@ pub fn test(args: &[String]) -> Result<(), String> {
         .env("PATH", path)
         .env("FMTOOL_PYTHON", bin.join("python"))
         .current_dir(&root))
+}
+
+/// `cargo xtask lint-py`: makes `.venv-test` as `test` does, then runs its Ruff over the repo's Python
+/// (ruff.toml says which files and rules): `ruff check` and `ruff format --check`, both, failing if
+/// either fails.
+pub fn lint_py() -> Result<(), String> {
+    let root = repo_root();
+    let ruff = ensure_venv(".venv-test", TEST_REQUIREMENTS)?.join("ruff");
+    let check = run(Command::new(&ruff).arg("check").current_dir(&root));
+    let format = run(Command::new(&ruff).args(["format", "--check"]).current_dir(&root));
+    let failed: Vec<String> = [check, format].into_iter().filter_map(Result::err).collect();
+    if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }
 }
