@@ -102,3 +102,30 @@ pub fn tempdir() -> tempfile::TempDir {
 pub fn not_run() -> fmtool::grader::Outcome {
     fmtool::grader::Outcome::NotRun(String::new())
 }
+
+/// Every `step`-th image of the test set (from image 0), written as gzip IDX files
+/// (`t10k-images-idx3-ubyte.gz`, `t10k-labels-idx1-ubyte.gz`) into `dir`, for the cross-checks
+/// that run a slow NumPy pass: a sample covers every code path the full set does (an image's
+/// outputs never depend on its batch, which the engine's own tests check). Returns the sample.
+pub fn write_sample(dir: &Path, step: usize) -> fmtool::dataset::Dataset {
+    use std::io::Write;
+    let full = fmtool::dataset::embedded_test_set();
+    let n = full.image_values();
+    let picked: Vec<usize> = (0..full.len()).step_by(step).collect();
+    let pixels: Vec<u8> = picked.iter().flat_map(|&i| full.pixels[i * n..(i + 1) * n].iter().copied()).collect();
+    let labels: Vec<u8> = picked.iter().map(|&i| full.labels[i]).collect();
+    let gz = |name: &str, header: &[u32], body: &[u8]| {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for v in header {
+            enc.write_all(&v.to_be_bytes()).unwrap();
+        }
+        enc.write_all(body).unwrap();
+        std::fs::write(dir.join(name), enc.finish().unwrap()).unwrap();
+    };
+    let count = picked.len() as u32;
+    gz("t10k-images-idx3-ubyte.gz", &[0x0803, count, full.rows as u32, full.cols as u32], &pixels);
+    gz("t10k-labels-idx1-ubyte.gz", &[0x0801, count], &labels);
+    let sample = fmtool::dataset::load_dir(dir, "t10k").unwrap();
+    assert_eq!((sample.len(), &sample.labels), (picked.len(), &labels));
+    sample
+}

@@ -13,5 +13,6 @@ mod lenient;
 mod numpy_crosscheck;
 mod predict;
 mod score;
+mod snapshots;
 mod student;
 mod tidy;

@@ -101,6 +101,72 @@ pub fn run_workflow_for_real(repo: &Path) -> Value {
         .unwrap_or_else(|e| panic!("run_workflow.py's output is not JSON ({e}): {stderr}"))
 }
 
+/// Where measured workflow runs are kept: `<digest>.json`, the digest covering the repository's
+/// files and the Python, NumPy and pytest that ran them.
+fn ground_truth_dir() -> PathBuf {
+    student_fixture("ground_truth")
+}
+
+/// FNV-1a over every file of `repo` (relative path and bytes, in path order) and `versions`:
+/// a stored run is used only for the very files and interpreter it was measured with.
+fn repo_digest(repo: &Path, versions: &str) -> String {
+    fn files(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files(&p, base, out);
+            } else {
+                out.push((p.strip_prefix(base).unwrap().to_string_lossy().into_owned(), p));
+            }
+        }
+    }
+    let mut all = Vec::new();
+    files(repo, repo, &mut all);
+    all.sort();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes.iter().chain(&[0xff]) {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    };
+    eat(versions.as_bytes());
+    for (rel, p) in all {
+        eat(rel.as_bytes());
+        eat(&std::fs::read(p).unwrap());
+    }
+    format!("{h:016x}")
+}
+
+/// `sys.version`, NumPy's and pytest's versions of the workflow Python.
+fn workflow_python_versions(python: &str) -> String {
+    let out = Command::new(python)
+        .args(["-c", "import sys, numpy, pytest; print(sys.version.split()[0], numpy.__version__, pytest.__version__)"])
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The ground truth for `repo`: what its workflow gave when run for real on these very files with
+/// this Python and NumPy. Runs are measured by [`run_workflow_for_real`] and kept in
+/// tests/fixtures/student/ground_truth (`FMTOOL_STORE_GROUND_TRUTH=1 cargo xtask test student::`
+/// writes them); one that is missing or was measured on other files or versions is run now, so
+/// the answer is always a real run's. `stored_ground_truth_is_reproduced` runs one case for
+/// real every time.
+pub fn ground_truth(repo: &Path) -> Value {
+    let versions = workflow_python_versions(&require_workflow_python());
+    let path = ground_truth_dir().join(format!("{}.json", repo_digest(repo, &versions)));
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+    let run = run_workflow_for_real(repo);
+    if std::env::var_os("FMTOOL_STORE_GROUND_TRUTH").is_some() {
+        std::fs::create_dir_all(ground_truth_dir()).unwrap();
+        std::fs::write(&path, serde_json::to_string_pretty(&run).unwrap() + "\n").unwrap();
+    }
+    run
+}
+
 /// `fmtool score --format json` in `repo` (a student repository: fmtool runs the student's own code
 /// with the Python the ground truth uses).
 fn fmtool_score(repo: &Path) -> Value {
@@ -256,7 +322,7 @@ fn student_repo_holds_the_course_files_and_the_case() {
 #[test]
 fn ground_truth_template_todo_fails_relu_and_softmax() {
     let repo = student_repo("template_todo");
-    let run = run_workflow_for_real(repo.path());
+    let run = ground_truth(repo.path());
     assert_distributed_workflow(&run);
     assert_eq!(points(&run, "relu()"), 0, "{run:#}");
     assert!(output(&run, "relu()").contains("(0) == 3"), "{}", output(&run, "relu()"));
@@ -276,7 +342,7 @@ fn ground_truth_template_todo_fails_relu_and_softmax() {
 #[test]
 fn ground_truth_correct_gets_no_softmax_points_and_the_90_step_at_080() {
     let repo = student_repo("correct");
-    let run = run_workflow_for_real(repo.path());
+    let run = ground_truth(repo.path());
     assert_distributed_workflow(&run);
     assert_eq!(points(&run, "Model Inference"), 50);
     assert_eq!(points(&run, "relu()"), 10);
@@ -298,7 +364,7 @@ fn ground_truth_correct_gets_no_softmax_points_and_the_90_step_at_080() {
 #[test]
 fn ground_truth_fixed_workflow_awards_softmax_and_tests_090() {
     let repo = student_repo("correct_fixed_workflow");
-    let run = run_workflow_for_real(repo.path());
+    let run = ground_truth(repo.path());
     assert_eq!(step(&run, "softmax()")["command"], "pytest model_test.py::test_softmax");
     assert_eq!(points(&run, "softmax()"), 10, "{run:#}");
     assert_eq!(points(&run, "relu()"), 10);
@@ -316,7 +382,7 @@ fn ground_truth_softmax_axis1_raises_axis_error_on_1d_input() {
     let repo = student_repo("softmax_axis1");
     std::fs::copy(student_fixture("course/classroom_fixed.yml"), repo.path().join(".github/workflows/classroom.yml"))
         .unwrap();
-    let run = run_workflow_for_real(repo.path());
+    let run = ground_truth(repo.path());
     assert_eq!(points(&run, "softmax()"), 0, "{run:#}");
     assert!(output(&run, "softmax()").contains("AxisError"), "{}", output(&run, "softmax()"));
     // Inference's (1, 10) rows have an axis 1: the accuracy is the correct solution's.
@@ -330,7 +396,7 @@ fn ground_truth_softmax_axis1_raises_axis_error_on_1d_input() {
 #[test]
 fn ground_truth_tensorflow_import_fails_every_step() {
     let repo = student_repo("tensorflow_import");
-    let run = run_workflow_for_real(repo.path());
+    let run = ground_truth(repo.path());
     assert_distributed_workflow(&run);
     for s in run["steps"].as_array().unwrap() {
         assert_eq!(s["points"], 0, "{s:#}");
@@ -346,7 +412,7 @@ fn ground_truth_tensorflow_import_fails_every_step() {
 #[test]
 fn ground_truth_batchnorm_dense_only_gets_the_templates_accuracy() {
     let repo = student_repo("batchnorm_dense_only");
-    let run = run_workflow_for_real(repo.path());
+    let run = ground_truth(repo.path());
     assert_distributed_workflow(&run);
     let acc = run["accuracy"].as_f64().unwrap();
     assert_eq!(
@@ -378,7 +444,7 @@ fn ground_truth_handwritten_json_runs_in_the_grader() {
     assert!(arch.as_array().unwrap().iter().all(|l| l["config"].get("units").is_none()));
     let b = fmtool::model::npz::read_npz(&repo.path().join("model/fashion_mnist.npz")).unwrap();
     assert_eq!(b.array("dense_2_b").unwrap().shape, [1, 64]);
-    let run = run_workflow_for_real(repo.path());
+    let run = ground_truth(repo.path());
     assert_distributed_workflow(&run);
     let acc = run["accuracy"].as_f64().unwrap();
     assert_eq!(acc, numpy_template_accuracy(repo.path()));
@@ -390,7 +456,7 @@ fn ground_truth_handwritten_json_runs_in_the_grader() {
 #[test]
 fn ground_truth_edited_model_test_changes_the_grade() {
     let repo = student_repo("edited_model_test");
-    let run = run_workflow_for_real(repo.path());
+    let run = ground_truth(repo.path());
     assert_distributed_workflow(&run);
     assert!(run["accuracy"].as_f64().unwrap() < 0.88);
     // test_acc_88 asserts acc >= 0.8 in this repo: its 3 points come on top of `correct`'s 79.
@@ -402,7 +468,7 @@ fn ground_truth_edited_model_test_changes_the_grade() {
 #[test]
 fn ground_truth_crash_in_inference_fails_inference_and_every_accuracy_step() {
     let repo = student_repo("crash_in_inference");
-    let run = run_workflow_for_real(repo.path());
+    let run = ground_truth(repo.path());
     assert_distributed_workflow(&run);
     assert_eq!(points(&run, "Model Inference"), 0);
     assert!(output(&run, "Model Inference").contains("list index out of range"), "{run:#}");
@@ -423,7 +489,7 @@ fn ground_truth_crash_in_inference_fails_inference_and_every_accuracy_step() {
 fn a_repo_without_a_model_is_graded_not_refused() {
     let repo = student_repo("correct");
     std::fs::remove_dir_all(repo.path().join("model")).unwrap();
-    let run = run_workflow_for_real(repo.path());
+    let run = ground_truth(repo.path());
     assert_eq!(points(&run, "relu()"), 10, "{run:#}");
     assert_eq!(points(&run, "Model Inference"), 0, "{run:#}");
     let v = assert_fmtool_matches(repo.path(), &run);
@@ -483,7 +549,7 @@ fn check_names_the_workflow_defects_and_the_missing_import() {
 #[test]
 fn ground_truth_edited_test_inference_runs_as_written() {
     let repo = student_repo("edited_test_inference");
-    let run = run_workflow_for_real(repo.path());
+    let run = ground_truth(repo.path());
     assert_distributed_workflow(&run);
     let acc = run["accuracy"].as_f64().unwrap();
     assert!(acc != numpy_template_accuracy(repo.path()), "the edit changes the accuracy: {acc}");
@@ -496,7 +562,7 @@ fn ground_truth_edited_test_inference_runs_as_written() {
 #[test]
 fn ground_truth_wrong_activations() {
     let repo = student_repo("softmax_exp_only");
-    let run = run_workflow_for_real(repo.path());
+    let run = ground_truth(repo.path());
     let v = assert_fmtool_matches(repo.path(), &run);
     let sheet = &v["grade"]["credit_sheet"]["rows"];
     assert_eq!(sheet[1]["item"], "softmax");
@@ -504,7 +570,7 @@ fn ground_truth_wrong_activations() {
     assert!(diagnosis_codes(&v).contains(&"softmax-not-normalised".to_string()), "{:?}", diagnosis_codes(&v));
 
     let repo = student_repo("relu_np_max");
-    let run = run_workflow_for_real(repo.path());
+    let run = ground_truth(repo.path());
     assert_eq!(points(&run, "relu()"), 0, "{run:#}");
     let v = assert_fmtool_matches(repo.path(), &run);
     let codes = diagnosis_codes(&v);
@@ -567,4 +633,23 @@ fn a_package_the_grader_installs_but_this_python_lacks_is_named() {
     assert_eq!(d["code"], "python-lacks-package", "{:#}", v["grade"]["diagnosis"]);
     assert!(d["message"].as_str().unwrap().contains("fmtool_absent_pkg"), "{d:#}");
     assert_eq!(crate::score::schema_errors("score-report.schema.json", &v), Vec::<String>::new());
+}
+
+/// The stored ground truth is what the workflow gives now: one case run for real on every run of
+/// the suite, step for step (points, pass or fail, exit code), total and accuracy.
+#[test]
+fn stored_ground_truth_is_reproduced() {
+    let repo = student_repo("softmax_axis1");
+    let stored = ground_truth(repo.path());
+    let real = run_workflow_for_real(repo.path());
+    let key = |v: &Value| -> Vec<(Value, Value, Value, Value)> {
+        v["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["test_name"].clone(), s["points"].clone(), s["passed"].clone(), s["exit_code"].clone()))
+            .collect()
+    };
+    assert_eq!(key(&stored), key(&real));
+    assert_eq!((&stored["total"], &stored["accuracy"]), (&real["total"], &real["accuracy"]));
 }
