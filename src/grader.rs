@@ -114,14 +114,41 @@ pub fn softmax64(x: &mut [f64]) {
     }
 }
 
+/// What the course template does with one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// It computes the layer (Flatten, Dense).
+    Ran,
+    /// It has no branch for the type and goes on without it.
+    Skipped,
+    /// It raises on this entry (a KeyError, an IndexError) and stops.
+    Crashed,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Ran => "ran",
+            Action::Skipped => "skipped",
+            Action::Crashed => "crashed",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the course template did with one layer.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TemplateStep {
     pub name: String,
     #[serde(rename = "type")]
     pub class_name: String,
-    /// `ran`, `skipped`, or `crashed` (the template raises on this entry and stops).
-    pub action: &'static str,
+    pub action: Action,
     /// Whether skipping this layer changes the model (from the registry).
     pub changes_result: bool,
     pub detail: String,
@@ -181,7 +208,7 @@ fn plan_template_with(arch: &[ArchEntry], npz: &NpzIndex) -> TemplatePlan {
     let mut plan = TemplatePlan { steps: Vec::new(), ops: Vec::new(), crash: None };
     for e in arch {
         if let Err(crash) = plan_entry(e, npz, &mut plan) {
-            plan.steps.push(step(e, "crashed", true, crash.message.clone()));
+            plan.steps.push(step(e, Action::Crashed, true, crash.message.clone()));
             plan.crash = Some(crash);
             break;
         }
@@ -202,7 +229,7 @@ fn plan_entry(e: &ArchEntry, npz: &NpzIndex, plan: &mut TemplatePlan) -> Result<
     }
     match e.class_name.as_str() {
         "Flatten" => {
-            plan.steps.push(step(e, "ran", false, "x.reshape(x.shape[0], -1)".into()));
+            plan.steps.push(step(e, Action::Ran, false, "x.reshape(x.shape[0], -1)".into()));
         }
         "Dense" => {
             if e.weights.len() < 2 {
@@ -269,19 +296,19 @@ fn plan_entry(e: &ArchEntry, npz: &NpzIndex, plan: &mut TemplatePlan) -> Result<
                 TemplateAct::Relu => (false, "relu".to_string()),
                 TemplateAct::Softmax => (false, "softmax".to_string()),
             };
-            plan.steps.push(step(e, "ran", ignored, format!("x @ W{} + b, {act_txt}", fmt_dims(w.shape()))));
+            plan.steps.push(step(e, Action::Ran, ignored, format!("x @ W{} + b, {act_txt}", fmt_dims(w.shape()))));
             plan.ops.push(TemplateDense { name: e.name.clone(), w, b, act });
         }
         other => {
             let changes =
                 crate::layers::lookup(other).map(|s| s.classic == Classic::SkipsChangingResult).unwrap_or(true);
-            plan.steps.push(step(e, "skipped", changes, "the template has no branch for this type".into()));
+            plan.steps.push(step(e, Action::Skipped, changes, "the template has no branch for this type".into()));
         }
     }
     Ok(())
 }
 
-fn step(e: &ArchEntry, action: &'static str, changes_result: bool, detail: String) -> TemplateStep {
+fn step(e: &ArchEntry, action: Action, changes_result: bool, detail: String) -> TemplateStep {
     TemplateStep { name: e.name.clone(), class_name: e.class_name.clone(), action, changes_result, detail }
 }
 

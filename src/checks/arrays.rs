@@ -5,8 +5,10 @@
 //! warnings: the grader never reads their values.
 
 use super::{Finding, Location, ModelView, Severity, unravel};
+use crate::checks::Code;
 use crate::model::Npz;
 use crate::model::npz::Dtype;
+use crate::model::npz::MemberErrorKind;
 use std::collections::HashMap;
 
 pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
@@ -31,22 +33,21 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
             // The values of an array nobody reads do not matter (it is reported as unused).
             Ok(_) if !referenced => continue,
             Ok(a) => a,
-            Err(msg) => {
-                let (code, hint) = if msg.contains("pickle") || msg.contains("object array") {
-                    (
-                        "pickled-array",
+            Err(e) => {
+                let msg = e.message.as_str();
+                let (code, hint) = match e.kind {
+                    MemberErrorKind::Pickled => (
+                        Code::PickledArray,
                         "np.load(..., allow_pickle=False), as graders call it, refuses pickles: save each weight as a plain float32 array (np.asarray(w, dtype=np.float32)), never a list of arrays or a Python object",
-                    )
-                } else if msg.contains("is not a .npy array") {
-                    (
-                        "not-npy-member",
+                    ),
+                    MemberErrorKind::NotNpy => (
+                        Code::NotNpyMember,
                         "an .npz must hold only .npy arrays: write it with np.savez, not by zipping other files",
-                    )
-                } else {
-                    (
-                        "unreadable-array",
+                    ),
+                    MemberErrorKind::Unreadable => (
+                        Code::UnreadableArray,
                         "the file may be truncated or written by something other than NumPy; save it again with np.savez",
-                    )
+                    ),
                 };
                 // The reader's message may quote a whole crafted header: quote a bounded part.
                 let clip = crate::text::clip;
@@ -64,12 +65,11 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
             Dtype::F32 => {}
             Dtype::F64 => float64.push((key, shape.clone(), at.clone())),
             Dtype::F16 => out.push(
-                Finding::warning("float16-weights", at.clone(), format!("{key} {shape} is float16; precision was lost"))
+                Finding::warning(Code::Float16Weights, at.clone(), format!("{key} {shape} is float16; precision was lost"))
                     .hint("save the float32 weights from get_weights() without casting"),
             ),
             Dtype::Int | Dtype::Bool => out.push(
-                Finding::new(
-                    "non-float-weights",
+                Finding::new(Code::NonFloatWeights,
                     sev,
                     at.clone(),
                     format!("{key} {shape} has dtype {} ({}), not float", a.dtype.numpy_name(), a.descr),
@@ -88,8 +88,7 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
             let idx = unravel(first, &a.shape);
             let idx = format!("[{}]", idx.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
             out.push(
-                Finding::new(
-                    "non-finite",
+                Finding::new(Code::NonFinite,
                     sev,
                     at,
                     format!(
@@ -106,8 +105,7 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
             let idx = unravel(first, &a.shape);
             let idx = format!("[{}]", idx.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
             out.push(
-                Finding::new(
-                    "non-finite",
+                Finding::new(Code::NonFinite,
                     sev,
                     at,
                     format!(
@@ -126,7 +124,7 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
         [] => {}
         [(key, shape, at)] => out.push(
             Finding::warning(
-                "float64-weights",
+                Code::Float64Weights,
                 at.clone(),
                 format!("{key} {shape} is float64; Keras weights are float32"),
             )
@@ -137,7 +135,7 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
             let more = if many.len() > 4 { ", ..." } else { "" };
             out.push(
                 Finding::warning(
-                    "float64-weights",
+                    Code::Float64Weights,
                     Location::file(view.npz_file),
                     format!(
                         "{} of {} arrays are float64 ({}{more}); Keras weights are float32",
@@ -158,9 +156,9 @@ mod tests {
     use super::super::test_util::*;
     use super::*;
     use crate::grader::Grader;
-    use crate::model::npz::{NpyArray, NpzEntry};
+    use crate::model::npz::{MemberError, NpyArray, NpzEntry};
 
-    fn with_entry(mut n: Npz, key: &str, array: Result<NpyArray, String>) -> Npz {
+    fn with_entry(mut n: Npz, key: &str, array: Result<NpyArray, MemberError>) -> Npz {
         n.entries.retain(|e| e.key != key);
         n.entries.push(NpzEntry { key: key.into(), array });
         n
@@ -212,8 +210,19 @@ mod tests {
     #[test]
     fn pickles_and_foreign_members() {
         let (a, n) = mlp();
-        let n = with_entry(n, "dense_0", Err("object array (pickled Python objects); fmtool never unpickles".into()));
-        let n = with_entry(n, "notes.txt", Err("member notes.txt is not a .npy array".into()));
+        let n = with_entry(
+            n,
+            "dense_0",
+            Err(MemberError::new(
+                MemberErrorKind::Pickled,
+                "object array (pickled Python objects); fmtool never unpickles",
+            )),
+        );
+        let n = with_entry(
+            n,
+            "notes.txt",
+            Err(MemberError::new(MemberErrorKind::NotNpy, "member notes.txt is not a .npy array")),
+        );
         let f = check(&view(&a, &n, Grader::Full), &n);
         assert_eq!(codes(&f), ["pickled-array", "not-npy-member"]);
         assert_eq!(f[0].severity, Severity::Error);

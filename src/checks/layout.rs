@@ -3,6 +3,7 @@
 //! leniently, so that one bad entry does not hide the findings about the others.
 
 use super::{Finding, Location, schema};
+use crate::checks::Code;
 use crate::model::arch::{ArchEntry, Layout, detect_layout, parse_arch};
 use serde_json::Value;
 use std::path::Path;
@@ -25,7 +26,7 @@ pub fn convert_command(keras_file: Option<&str>, out_dir: Option<&str>) -> Strin
 
 /// The finding for an architecture file that is not there.
 pub fn missing(shown: &str, convert: &str) -> Finding {
-    Finding::error("missing-file", Location::file(shown), format!("{} is missing", file_name(shown)))
+    Finding::error(Code::MissingFile, Location::file(shown), format!("{} is missing", file_name(shown)))
         .hint(format!("export the architecture with the course notebook, or run `{convert}`"))
 }
 
@@ -51,7 +52,7 @@ pub fn parse_text(bytes: &[u8], shown: &str, convert: &str) -> Result<Value, Box
         } else {
             format!("export it again with json.dump, or run `{convert}`")
         };
-        Box::new(Finding::error("invalid-json", Location::file(shown), format!("not valid JSON: {e}")).hint(hint))
+        Box::new(Finding::error(Code::InvalidJson, Location::file(shown), format!("not valid JSON: {e}")).hint(hint))
     })
 }
 
@@ -59,7 +60,7 @@ pub fn parse_text(bytes: &[u8], shown: &str, convert: &str) -> Result<Value, Box
 pub fn check_value(value: &Value, shown: &str, convert: &str) -> (Option<ParsedArch>, Vec<Finding>) {
     let layout = detect_layout(value);
     if layout != Layout::Course {
-        let f = Finding::error("not-course-layout", Location::json(shown, "$", None), layout.describe())
+        let f = Finding::error(Code::NotCourseLayout, Location::json(shown, "$", None), layout.describe())
             .hint(format!(
                 "the grader reads a list with one {{\"name\", \"type\", \"config\", \"weights\"}} entry per layer; run `{convert}` to write it from the saved Keras model"
             ));
@@ -83,7 +84,7 @@ pub fn check_value(value: &Value, shown: &str, convert: &str) -> (Option<ParsedA
     if !complete && findings.is_empty() {
         // The schema accepted what parse_arch refused: report parse_arch's reason.
         if let Err(e) = parse_arch(value) {
-            findings.push(Finding::error("schema", Location::json(shown, "$", None), e.message).maybe_hint(e.hint));
+            findings.push(Finding::error(Code::Schema, Location::json(shown, "$", None), e.message).maybe_hint(e.hint));
         }
     }
     (Some(ParsedArch { entries, complete }), findings)

@@ -89,8 +89,8 @@ impl Location {
 /// One thing wrong with a model.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
-    /// A stable kebab-case identifier, one of [`CODES`].
-    pub code: &'static str,
+    /// What kind of problem it is.
+    pub code: Code,
     pub severity: Severity,
     pub location: Location,
     pub message: String,
@@ -99,16 +99,15 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn error(code: &'static str, location: Location, message: impl Into<String>) -> Finding {
+    pub fn error(code: Code, location: Location, message: impl Into<String>) -> Finding {
         Finding::new(code, Severity::Error, location, message)
     }
 
-    pub fn warning(code: &'static str, location: Location, message: impl Into<String>) -> Finding {
+    pub fn warning(code: Code, location: Location, message: impl Into<String>) -> Finding {
         Finding::new(code, Severity::Warning, location, message)
     }
 
-    pub fn new(code: &'static str, severity: Severity, location: Location, message: impl Into<String>) -> Finding {
-        debug_assert!(CODES.iter().any(|(c, _)| *c == code), "finding code {code} is not in CODES");
+    pub fn new(code: Code, severity: Severity, location: Location, message: impl Into<String>) -> Finding {
         Finding { code, severity, location, message: message.into(), hint: None }
     }
 
@@ -123,51 +122,136 @@ impl Finding {
     }
 }
 
-/// Every finding code with what it means; the report schema's `code` enum is generated from it.
-pub const CODES: &[(&str, &str)] = &[
-    ("missing-file", "fashion_mnist.json or fashion_mnist.npz is not there"),
-    ("invalid-json", "the architecture file is not valid JSON"),
-    ("not-course-layout", "the JSON is another layout (model.to_json(), get_config() list, {\"layers\": ...})"),
-    ("schema", "the architecture file violates schemas/model-architecture.schema.json"),
-    ("duplicate-layer-name", "two entries have the same name"),
-    ("unsupported-layer", "a layer type fmtool cannot run"),
-    ("missing-weight", "a weight name of the JSON is not a key of the npz"),
-    ("shared-weight", "one npz key is used by several layers"),
-    ("unused-array", "an npz array that no layer uses"),
-    ("unreadable-npz", "the npz is not a readable archive"),
-    ("pickled-array", "an object array or a pickle in the npz"),
-    ("not-npy-member", "an npz member that is not a .npy array"),
-    ("unreadable-array", "an npz member that cannot be decoded"),
-    ("non-float-weights", "an integer or boolean weight array"),
-    ("non-finite", "NaN or infinite weights"),
-    ("float64-weights", "float64 weights (the course exports float32)"),
-    ("float16-weights", "float16 weights (precision lost)"),
-    ("shape-mismatch", "a weight or config does not fit the shape flowing into the layer"),
-    ("unknown-inbound", "an inbound name that is not an earlier layer"),
-    ("output-shape", "the model does not end with 10 class scores"),
-    ("input-shape", "the model's input does not hold the 784 values of one image"),
-    ("input-reshape", "the model needs its (1, 784) rows reshaped, which the course template does not do"),
-    ("no-softmax", "the last layer does not apply softmax"),
-    ("template-skips", "the course template skips a layer, so it grades a different model"),
-    ("template-ignores-activation", "the course template ignores a Dense activation other than relu/softmax"),
-    ("template-crash", "the course template would crash on the model"),
-    ("stale-export", "the Keras model beside the export holds different weights"),
-    ("unreadable-keras", "the Keras model file cannot be read"),
-    (
-        "workflow-command-not-found",
-        "a workflow step's command is no program on the runner (sh exits 127), so the step gives 0 points",
-    ),
-    ("workflow-unreadable", "a workflow file that cannot be read or parsed"),
-    ("workflow-no-pytest", "a workflow step runs pytest before any setup-command installs it"),
-    ("workflow-empty-command", "a command-grader step without a command"),
-    ("workflow-unknown-test", "a workflow step runs a test that model_test.py does not define"),
-    ("workflow-missing-test-file", "a workflow step runs tests from a file the repo does not have"),
-    ("workflow-threshold-mismatch", "a workflow step's name says one accuracy threshold but its test asserts another"),
-    ("workflow-unsupported-command", "a workflow command or setup-command fmtool cannot evaluate"),
-    ("workflow-value", "a workflow step's timeout or max-score the action reads differently than it looks"),
-    ("workflow-timeout", "a workflow step's timeout is shorter than the measured run"),
-    ("grader-missing-import", "nn_predict.py imports a module the grader's runner does not have"),
-];
+/// Defines [`Code`]: each finding code once, with its kebab-case name (what the JSON report and
+/// the text output show) and what it means (the report schema's documentation of it).
+macro_rules! codes {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal,)*) => {
+        /// What kind of problem a finding is, in the manner of a linter's rules: a stable
+        /// kebab-case name and a meaning, both listed once, here.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in the order of the documentation.
+            pub const ALL: &[Code] = &[$(Code::$variant,)*];
+
+            /// The kebab-case name: `missing-file`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $name,)*
+                }
+            }
+
+            /// What the code means.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(Code::$variant => concat!($($doc),*).trim_ascii(),)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// fashion_mnist.json or fashion_mnist.npz is not there
+    MissingFile => "missing-file",
+    /// the architecture file is not valid JSON
+    InvalidJson => "invalid-json",
+    /// the JSON is another layout (model.to_json(), get_config() list, {"layers": ...})
+    NotCourseLayout => "not-course-layout",
+    /// the architecture file violates schemas/model-architecture.schema.json
+    Schema => "schema",
+    /// two entries have the same name
+    DuplicateLayerName => "duplicate-layer-name",
+    /// a layer type fmtool cannot run
+    UnsupportedLayer => "unsupported-layer",
+    /// a weight name of the JSON is not a key of the npz
+    MissingWeight => "missing-weight",
+    /// one npz key is used by several layers
+    SharedWeight => "shared-weight",
+    /// an npz array that no layer uses
+    UnusedArray => "unused-array",
+    /// the npz is not a readable archive
+    UnreadableNpz => "unreadable-npz",
+    /// an object array or a pickle in the npz
+    PickledArray => "pickled-array",
+    /// an npz member that is not a .npy array
+    NotNpyMember => "not-npy-member",
+    /// an npz member that cannot be decoded
+    UnreadableArray => "unreadable-array",
+    /// an integer or boolean weight array
+    NonFloatWeights => "non-float-weights",
+    /// NaN or infinite weights
+    NonFinite => "non-finite",
+    /// float64 weights (the course exports float32)
+    Float64Weights => "float64-weights",
+    /// float16 weights (precision lost)
+    Float16Weights => "float16-weights",
+    /// a weight or config does not fit the shape flowing into the layer
+    ShapeMismatch => "shape-mismatch",
+    /// an inbound name that is not an earlier layer
+    UnknownInbound => "unknown-inbound",
+    /// the model does not end with 10 class scores
+    OutputShape => "output-shape",
+    /// the model's input does not hold the 784 values of one image
+    InputShape => "input-shape",
+    /// the model needs its (1, 784) rows reshaped, which the course template does not do
+    InputReshape => "input-reshape",
+    /// the last layer does not apply softmax
+    NoSoftmax => "no-softmax",
+    /// the course template skips a layer, so it grades a different model
+    TemplateSkips => "template-skips",
+    /// the course template ignores a Dense activation other than relu/softmax
+    TemplateIgnoresActivation => "template-ignores-activation",
+    /// the course template would crash on the model
+    TemplateCrash => "template-crash",
+    /// the Keras model beside the export holds different weights
+    StaleExport => "stale-export",
+    /// the Keras model file cannot be read
+    UnreadableKeras => "unreadable-keras",
+    /// a workflow step's command is no program on the runner (sh exits 127), so the step gives 0 points
+    WorkflowCommandNotFound => "workflow-command-not-found",
+    /// a workflow file that cannot be read or parsed
+    WorkflowUnreadable => "workflow-unreadable",
+    /// a workflow step runs pytest before any setup-command installs it
+    WorkflowNoPytest => "workflow-no-pytest",
+    /// a command-grader step without a command
+    WorkflowEmptyCommand => "workflow-empty-command",
+    /// a workflow step runs a test that model_test.py does not define
+    WorkflowUnknownTest => "workflow-unknown-test",
+    /// a workflow step runs tests from a file the repo does not have
+    WorkflowMissingTestFile => "workflow-missing-test-file",
+    /// a workflow step's name says one accuracy threshold but its test asserts another
+    WorkflowThresholdMismatch => "workflow-threshold-mismatch",
+    /// a workflow command or setup-command fmtool cannot evaluate
+    WorkflowUnsupportedCommand => "workflow-unsupported-command",
+    /// a workflow step's timeout or max-score the action reads differently than it looks
+    WorkflowValue => "workflow-value",
+    /// a workflow step's timeout is shorter than the measured run
+    WorkflowTimeout => "workflow-timeout",
+    /// nn_predict.py imports a module the grader's runner does not have
+    GraderMissingImport => "grader-missing-import",
+}
+
+impl serde::Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// The parts of one model that the checks look at. `arch` holds the entries that parsed; when
 /// `arch_complete` is false some entries were invalid (already reported), so whole-model checks
@@ -330,7 +414,7 @@ pub(crate) mod test_util {
     }
 
     pub fn codes(f: &[Finding]) -> Vec<&'static str> {
-        f.iter().map(|f| f.code).collect()
+        f.iter().map(|f| f.code.as_str()).collect()
     }
 }
 
@@ -366,9 +450,11 @@ mod tests {
 
     #[test]
     fn codes_are_unique_kebab_case() {
-        for (i, (c, _)) in CODES.iter().enumerate() {
+        for (i, code) in Code::ALL.iter().enumerate() {
+            let c = code.as_str();
             assert!(c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-'), "{c}");
-            assert!(!CODES[..i].iter().any(|(d, _)| d == c), "{c} twice");
+            assert!(!Code::ALL[..i].iter().any(|d| d.as_str() == c), "{c} twice");
+            assert!(!code.meaning().is_empty() && !code.meaning().starts_with(' '), "{c}");
         }
     }
 }

@@ -3,7 +3,7 @@
 //! here from the layer registry and the finding codes so they cannot drift (a test compares them
 //! with the committed files), and the `schema` finding: violations of the architecture schema.
 
-use super::{CODES, Finding, Location, json_path};
+use super::{Code, Finding, Location, json_path};
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 
@@ -44,8 +44,8 @@ pub fn architecture_schema() -> Value {
 
 /// The schema of `fmtool check --format json`.
 pub fn check_report_schema() -> Value {
-    let codes: Vec<&str> = CODES.iter().map(|(c, _)| *c).collect();
-    let code_doc: Vec<String> = CODES.iter().map(|(c, d)| format!("{c}: {d}")).collect();
+    let codes: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+    let code_doc: Vec<String> = Code::ALL.iter().map(|c| format!("{c}: {}", c.meaning())).collect();
     let opt_string = json!({"type": ["string", "null"]});
     let shape = json!({"type": "array", "items": {"type": "integer", "minimum": 0}});
     json!({
@@ -151,7 +151,7 @@ pub fn validate(value: &Value, shown: &str) -> Vec<Finding> {
         let layer = layer_name_at(value, &ptr);
         let hint = hint_for(&ptr, &e.to_string());
         out.push(
-            Finding::error("schema", Location::json(shown, path, layer.as_deref()), e.to_string()).maybe_hint(hint),
+            Finding::error(Code::Schema, Location::json(shown, path, layer.as_deref()), e.to_string()).maybe_hint(hint),
         );
     }
     out
@@ -213,8 +213,8 @@ mod tests {
     #[test]
     fn findings_with_a_line_fit_the_report_schema() {
         let with_line =
-            Finding::error("workflow-command-not-found", Location::line(".github/workflows/classroom.yml", 32), "m");
-        let without = Finding::error("missing-file", Location::file("model/fashion_mnist.json"), "m");
+            Finding::error(Code::WorkflowCommandNotFound, Location::line(".github/workflows/classroom.yml", 32), "m");
+        let without = Finding::error(Code::MissingFile, Location::file("model/fashion_mnist.json"), "m");
         let v = serde_json::to_value([&with_line, &without]).unwrap();
         assert_eq!(v[0]["location"]["line"], json!(32));
         assert!(v[1]["location"].get("line").is_none(), "{v}");

@@ -6,6 +6,7 @@
 //! unknown stop the flow silently: those are reported by their own checks.
 
 use super::{Finding, Location, ModelView};
+use crate::checks::Code;
 use crate::engine::{IMAGE_VALUES, InputShape, input_shape};
 use crate::error::Error;
 use crate::layers::{self, BuildCtx, Shape, Weight, fmt_shape};
@@ -62,7 +63,7 @@ pub fn check(view: &ModelView) -> (Vec<Finding>, Option<ShapeSummary>) {
     let mut out = Vec::new();
     // The engine's gate on the input shape (no empty axis, a bounded size), before any layer.
     if let Err(e) = layers::check_shape("the model's input", &input.shape) {
-        out.push(Finding::error("input-shape", Location::entry(view.json_file, &arch[0]), e.message));
+        out.push(Finding::error(Code::InputShape, Location::entry(view.json_file, &arch[0]), e.message));
         return (out, Some(ShapeSummary { input: Some(input), output_shape: None, parameters }));
     }
     let flow = run_flow(arch, &weights, &input.shape);
@@ -86,8 +87,7 @@ pub fn check(view: &ModelView) -> (Vec<Finding>, Option<ShapeSummary>) {
         Flow::BadInbound { at, k, name } => {
             let e = &arch[at];
             out.push(
-                Finding::error(
-                    "unknown-inbound",
+                Finding::error(Code::UnknownInbound,
                     Location::json(view.json_file, format!("{}.inbound[{k}]", e.pointer()), Some(&e.name)),
                     format!("layer {} is fed by {name:?}, which is not an earlier layer of the list", e.name),
                 )
@@ -191,7 +191,7 @@ fn broken_finding(
         ),
         None => {}
     }
-    Finding::error("shape-mismatch", loc, msg).hint(hint)
+    Finding::error(Code::ShapeMismatch, loc, msg).hint(hint)
 }
 
 fn output_finding(view: &ModelView, last: &ArchEntry, shape: &Shape) -> Finding {
@@ -201,7 +201,7 @@ fn output_finding(view: &ModelView, last: &ArchEntry, shape: &Shape) -> Finding 
         "end the model with Dense(10, activation=\"softmax\"): one score per Fashion-MNIST class"
     };
     Finding::error(
-        "output-shape",
+        Code::OutputShape,
         Location::entry(view.json_file, last),
         format!(
             "the model ends with {} per image (layer {}); the grader needs 10 class scores, (None, 10)",
@@ -223,8 +223,7 @@ fn input_finding(
     let values: usize = input.shape.iter().product();
     if values != IMAGE_VALUES {
         return Some(
-            Finding::error(
-                "input-shape",
+            Finding::error(Code::InputShape,
                 Location::entry(view.json_file, &arch[0]),
                 format!(
                     "the model's input {} ({}) holds {values} values per image; the grader feeds the 784 of one 28x28 grey image",
@@ -261,8 +260,7 @@ fn input_finding(
     let dims: Vec<String> = input.shape.iter().map(|d| d.to_string()).collect();
     let reshape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
     Some(
-        Finding::new(
-            "input-reshape",
+        Finding::new(Code::InputReshape,
             view.template_severity(),
             Location::entry(view.json_file, first),
             format!("{declared}; the course template feeds each image as a flat (1, 784) row, and {problem}"),

@@ -3,6 +3,7 @@
 //! Accuracy is unchanged (argmax), but the assignment asks for a softmax output.
 
 use super::{Finding, Location, ModelView};
+use crate::checks::Code;
 use crate::layers::{Activation, Family, lookup};
 use crate::model::ArchEntry;
 
@@ -18,8 +19,7 @@ pub fn check(view: &ModelView) -> Vec<Finding> {
     match ends_with(last) {
         End::Softmax | End::Unknown => Vec::new(),
         End::Other(what) => vec![
-            Finding::warning(
-                "no-softmax",
+            Finding::warning(Code::NoSoftmax,
                 Location::entry(view.json_file, last),
                 format!("the last layer {} ({}) {what}, not softmax; the outputs are not class probabilities", last.name, last.class_name),
             )

@@ -4,6 +4,7 @@
 //! only compares what it returns with the JSON and the npz.
 
 use super::{Finding, Location, ModelView};
+use crate::checks::Code;
 use crate::layers::{Weight, fmt_dims};
 use crate::model::ArchEntry;
 
@@ -42,7 +43,7 @@ pub fn check(view: &ModelView, keras: &KerasSide, convert: &str) -> Vec<Finding>
         };
         return vec![
             Finding::error(
-                "stale-export",
+                Code::StaleExport,
                 Location::file(keras.file),
                 format!(
                     "{} and {} describe different models{when}: the Keras file has layers with weights {}, the JSON {}",
@@ -89,7 +90,7 @@ pub fn check(view: &ModelView, keras: &KerasSide, convert: &str) -> Vec<Finding>
     let shown: Vec<&str> = differ.iter().take(3).map(String::as_str).collect();
     vec![
         Finding::error(
-            "stale-export",
+            Code::StaleExport,
             Location::file(keras.file),
             format!(
                 "{} holds different weights than {}{when}: {} of {compared} arrays {} ({}{})",

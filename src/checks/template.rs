@@ -5,6 +5,7 @@
 //! grader, errors under `--grader classic`.
 
 use super::{Finding, Location, ModelView};
+use crate::checks::Code;
 use crate::grader::plan_template_indexed;
 use crate::layers::{Family, fmt_dims, lookup};
 use crate::model::ArchEntry;
@@ -23,18 +24,17 @@ pub fn check(view: &ModelView) -> Vec<Finding> {
                 if view.weights_readable(e) {
                     crashed = true;
                     out.push(
-                        Finding::new("template-crash", sev, Location::entry(view.json_file, e), err.message)
+                        Finding::new(Code::TemplateCrash, sev, Location::entry(view.json_file, e), err.message)
                             .maybe_hint(err.hint),
                     );
                 }
             }
             Ok(plan) => {
                 let step = &plan.steps[0];
-                if step.action == "skipped" && step.changes_result {
+                if step.action == crate::grader::Action::Skipped && step.changes_result {
                     skipped.push(&e.name);
                     out.push(
-                        Finding::new(
-                            "template-skips",
+                        Finding::new(Code::TemplateSkips,
                             sev,
                             Location::entry(view.json_file, e),
                             format!(
@@ -44,10 +44,9 @@ pub fn check(view: &ModelView) -> Vec<Finding> {
                         )
                         .hint(skip_hint(spec.family, &e.class_name)),
                     );
-                } else if step.action == "ran" && step.changes_result {
+                } else if step.action == crate::grader::Action::Ran && step.changes_result {
                     out.push(
-                        Finding::new(
-                            "template-ignores-activation",
+                        Finding::new(Code::TemplateIgnoresActivation,
                             sev,
                             Location::json(view.json_file, format!("{}.config.activation", e.pointer()), Some(&e.name)),
                             format!(
@@ -83,8 +82,7 @@ fn template_shapes(view: &ModelView, skipped: &[&str]) -> Option<Finding> {
             let why =
                 if skipped.is_empty() { String::new() } else { format!(" (after skipping {})", skipped.join(", ")) };
             return Some(
-                Finding::new(
-                    "template-crash",
+                Finding::new(Code::TemplateCrash,
                     view.template_severity(),
                     Location::weight(view.json_file, e, 0),
                     format!(
@@ -102,7 +100,7 @@ fn template_shapes(view: &ModelView, skipped: &[&str]) -> Option<Finding> {
     match last_dense {
         Some(e) if cols != 10 => Some(
             Finding::new(
-                "template-crash",
+                Code::TemplateCrash,
                 view.template_severity(),
                 Location::entry(view.json_file, e),
                 format!(

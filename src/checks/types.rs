@@ -3,6 +3,7 @@
 //! `inbound` references and the `<name>_<i>` weight keys.
 
 use super::{Finding, Location, ModelView};
+use crate::checks::Code;
 use crate::layers::{lookup, registry};
 use std::collections::HashMap;
 
@@ -13,7 +14,7 @@ pub fn check(view: &ModelView) -> Vec<Finding> {
         if lookup(&e.class_name).is_none() {
             out.push(
                 Finding::error(
-                    "unsupported-layer",
+                    Code::UnsupportedLayer,
                     Location::json(view.json_file, format!("{}.type", e.pointer()), Some(&e.name)),
                     format!("layer {} has type {:?}, which fmtool cannot run", e.name, e.class_name),
                 )
@@ -23,7 +24,7 @@ pub fn check(view: &ModelView) -> Vec<Finding> {
         if let Some(first) = seen.get(e.name.as_str()) {
             out.push(
                 Finding::error(
-                    "duplicate-layer-name",
+                    Code::DuplicateLayerName,
                     Location::json(view.json_file, format!("{}.name", e.pointer()), Some(&e.name)),
                     format!("layer name {:?} is also used by {}", e.name, first.pointer()),
                 )

@@ -3,6 +3,7 @@
 //! one array used twice (`shared-weight`), and arrays nobody uses (`unused-array`).
 
 use super::{Finding, Location, ModelView};
+use crate::checks::Code;
 use crate::layers::lookup;
 use crate::model::{ArchEntry, Npz};
 use std::collections::{HashMap, HashSet};
@@ -28,7 +29,7 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
                 // that has none, so the model still runs.
                 out.push(
                     Finding::warning(
-                        "missing-weight",
+                        Code::MissingWeight,
                         here,
                         format!(
                             "{key} is not in {}; layer {} ({}) has no weights, so the grader never reads it",
@@ -56,19 +57,19 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
                     None => format!("{} holds {}", view.npz_name(), summarize(npz)),
                 };
                 let role = lookup(&e.class_name)
-                    .and_then(|s| s.weights.split(", ").nth(j))
+                    .and_then(|s| s.weights.get(j).copied())
                     .filter(|r| !r.is_empty())
                     .map(|r| format!(" ({r} of layer {})", e.name))
                     .unwrap_or_else(|| format!(" (layer {})", e.name));
                 out.push(
-                    Finding::error("missing-weight", here, format!("{key}{role} is not in {}", view.npz_name()))
+                    Finding::error(Code::MissingWeight, here, format!("{key}{role} is not in {}", view.npz_name()))
                         .hint(hint),
                 );
             } else if let Some(&(i0, j0)) = used.get(key.as_str()) {
                 let first = &view.arch.iter().find(|x| x.index == i0).map(|x| x.name.clone()).unwrap_or_default();
                 out.push(
                     Finding::error(
-                        "shared-weight",
+                        Code::SharedWeight,
                         here,
                         format!("{key} is also $[{i0}].weights[{j0}] (layer {first}); one array cannot be two weights"),
                     )
@@ -99,7 +100,7 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
             };
             out.push(
                 Finding::warning(
-                    "unused-array",
+                    Code::UnusedArray,
                     Location::npz_key(view.npz_file, &entry.key),
                     format!("array {}{shape} is not used by any layer", entry.key),
                 )
@@ -153,8 +154,7 @@ struct ParsedKeys<'a> {
 
 /// Every variable role the registry knows (`kernel`, `moving_mean`, ...), longest first.
 fn roles() -> Vec<&'static str> {
-    let mut r: Vec<&str> =
-        crate::layers::registry().iter().flat_map(|s| s.weights.split(", ")).filter(|r| !r.is_empty()).collect();
+    let mut r: Vec<&str> = crate::layers::registry().iter().flat_map(|s| s.weights.iter().copied()).collect();
     r.sort_by_key(|r| std::cmp::Reverse(r.len()));
     r.dedup();
     r
@@ -273,7 +273,7 @@ fn suggest(
     global: usize,
 ) -> Option<(String, Scheme)> {
     if let Some(cands) = parsed.by_owner.get(&e.name) {
-        let order: Vec<&str> = lookup(&e.class_name).map(|s| s.weights.split(", ").collect()).unwrap_or_default();
+        let order: Vec<&str> = lookup(&e.class_name).map(|s| s.weights.to_vec()).unwrap_or_default();
         let mut c = cands.clone();
         // Stable sort by the role's position in get_weights(); unknown roles keep archive order.
         c.sort_by_key(|(_, role)| order.iter().position(|r| r == role).unwrap_or(order.len()));

@@ -2,6 +2,7 @@
 //! This module decides which files make up each model (a directory, or files given one by one as
 //! a pre-commit hook passes them), reads them, and hands them to `checks`.
 
+use crate::checks::Code;
 use crate::checks::layout::{self, convert_command};
 use crate::checks::shapes::ShapeSummary;
 use crate::checks::stale::{self, KerasSide};
@@ -196,7 +197,7 @@ fn repo_findings(root: &Path) -> Vec<Finding> {
         Ok(w) => w,
         Err(e) => {
             out.push(
-                Finding::error("workflow-unreadable", Location::file(workflow::WORKFLOW_DIR), e.message)
+                Finding::error(Code::WorkflowUnreadable, Location::file(workflow::WORKFLOW_DIR), e.message)
                     .maybe_hint(e.hint),
             );
             Vec::new()
@@ -250,7 +251,7 @@ pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSum
             Ok(bytes) => layout::check_bytes(&bytes, &json_s, &convert),
             Err(e) => {
                 let hint = e.hint.unwrap_or_else(|| "check the file's permissions".into());
-                (None, vec![Finding::error("missing-file", Location::file(&json_s), e.message).hint(hint)])
+                (None, vec![Finding::error(Code::MissingFile, Location::file(&json_s), e.message).hint(hint)])
             }
         }
     };
@@ -260,7 +261,7 @@ pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSum
     }
     let npz = if !npz_path.exists() {
         findings.push(
-            Finding::error("missing-file", Location::file(&npz_s), format!("{} is missing", file_name(&npz_s)))
+            Finding::error(Code::MissingFile, Location::file(&npz_s), format!("{} is missing", file_name(&npz_s)))
                 .hint(format!("export the weights with the course notebook, or run `{convert}`")),
         );
         None
@@ -269,7 +270,8 @@ pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSum
         match crate::model::npz::read_npz(npz_path) {
             Ok(n) => Some(n),
             Err(e) => {
-                findings.push(Finding::error("unreadable-npz", Location::file(&npz_s), e.message).maybe_hint(e.hint));
+                findings
+                    .push(Finding::error(Code::UnreadableNpz, Location::file(&npz_s), e.message).maybe_hint(e.hint));
                 None
             }
         }
@@ -301,7 +303,7 @@ pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSum
                 }
                 Err(e) => findings.push(
                     Finding::warning(
-                        "unreadable-keras",
+                        Code::UnreadableKeras,
                         Location::file(ks),
                         format!("cannot compare {} with the export: {}", file_name(ks), e.message),
                     )
@@ -330,7 +332,7 @@ fn check_keras_alone(keras: &Path, grader: Grader) -> (Vec<Finding>, Option<Mode
     let m = match crate::keras::read_model(keras) {
         Ok(m) => m,
         Err(e) => {
-            let f = Finding::error("unreadable-keras", Location::file(&ks), e.message).maybe_hint(e.hint);
+            let f = Finding::error(Code::UnreadableKeras, Location::file(&ks), e.message).maybe_hint(e.hint);
             return (vec![f], None, vec![ks]);
         }
     };
@@ -441,7 +443,7 @@ mod tests {
     fn findings_sort_by_file_and_position() {
         let f = |file: &str, pointer: Option<&str>| {
             let loc = Location { file: file.into(), pointer: pointer.map(String::from), ..Location::default() };
-            Finding::warning("no-softmax", loc, "m")
+            Finding::warning(Code::NoSoftmax, loc, "m")
         };
         let mut v =
             vec![f("b.npz", None), f("a.json", Some("$[10]")), f("a.json", Some("$[2].weights[0]")), f("a.json", None)];

@@ -6,7 +6,8 @@ use crate::layers::{Classic, Family, activation, registry};
 pub struct LayerRow {
     pub class_name: &'static str,
     pub family: Family,
-    pub weights: &'static str,
+    /// The weight slots, `kernel, bias`, in `get_weights()` order.
+    pub weights: String,
     /// What the course template does with it.
     pub course_template: Classic,
 }
@@ -31,7 +32,7 @@ pub fn run() -> LayersReport {
             .map(|s| LayerRow {
                 class_name: s.class_name,
                 family: s.family,
-                weights: s.weights,
+                weights: s.weights.join(", "),
                 course_template: s.classic,
             })
             .collect(),

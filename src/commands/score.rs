@@ -401,7 +401,8 @@ fn grade_classic(files: std::result::Result<&ModelFiles, &Error>, data: &Dataset
         check_finite(out.iter().copied(), &out)?;
         Ok(out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>())
     });
-    let skipped_changing = plan.steps.iter().filter(|s| s.changes_result && s.action != "crashed").count();
+    let skipped_changing =
+        plan.steps.iter().filter(|s| s.changes_result && s.action != crate::grader::Action::Crashed).count();
     if skipped_changing > 0 {
         notes.push(format!(
             "the course template does not run {skipped_changing} layer(s) as trained; the trained model would score differently"

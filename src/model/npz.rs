@@ -76,12 +76,53 @@ impl NpyArray {
     }
 }
 
+/// What kind of trouble a member is: the checks name each kind differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberErrorKind {
+    /// A pickle, or an object array (pickled Python objects): never loaded.
+    Pickled,
+    /// Not a `.npy` stream at all (another file zipped into the archive).
+    NotNpy,
+    /// A `.npy` stream that cannot be decoded (truncated, a bad header, over a budget).
+    Unreadable,
+}
+
+/// Why one member could not be read: its kind, and the message naming the member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberError {
+    pub kind: MemberErrorKind,
+    pub message: String,
+}
+
+impl MemberError {
+    pub fn new(kind: MemberErrorKind, message: impl Into<String>) -> MemberError {
+        MemberError { kind, message: message.into() }
+    }
+
+    /// The same error with `member NAME: ` in front.
+    fn in_member(self, name: &str) -> MemberError {
+        MemberError { message: format!("member {name}: {}", self.message), ..self }
+    }
+}
+
+impl From<String> for MemberError {
+    fn from(message: String) -> MemberError {
+        MemberError::new(MemberErrorKind::Unreadable, message)
+    }
+}
+
+impl std::fmt::Display for MemberError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// One member of an npz: its key (the member name without `.npy`) and the array, or why it could
 /// not be read. Members are kept even when broken so that `check` can report all of them.
 #[derive(Debug, Clone)]
 pub struct NpzEntry {
     pub key: String,
-    pub array: Result<NpyArray, String>,
+    pub array: Result<NpyArray, MemberError>,
 }
 
 /// A whole npz file, members in archive order.
@@ -168,7 +209,7 @@ pub fn read_npz_bytes(path: &Path, bytes: &[u8]) -> Result<Npz> {
         let mut member = match zip.by_index(i) {
             Ok(m) => m,
             Err(e) => {
-                entries.push(NpzEntry { key: format!("#{i}"), array: Err(format!("unreadable member: {e}")) });
+                entries.push(NpzEntry { key: format!("#{i}"), array: Err(format!("unreadable member: {e}").into()) });
                 continue;
             }
         };
@@ -177,7 +218,7 @@ pub fn read_npz_bytes(path: &Path, bytes: &[u8]) -> Result<Npz> {
             Err(e) => {
                 entries.push(NpzEntry {
                     key: format!("#{i}"),
-                    array: Err(format!("member with an unreadable name: {e}")),
+                    array: Err(format!("member with an unreadable name: {e}").into()),
                 });
                 continue;
             }
@@ -233,13 +274,13 @@ struct Budget {
 }
 
 /// Reads one member against the per-member and per-file budgets.
-fn read_npy_member_budgeted(r: &mut impl Read, name: &str, budget: &mut Budget) -> Result<NpyArray, String> {
+fn read_npy_member_budgeted(r: &mut impl Read, name: &str, budget: &mut Budget) -> Result<NpyArray, MemberError> {
     read_npy_member_limited(r, name, MAX_MEMBER_VALUES.min(budget.file_left), budget)
 }
 
 /// Reads one `.npy` stream, never allocating more than the stream really holds.
 #[cfg(test)]
-fn read_npy_member(r: &mut impl Read, name: &str) -> Result<NpyArray, String> {
+fn read_npy_member(r: &mut impl Read, name: &str) -> Result<NpyArray, MemberError> {
     read_npy_member_limited(r, name, MAX_MEMBER_VALUES, &mut Budget { file_left: MAX_FILE_VALUES })
 }
 
@@ -250,18 +291,21 @@ fn read_npy_member_limited(
     name: &str,
     max_values: usize,
     budget: &mut Budget,
-) -> Result<NpyArray, String> {
+) -> Result<NpyArray, MemberError> {
     let mut head = [0u8; 10];
     read_exact_or(r, &mut head).map_err(|_| format!("member {name} is too short to be an array"))?;
     if &head[..6] != b"\x93NUMPY" {
         return Err(if head[0] == 0x80 {
-            format!("member {name} is a Python pickle, not a .npy array; fmtool never loads pickles")
+            MemberError::new(
+                MemberErrorKind::Pickled,
+                format!("member {name} is a Python pickle, not a .npy array; fmtool never loads pickles"),
+            )
         } else {
-            format!("member {name} is not a .npy array")
+            MemberError::new(MemberErrorKind::NotNpy, format!("member {name} is not a .npy array"))
         });
     }
     if head[7] != 0 || !(1..=3).contains(&head[6]) {
-        return Err(format!("member {name}: unknown .npy format version {}.{}", head[6], head[7]));
+        return Err(format!("member {name}: unknown .npy format version {}.{}", head[6], head[7]).into());
     }
     let header_len = match head[6] {
         1 => u16::from_le_bytes([head[8], head[9]]) as usize,
@@ -270,14 +314,15 @@ fn read_npy_member_limited(
             read_exact_or(r, &mut more).map_err(|_| format!("member {name}: truncated header"))?;
             u32::from_le_bytes([head[8], head[9], more[0], more[1]]) as usize
         }
-        v => return Err(format!("member {name}: unknown .npy format version {v}")),
+        v => return Err(format!("member {name}: unknown .npy format version {v}").into()),
     };
     // NumPy counts characters after decoding (latin-1 for versions 1 and 2, UTF-8 for 3); in
     // latin-1 one byte is one character, and UTF-8 never has more characters than bytes.
     if header_len > MAX_HEADER_CHARS * 4 {
         return Err(format!(
             "member {name}: header of {header_len} bytes is longer than NumPy's limit of {MAX_HEADER_CHARS} characters"
-        ));
+        )
+        .into());
     }
     let mut header = vec![0u8; header_len];
     read_exact_or(r, &mut header).map_err(|_| format!("member {name}: truncated header"))?;
@@ -290,10 +335,11 @@ fn read_npy_member_limited(
         return Err(format!(
             "member {name}: header of {} characters is longer than NumPy's limit of {MAX_HEADER_CHARS}",
             header.chars().count()
-        ));
+        )
+        .into());
     }
     let h = parse_header_versioned(&header, head[6]).map_err(|e| format!("member {name}: {e}"))?;
-    let (dtype, size, little) = parse_descr(&h.descr).map_err(|e| format!("member {name}: {e}"))?;
+    let (dtype, size, little) = parse_descr(&h.descr).map_err(|e| e.in_member(name))?;
     let count = h.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let nbytes = count.and_then(|c| c.checked_mul(size));
     let (count, nbytes) = match (count, nbytes) {
@@ -301,7 +347,7 @@ fn read_npy_member_limited(
         _ => {
             let values = h.shape.iter().try_fold(1u128, |a, &d| a.checked_mul(d as u128));
             let values = values.map(|v| v.to_string()).unwrap_or_else(|| "too many".into());
-            return Err(if max_values < MAX_MEMBER_VALUES {
+            return Err(MemberError::from(if max_values < MAX_MEMBER_VALUES {
                 format!(
                     "member {name}: shape {:?} ({values} values) is over what is left of the file's budget of {MAX_FILE_VALUES} values; the arrays together are far larger than any Fashion-MNIST model",
                     h.shape
@@ -311,7 +357,7 @@ fn read_npy_member_limited(
                     "member {name}: shape {:?} ({values} values) is over the budget of {MAX_MEMBER_VALUES} values for one array; no Fashion-MNIST weight is that large",
                     h.shape
                 )
-            });
+            }));
         }
     };
     budget.file_left -= count;
@@ -324,7 +370,7 @@ fn read_npy_member_limited(
             "member {name}: header promises {nbytes} bytes of data for shape {:?}, but the member holds {}; the file is truncated or corrupt",
             h.shape,
             raw.len()
-        ));
+        ).into());
     }
     let data = decode(&raw[..nbytes], dtype, size, little, &h.descr)?;
     debug_assert_eq!(data.len(), count);
@@ -404,7 +450,7 @@ fn parse_header(h: &str) -> Result<Header, String> {
 }
 
 /// Maps a descr such as `<f4` to (dtype, item size, little endian).
-fn parse_descr(descr: &str) -> Result<(Dtype, usize, bool), String> {
+fn parse_descr(descr: &str) -> Result<(Dtype, usize, bool), MemberError> {
     let (order, code) = match descr.chars().next() {
         Some(c @ ('<' | '>' | '|' | '=')) => (c, &descr[1..]),
         _ => ('=', descr),
@@ -420,12 +466,12 @@ fn parse_descr(descr: &str) -> Result<(Dtype, usize, bool), String> {
         "i8" | "u8" => (Dtype::Int, 8),
         "b1" | "?" => (Dtype::Bool, 1),
         "O" => {
-            return Err(
-                "object array (pickled Python objects); fmtool never unpickles. Save each weight as a plain float32 array"
-                    .into(),
-            );
+            return Err(MemberError::new(
+                MemberErrorKind::Pickled,
+                "object array (pickled Python objects); fmtool never unpickles. Save each weight as a plain float32 array",
+            ));
         }
-        other => return Err(format!("dtype {other:?} is not a number type fmtool reads")),
+        other => return Err(format!("dtype {other:?} is not a number type fmtool reads").into()),
     };
     Ok((dtype.0, dtype.1, little))
 }
@@ -568,20 +614,24 @@ mod tests {
         fake.extend_from_slice(header.as_bytes());
         fake.extend_from_slice(&[0u8; 16]);
         let err = read_npy_member(&mut std::io::Cursor::new(fake), "x.npy").unwrap_err();
-        assert!(err.contains("member x.npy: shape [9999999999] (9999999999 values) is over the budget"), "{err}");
+        assert!(
+            err.message.contains("member x.npy: shape [9999999999] (9999999999 values) is over the budget"),
+            "{err}"
+        );
         let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000,), }\n";
         let mut fake = b"\x93NUMPY\x01\x00".to_vec();
         fake.extend_from_slice(&(header.len() as u16).to_le_bytes());
         fake.extend_from_slice(header.as_bytes());
         fake.extend_from_slice(&[0u8; 16]);
         let err = read_npy_member(&mut std::io::Cursor::new(fake), "x.npy").unwrap_err();
-        assert!(err.contains("header promises 4000 bytes"), "{err}");
+        assert!(err.message.contains("header promises 4000 bytes"), "{err}");
     }
 
     #[test]
     fn object_arrays_are_refused() {
         let err = parse_descr("|O").unwrap_err();
-        assert!(err.contains("never unpickles"));
+        assert!(err.message.contains("never unpickles"));
+        assert_eq!(err.kind, MemberErrorKind::Pickled);
     }
 
     #[test]

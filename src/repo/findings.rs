@@ -4,6 +4,7 @@
 
 use super::tests_py::{Cmp, ModelTest};
 use super::workflow::{Command, Setup, Step, TestNode, Workflow, interpret, interpret_setup};
+use crate::checks::Code;
 use crate::checks::{Finding, Location};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -52,7 +53,7 @@ pub fn workflow_findings(repo_root: &Path, workflows: &[Workflow], model_test: O
     let mut out = Vec::new();
     for wf in workflows {
         for (line, note) in &wf.notes {
-            out.push(Finding::warning("workflow-value", Location::line(&wf.file, *line), note.clone()).hint(
+            out.push(Finding::warning(Code::WorkflowValue, Location::line(&wf.file, *line), note.clone()).hint(
                 "write `timeout:` as minutes and `max-score:` as a whole number, e.g. `timeout: 10`, `max-score: 3`",
             ));
         }
@@ -72,8 +73,7 @@ pub fn workflow_findings(repo_root: &Path, workflows: &[Workflow], model_test: O
                 Setup::Empty => {}
                 Setup::Other { reason } => {
                     setup_unknown = true;
-                    out.push(Finding::warning(
-                        "workflow-unsupported-command",
+                    out.push(Finding::warning(Code::WorkflowUnsupportedCommand,
                         at(step),
                         format!(
                             "step \"{title}\": fmtool cannot evaluate the setup-command `{}`: {reason}; it assumes the command succeeds",
@@ -102,15 +102,14 @@ fn step_command_findings(
     match interpret(command) {
         Command::Empty => out.push(
             Finding::error(
-                "workflow-empty-command",
+                Code::WorkflowEmptyCommand,
                 at(step),
                 format!("step \"{title}\" has no command; the action fails it, so its {pts} go to no one"),
             )
             .hint("give the step a `command:`, e.g. `command: pytest model_test.py::test_relu`"),
         ),
         Command::NotFound { program } if installed.contains(&program.to_ascii_lowercase()) || setup_unknown => {
-            out.push(Finding::warning(
-                "workflow-unsupported-command",
+            out.push(Finding::warning(Code::WorkflowUnsupportedCommand,
                 at(step),
                 format!("step \"{title}\" ({pts}): fmtool cannot evaluate this command: it runs `{program}`, which a setup-command installs"),
             ));
@@ -125,8 +124,7 @@ fn step_command_findings(
                 format!("check the spelling of `{program}`; the tests run with `pytest model_test.py::TEST`")
             };
             out.push(
-                Finding::warning(
-                    "workflow-command-not-found",
+                Finding::warning(Code::WorkflowCommandNotFound,
                     at(step),
                     format!(
                         "step \"{title}\" runs `{}`: sh: 1: {program}: not found (exit 127); this step gives 0 points to everyone ({pts} lost)",
@@ -137,15 +135,14 @@ fn step_command_findings(
             );
         }
         Command::Other { reason } => out.push(Finding::warning(
-            "workflow-unsupported-command",
+            Code::WorkflowUnsupportedCommand,
             at(step),
             format!("step \"{title}\" ({pts}): fmtool cannot evaluate this command (`{}`): {reason}", command.trim()),
         )),
         Command::Pytest { nodes, .. } => {
             if !installed.contains("pytest") && !setup_unknown {
                 out.push(
-                    Finding::error(
-                        "workflow-no-pytest",
+                    Finding::error(Code::WorkflowNoPytest,
                         at(step),
                         format!(
                             "step \"{title}\" runs pytest, but no setup-command of this or an earlier step installs it: the runner has no pytest, so the step fails and its {pts} go to no one"
@@ -176,8 +173,7 @@ fn pytest_findings(
         if !repo_root.join(&n.file).is_file() {
             if missing_files.insert(n.file.clone()) {
                 out.push(
-                    Finding::error(
-                        "workflow-missing-test-file",
+                    Finding::error(Code::WorkflowMissingTestFile,
                         at(step),
                         format!(
                             "step \"{title}\" runs tests from {}, which the repo does not have: pytest exits 4 (file not found) and the step's {pts} go to no one",
@@ -193,8 +189,7 @@ fn pytest_findings(
         if mt.test(func).is_none() {
             let have: Vec<&str> = mt.tests.iter().map(|t| t.name.as_str()).collect();
             out.push(
-                Finding::error(
-                    "workflow-unknown-test",
+                Finding::error(Code::WorkflowUnknownTest,
                     at(step),
                     format!(
                         "step \"{title}\" runs {n}, but {MODEL_TEST} defines no test {func}: pytest exits 4 (not found) and the step's {pts} go to no one"
@@ -262,7 +257,7 @@ fn threshold_finding(
     };
     out.push(
         Finding::warning(
-            "workflow-threshold-mismatch",
+            Code::WorkflowThresholdMismatch,
             at(step),
             format!("step \"{title}\" runs {}, which asserts {th} ({MODEL_TEST}:{}): {effect}", test.name, th.line),
         )
@@ -279,8 +274,7 @@ pub fn timeout_finding(step: &Step, measured_seconds: f64) -> Option<Finding> {
         return None;
     }
     Some(
-        Finding::error(
-            "workflow-timeout",
+        Finding::error(Code::WorkflowTimeout,
             at(step),
             format!(
                 "step \"{}\" has timeout: {} (minutes), {limit:.0} s, but its run took {measured_seconds:.1} s here: the action stops it and gives 0 of its {}",
@@ -311,7 +305,7 @@ mod tests {
     }
 
     fn summary(f: &[Finding]) -> Vec<(&'static str, usize)> {
-        f.iter().map(|f| (f.code, f.location.line.unwrap())).collect()
+        f.iter().map(|f| (f.code.as_str(), f.location.line.unwrap())).collect()
     }
 
     #[test]
@@ -376,7 +370,7 @@ mod tests {
         // Without model_test.py every pytest step is a missing file, once per step.
         let empty = tempfile::tempdir().unwrap();
         let f = workflow_findings(empty.path(), &[wf], None);
-        let codes: Vec<&str> = f.iter().map(|f| f.code).collect();
+        let codes: Vec<&str> = f.iter().map(|f| f.code.as_str()).collect();
         assert_eq!(
             codes,
             [
@@ -406,7 +400,7 @@ mod tests {
         assert_eq!(timeout_finding(step, 599.0), None);
         assert_eq!(timeout_finding(step, f64::NAN), None);
         let f = timeout_finding(step, 742.5).unwrap();
-        assert_eq!((f.code, f.location.line), ("workflow-timeout", Some(14)));
+        assert_eq!((f.code.as_str(), f.location.line), ("workflow-timeout", Some(14)));
         assert!(
             f.message.contains("timeout: 10 (minutes), 600 s")
                 && f.message.contains("742.5 s")

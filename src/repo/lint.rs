@@ -4,6 +4,7 @@
 
 use super::stdlib::is_stdlib;
 use super::workflow::{Setup, Workflow, interpret_setup};
+use crate::checks::Code;
 use crate::checks::{Finding, Location, Severity};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -243,8 +244,7 @@ pub fn lint_nn_predict(path_for_messages: &str, text: &str, available: &Availabl
                 }
             };
             out.push(
-                Finding::new(
-                    "grader-missing-import",
+                Finding::new(Code::GraderMissingImport,
                     severity,
                     Location::line(path_for_messages, line_no),
                     format!("`{stmt_shown}`: the grader's runner has no module {top} (it has {has_list}), {effect}"),

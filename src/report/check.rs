@@ -77,14 +77,14 @@ impl Human for CheckReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::Location;
+    use crate::checks::{Code, Location};
 
     #[test]
     fn places_name_the_line_of_text_files() {
         let f =
-            Finding::error("workflow-command-not-found", Location::line(".github/workflows/classroom.yml", 32), "m");
+            Finding::error(Code::WorkflowCommandNotFound, Location::line(".github/workflows/classroom.yml", 32), "m");
         assert_eq!(place(&f), ".github/workflows/classroom.yml:32");
-        let f = Finding::error("missing-file", Location::file("model/fashion_mnist.json"), "m");
+        let f = Finding::error(Code::MissingFile, Location::file("model/fashion_mnist.json"), "m");
         assert_eq!(place(&f), "model/fashion_mnist.json");
     }
 

@@ -2,7 +2,7 @@
 
 use super::Human;
 use crate::commands::score::ScoreReport;
-use crate::grader::Grader;
+use crate::grader::{Action, Grader};
 use std::io::{self, Write};
 
 impl Human for ScoreReport {
@@ -53,16 +53,12 @@ impl Human for ScoreReport {
         if !self.template_steps.is_empty() {
             writeln!(w, "\ncourse template, layer by layer:")?;
             for s in &self.template_steps {
-                let mark = if s.action == "crashed" {
-                    "CRASHED"
-                } else if s.action == "skipped" && s.changes_result {
-                    "SKIPPED (changes the result)"
-                } else if s.action == "skipped" {
-                    "skipped (harmless)"
-                } else if s.changes_result {
-                    "ran, but not as trained"
-                } else {
-                    "ran"
+                let mark = match (s.action, s.changes_result) {
+                    (Action::Crashed, _) => "CRASHED",
+                    (Action::Skipped, true) => "SKIPPED (changes the result)",
+                    (Action::Skipped, false) => "skipped (harmless)",
+                    (Action::Ran, true) => "ran, but not as trained",
+                    (Action::Ran, false) => "ran",
                 };
                 writeln!(w, "  {:<24} {:<20} {:<28} {}", s.name, s.class_name, mark, s.detail)?;
             }
