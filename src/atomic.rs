@@ -171,10 +171,16 @@ pub unsafe fn unblock_signals_in_child() {
 /// Writes `bytes` to `path` atomically. With `overwrite` false an existing `path` is an error
 /// (checked again at the rename, so a file created meanwhile is not clobbered either).
 pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    write_atomic_mode(path, bytes, overwrite, None)
+}
+
+/// [`write_atomic`] with the file's permission bits set before it is renamed into place (an
+/// executable git hook: `0o755`); the platform's default mode when `mode` is None.
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], overwrite: bool, mode: Option<u32>) -> Result<()> {
     check_target(path, overwrite)?;
     let dir = parent(path);
     let mark = mark();
-    let result = write_atomic_steps(path, dir, bytes, overwrite);
+    let result = write_atomic_steps(path, dir, bytes, overwrite, mode);
     match result {
         Ok(()) => commit(mark),
         Err(_) => rollback(mark),
@@ -182,7 +188,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
     result
 }
 
-fn write_atomic_steps(path: &Path, dir: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+fn write_atomic_steps(path: &Path, dir: &Path, bytes: &[u8], overwrite: bool, mode: Option<u32>) -> Result<()> {
     let mut tmp = tracked(|u| {
         let t = temp_file_in(dir, ".fmtool-")?;
         u.push(Undo::RemoveFile(t.path().to_path_buf()));
@@ -190,6 +196,14 @@ fn write_atomic_steps(path: &Path, dir: &Path, bytes: &[u8], overwrite: bool) ->
     })?;
     tmp.write_all(bytes).map_err(|e| Error::io("write", path, &e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io("write", path, &e))?;
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io("set the permissions of", tmp.path(), &e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
     let persisted = if overwrite { tmp.persist(path) } else { tmp.persist_noclobber(path) };
     // On failure the temporary file is dropped with the error, which deletes it.
     persisted.map_err(|e| {
@@ -246,9 +260,119 @@ fn exists(path: &Path) -> Error {
     err!("{} already exists{what}", path.display()).with_hint("pass --force to replace it, or choose another file name")
 }
 
+/// The error for output files that are already there (a dangling symbolic link counts): fmtool
+/// replaces nothing without `--force`.
+pub fn refuse_existing(paths: &[&Path]) -> Result<()> {
+    // symlink_metadata, not exists(): a dangling symbolic link is there too, and must not be
+    // written through or silently replaced.
+    let existing: Vec<String> = paths
+        .iter()
+        .filter_map(|p| {
+            let m = p.symlink_metadata().ok()?;
+            let link = if m.file_type().is_symlink() { " (a symbolic link)" } else { "" };
+            Some(format!("{}{link}", p.display()))
+        })
+        .collect();
+    match existing.as_slice() {
+        [] => Ok(()),
+        [one] => Err(err!("{one} already exists; fmtool does not overwrite it")
+            .with_hint("pass --force to replace it, or --out DIR to write elsewhere")),
+        many => Err(err!("{} already exist; fmtool does not overwrite them", many.join(" and "))
+            .with_hint("pass --force to replace them, or --out DIR to write elsewhere")),
+    }
+}
+
+/// Writes `files` (name, bytes) into `dir` all together or not at all: each goes to a temporary
+/// file in `dir` first; then existing targets (only with `force`) are moved aside and the new
+/// files renamed into place. Every step is recorded in the undo list, so a
+/// failure, or SIGINT/SIGTERM, undoes them all, including creating `dir`: `dir` is left as it was.
+pub fn write_together(dir: &Path, files: &[(&str, &[u8])], force: bool) -> Result<()> {
+    let mark = mark();
+    let result = create_dirs(dir).and_then(|()| write_steps(dir, files, force));
+    match result {
+        Ok(()) => commit(mark),
+        Err(_) => rollback(mark),
+    }
+    result
+}
+
+/// Creates `dir` and missing parents, recording each folder it created.
+fn create_dirs(dir: &Path) -> Result<()> {
+    let mut missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).collect();
+    missing.reverse();
+    for d in missing {
+        tracked(|u| {
+            std::fs::create_dir(d).map_err(|e| Error::io("create the directory", d, &e))?;
+            u.push(Undo::RemoveDir(d.to_path_buf()));
+            Ok::<_, Error>(())
+        })?;
+    }
+    Ok(())
+}
+
+fn write_steps(dir: &Path, files: &[(&str, &[u8])], force: bool) -> Result<()> {
+    // Created with an ordinary file's mode: the outputs were 0600 before (issue 5's model/).
+    let temp = |prefix: &str| {
+        tracked(|u| {
+            let t = temp_file_in(dir, prefix)?;
+            u.push(Undo::RemoveFile(t.path().to_path_buf()));
+            Ok::<_, Error>(t)
+        })
+    };
+    // 1. Every new file complete on disk under a temporary name.
+    let mut staged = Vec::with_capacity(files.len());
+    for (name, bytes) in files {
+        let mut t = temp(".fmtool-new-")?;
+        t.write_all(bytes).map_err(|e| Error::io("write", t.path(), &e))?;
+        t.as_file().sync_all().map_err(|e| Error::io("write", t.path(), &e))?;
+        staged.push((dir.join(name), t));
+    }
+    // 2. Rename into place. Anything already there counts, a dangling symbolic link too: without
+    // --force it is refused; with it, the link itself is moved aside (never written through).
+    let mut aside: Vec<PathBuf> = Vec::new();
+    for (target, t) in staged {
+        if target.symlink_metadata().is_ok() {
+            if !force {
+                return refuse_existing(&[&target]);
+            }
+            let old =
+                temp(".fmtool-old-")?.into_temp_path().keep().map_err(|e| Error::io("replace", &target, &e.error))?;
+            tracked(|u| {
+                std::fs::rename(&target, &old).map_err(|e| Error::io("replace", &target, &e))?;
+                u.push(Undo::Restore { aside: old.clone(), target: target.clone() });
+                Ok::<_, Error>(())
+            })?;
+            aside.push(old);
+        }
+        tracked(|u| {
+            t.persist_noclobber(&target).map_err(|e| Error::io("write", &target, &e.error))?;
+            u.push(Undo::RemoveFile(target.clone()));
+            Ok::<_, Error>(())
+        })?;
+        // The written file must be there as a regular file before it is reported.
+        if !target.symlink_metadata().is_ok_and(|m| m.is_file()) {
+            return Err(err!("cannot write {}: it is not there after the rename", target.display()));
+        }
+    }
+    // 3. Done: the replaced files go (an interrupted removal is finished by the signal thread).
+    tracked(|u| u.extend(aside.iter().cloned().map(Undo::RemoveFile)));
+    for old in &aside {
+        let _ = std::fs::remove_file(old);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The undo list is one per process (a signal must see every step), so the tests that write
+    /// through it take turns: a rollback to one test's mark would otherwise cut another's steps.
+    static UNDO_LIST: Mutex<()> = Mutex::new(());
+
+    fn turn() -> MutexGuard<'static, ()> {
+        UNDO_LIST.lock().unwrap_or_else(|p| p.into_inner())
+    }
 
     fn leftovers(dir: &Path) -> Vec<String> {
         std::fs::read_dir(dir)
@@ -261,6 +385,7 @@ mod tests {
 
     #[test]
     fn writes_refuses_and_overwrites() {
+        let _turn = turn();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.npy");
         write_atomic(&p, b"one", false).unwrap();
@@ -276,6 +401,7 @@ mod tests {
 
     #[test]
     fn missing_directory_and_directory_target_are_errors() {
+        let _turn = turn();
         let dir = tempfile::tempdir().unwrap();
         let e = write_atomic(&dir.path().join("no/such/x.npy"), b"x", true).unwrap_err();
         assert!(e.message.contains("does not exist"), "{}", e.message);
@@ -287,6 +413,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn result_is_not_private() {
+        let _turn = turn();
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.png");
@@ -301,5 +428,44 @@ mod tests {
             std::fs::metadata(&probe).unwrap().permissions().mode() & 0o040 != 0
         };
         assert_eq!(mode & 0o040 != 0, umask_allows_group_read);
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn files_land_together_and_replace_only_with_force() {
+        let _turn = turn();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        write_together(&dir, &[("x", b"1"), ("y", b"2")], false).unwrap();
+        assert_eq!(names(&dir), ["x", "y"]);
+        let e = write_together(&dir, &[("x", b"3")], false).unwrap_err();
+        assert!(e.hint.unwrap().contains("--force"));
+        assert_eq!(std::fs::read(dir.join("x")).unwrap(), b"1");
+        write_together(&dir, &[("x", b"3"), ("y", b"4")], true).unwrap();
+        assert_eq!(names(&dir), ["x", "y"]);
+        assert_eq!(std::fs::read(dir.join("y")).unwrap(), b"4");
+    }
+
+    #[test]
+    fn a_failure_restores_the_directory() {
+        let _turn = turn();
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("x"), b"old").unwrap();
+        // "y" is a directory, so renaming a file over it fails after "x" was already replaced.
+        std::fs::create_dir(tmp.path().join("y")).unwrap();
+        std::fs::write(tmp.path().join("y/keep"), b"").unwrap();
+        assert!(write_together(tmp.path(), &[("x", b"new"), ("y", b"new")], true).is_err());
+        assert_eq!(names(tmp.path()), ["x", "y"]);
+        assert_eq!(std::fs::read(tmp.path().join("x")).unwrap(), b"old");
+        // A directory it created is removed again.
+        let fresh = tmp.path().join("new/deeper");
+        assert!(write_together(&fresh, &[("x", b"1"), ("x", b"2")], false).is_err());
+        assert!(!tmp.path().join("new").exists());
     }
 }

@@ -165,10 +165,6 @@ impl Model {
         self.nodes.iter().map(|n| n.params).sum()
     }
 
-    pub fn flops_per_sample(&self) -> u64 {
-        self.nodes.iter().map(|n| n.op.flops_per_sample()).sum()
-    }
-
     /// Runs one batch whose rows are flat images; the batch is reshaped to the input shape.
     pub fn forward(&self, rows: ArrayView2<f32>) -> Result<Tensor> {
         let n = rows.nrows();

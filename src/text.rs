@@ -2,6 +2,12 @@
 //! are clipped to a length and their control characters escaped, so that no message can run to
 //! megabytes or drive a teaching assistant's terminal.
 
+/// The last component of a path as shown to the user (`model/fashion_mnist.json` gives
+/// `fashion_mnist.json`), or the whole text when it has none.
+pub fn file_name(shown: &str) -> &str {
+    std::path::Path::new(shown).file_name().and_then(|n| n.to_str()).unwrap_or(shown)
+}
+
 /// At most `max` characters of `s`, control characters (terminal escapes among them) written as
 /// `\u{1b}`, and "..." where it was cut.
 pub fn clip(s: &str, max: usize) -> String {

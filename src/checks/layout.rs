@@ -5,8 +5,8 @@
 use super::{Finding, Location, schema};
 use crate::checks::Code;
 use crate::model::arch::{ArchEntry, Layout, detect_layout, parse_arch};
+use crate::text::file_name;
 use serde_json::Value;
-use std::path::Path;
 
 /// The entries of an architecture file that parsed.
 pub struct ParsedArch {
@@ -88,10 +88,6 @@ pub fn check_value(value: &Value, shown: &str, convert: &str) -> (Option<ParsedA
         }
     }
     (Some(ParsedArch { entries, complete }), findings)
-}
-
-fn file_name(shown: &str) -> &str {
-    Path::new(shown).file_name().and_then(|n| n.to_str()).unwrap_or(shown)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use super::{Finding, Location, ModelView};
 use crate::checks::Code;
 use crate::layers::{Weight, fmt_dims};
 use crate::model::ArchEntry;
+use crate::text::file_name;
 
 /// What the Keras file holds, as course entries and their weights (from `KerasModel::to_course`).
 pub struct KerasSide<'a> {
@@ -104,10 +105,6 @@ pub fn check(view: &ModelView, keras: &KerasSide, convert: &str) -> Vec<Finding>
         )
         .hint(hint),
     ]
-}
-
-fn file_name(p: &str) -> &str {
-    std::path::Path::new(p).file_name().and_then(|n| n.to_str()).unwrap_or(p)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::grader::Grader;
 use crate::layers::Shape;
 use crate::model::npz::{NpyArray, NpzEntry};
 use crate::model::{JSON_NAME, NPZ_NAME, Npz};
+use crate::text::file_name;
 use crate::{ExitStatus, err};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -363,10 +364,6 @@ fn check_keras_alone(keras: &Path, grader: Grader) -> (Vec<Finding>, Option<Mode
 
 fn modified(p: &Path) -> Option<std::time::SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
-}
-
-fn file_name(p: &str) -> &str {
-    Path::new(p).file_name().and_then(|n| n.to_str()).unwrap_or(p)
 }
 
 /// Bounds what one finding can print: messages and hints quote names, keys and headers from the

@@ -5,7 +5,6 @@
 use crate::cli::HookInstallArgs;
 use crate::err;
 use crate::error::{Error, Result};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A line every hook fmtool writes contains, to recognise it later.
@@ -140,7 +139,8 @@ pub fn install(args: &HookInstallArgs) -> Result<HookReport> {
     // symlink_metadata: a dangling `pre-commit` symbolic link is a hook there too.
     let replaced = path.symlink_metadata().is_ok();
     if replaced && !args.force {
-        let ours = std::fs::read_to_string(&path).is_ok_and(|s| s.contains(MARKER));
+        // Through fsguard: a FIFO named pre-commit is refused, never read (which would block).
+        let ours = crate::fsguard::read(&path, 1 << 20).is_ok_and(|b| String::from_utf8_lossy(&b).contains(MARKER));
         let e = if ours {
             err!("{} is already fmtool's hook", path.display())
                 .with_hint("pass --force to write it again (for example with another --min-accuracy)")
@@ -152,19 +152,8 @@ pub fn install(args: &HookInstallArgs) -> Result<HookReport> {
     }
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, &e))?;
     let fallback = std::env::current_exe().ok().map(|p| p.display().to_string());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".fmtool-")
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io("write a temporary file in", &dir, &e))?;
-    tmp.write_all(script(args.min_accuracy, fallback.as_deref()).as_bytes())
-        .map_err(|e| Error::io("write", tmp.path(), &e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| Error::io("make executable", tmp.path(), &e))?;
-    }
-    tmp.persist(&path).map_err(|e| Error::io("write", &path, &e.error))?;
+    let hook = script(args.min_accuracy, fallback.as_deref());
+    crate::atomic::write_atomic_mode(&path, hook.as_bytes(), args.force, Some(0o755))?;
     Ok(HookReport {
         path: path.display().to_string(),
         replaced,

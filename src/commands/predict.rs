@@ -177,7 +177,9 @@ fn classify(args: &PredictArgs, image: &Path) -> Result<ImageReport> {
             "the model's outputs are not probabilities (they sum to {sum:.4}); shown after a softmax. \
              The course grader expects a softmax at the end"
         ));
-        softmax(&outputs)
+        let mut p: Vec<f64> = outputs.iter().map(|&v| v as f64).collect();
+        crate::grader::softmax64(&mut p);
+        p
     };
     let mut probabilities: Vec<ClassProbability> = probs
         .iter()
@@ -199,11 +201,4 @@ fn classify(args: &PredictArgs, image: &Path) -> Result<ImageReport> {
         outputs_are_probabilities: are_probabilities,
         notes,
     })
-}
-
-fn softmax(x: &[f32]) -> Vec<f64> {
-    let max = x.iter().map(|&v| v as f64).fold(f64::NEG_INFINITY, f64::max);
-    let e: Vec<f64> = x.iter().map(|&v| (v as f64 - max).exp()).collect();
-    let s: f64 = e.iter().sum();
-    e.iter().map(|v| v / s).collect()
 }

@@ -198,21 +198,9 @@ fn word(bytes: &[u8], order: ByteOrder) -> u64 {
     w
 }
 
-/// IEEE half precision to single precision, exactly.
+/// IEEE half precision to single precision, exactly (every half value is a float32).
 fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let mant = (h & 0x3ff) as u32;
-    let bits = match (exp, mant) {
-        (0, 0) => sign,
-        (0, m) => {
-            // Subnormal: value = m * 2^-24.
-            return if sign != 0 { -(m as f32) * 2f32.powi(-24) } else { m as f32 * 2f32.powi(-24) };
-        }
-        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
-        (e, m) => sign | ((e + 112) << 23) | (m << 13),
-    };
-    f32::from_bits(bits)
+    crate::model::npz::f16_to_f64(h) as f32
 }
 
 /// The names of the datasets directly in a group, in numeric order when they are numbers

@@ -510,7 +510,9 @@ fn decode(raw: &[u8], dtype: Dtype, size: usize, little: bool, descr: &str) -> R
     })
 }
 
-fn f16_to_f64(h: u16) -> f64 {
+/// IEEE half precision to double precision, exactly: the one half-float decoder (npy `<f2`
+/// arrays, and HDF5 16-bit floats through `keras::h5`).
+pub fn f16_to_f64(h: u16) -> f64 {
     let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
     let exp = ((h >> 10) & 0x1f) as i32;
     let frac = (h & 0x3ff) as f64;
