@@ -22,6 +22,51 @@ pub enum Source {
     Node(usize),
 }
 
+/// How entries are wired to their inputs, for the engine and for `check`'s shape flow alike: in
+/// a functional export (any entry has `inbound`) each entry takes the earlier layers it names
+/// (or the model's input when it names none); otherwise each takes the one before it. Names are
+/// hashed, so a 20,000-layer functional model wires in linear time, and the first layer of a name
+/// wins. A layer can be named once it is built ([`Wiring::built`]).
+pub struct Wiring<'a> {
+    functional: bool,
+    by_name: std::collections::HashMap<&'a str, usize>,
+}
+
+/// Entry `i`'s `k`-th inbound name is not an earlier layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownInbound<'a> {
+    pub k: usize,
+    pub name: &'a str,
+}
+
+impl<'a> Wiring<'a> {
+    pub fn new(arch: &[ArchEntry]) -> Wiring<'a> {
+        Wiring { functional: arch.iter().any(|e| e.inbound.is_some()), by_name: Default::default() }
+    }
+
+    /// Where entry `i` (`e`) takes its inputs from.
+    pub fn inputs(&self, i: usize, e: &'a ArchEntry) -> std::result::Result<Vec<Source>, UnknownInbound<'a>> {
+        if !self.functional {
+            return Ok(vec![if i == 0 { Source::ModelInput } else { Source::Node(i - 1) }]);
+        }
+        match &e.inbound {
+            Some(names) if !names.is_empty() => names
+                .iter()
+                .enumerate()
+                .map(|(k, n)| {
+                    self.by_name.get(n.as_str()).copied().map(Source::Node).ok_or(UnknownInbound { k, name: n })
+                })
+                .collect(),
+            _ => Ok(vec![Source::ModelInput]),
+        }
+    }
+
+    /// Entry `i` (`e`) is built: later entries may name it.
+    pub fn built(&mut self, i: usize, e: &'a ArchEntry) {
+        self.by_name.entry(e.name.as_str()).or_insert(i);
+    }
+}
+
 /// One layer in the graph.
 pub struct Node {
     pub name: String,
@@ -85,34 +130,17 @@ impl Model {
         }
         let input = input_shape(arch, &weights)?;
         layers::check_shape(&format!("the model's input ({})", crate::text::clip(&input.source, 100)), &input.shape)?;
-        let functional = arch.iter().any(|e| e.inbound.is_some());
         let mut nodes: Vec<Node> = Vec::with_capacity(arch.len());
-        // Layer names seen so far, for the inbound lookups: hashed, so a 20,000-layer functional
-        // model builds in linear time. The first layer of a name wins, as the linear search did.
-        let mut by_name: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let mut wiring = Wiring::new(arch);
         for (i, e) in arch.iter().enumerate() {
-            let inputs = if functional {
-                match &e.inbound {
-                    Some(names) if !names.is_empty() => names
-                        .iter()
-                        .map(|n| {
-                            by_name.get(n.as_str()).copied().map(Source::Node).ok_or_else(|| {
-                                err!(
-                                    "{} (layer {}): inbound layer \"{}\" is not an earlier layer of the model",
-                                    e.pointer(),
-                                    crate::text::clip(&e.name, 100),
-                                    crate::text::clip(n, 100)
-                                )
-                            })
-                        })
-                        .collect::<Result<Vec<_>>>()?,
-                    _ => vec![Source::ModelInput],
-                }
-            } else if i == 0 {
-                vec![Source::ModelInput]
-            } else {
-                vec![Source::Node(i - 1)]
-            };
+            let inputs = wiring.inputs(i, e).map_err(|bad| {
+                err!(
+                    "{} (layer {}): inbound layer \"{}\" is not an earlier layer of the model",
+                    e.pointer(),
+                    crate::text::clip(&e.name, 100),
+                    crate::text::clip(bad.name, 100)
+                )
+            })?;
             let input_shapes: Vec<Shape> = inputs
                 .iter()
                 .map(|s| match s {
@@ -142,7 +170,7 @@ impl Model {
                 [Source::ModelInput] if op.is_identity() => Some(Source::ModelInput),
                 _ => None,
             };
-            by_name.entry(e.name.as_str()).or_insert(nodes.len());
+            wiring.built(nodes.len(), e);
             nodes.push(Node {
                 name: e.name.clone(),
                 class_name: e.class_name.clone(),

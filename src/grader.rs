@@ -185,16 +185,20 @@ enum TemplateAct {
 /// `weights[wnames[0]]`, `weights[wnames[1]]` for every Dense. Errors are what would crash the
 /// template (a missing key, a Dense without bias).
 pub fn plan_template(arch: &[ArchEntry], npz: &Npz) -> Result<TemplatePlan> {
-    plan_template_indexed(arch, &NpzIndex::new(npz))
-}
-
-/// [`plan_template`] with the npz keys already hashed (`check` plans one entry at a time).
-pub fn plan_template_indexed(arch: &[ArchEntry], npz: &NpzIndex) -> Result<TemplatePlan> {
-    let mut plan = plan_template_with(arch, npz);
+    let mut plan = plan_template_with(arch, &NpzIndex::new(npz));
     match plan.crash.take() {
         Some(e) => Err(e),
         None => Ok(plan),
     }
+}
+
+/// What the template does with entry `e` on its own: its step, or what it raises on it. `check`
+/// asks entry by entry, so that one crash does not hide the findings after it; the pass itself is
+/// [`plan_template`], the same planner entry after entry.
+pub fn template_step(e: &ArchEntry, npz: &NpzIndex) -> Result<TemplateStep> {
+    let mut plan = TemplatePlan { steps: Vec::new(), ops: Vec::new(), crash: None };
+    plan_entry(e, npz, &mut plan)?;
+    Ok(plan.steps.pop().expect("plan_entry adds a step when it succeeds"))
 }
 
 /// Like [`plan_template`], but a crash is kept in the plan: [`TemplatePlan::run`] runs the

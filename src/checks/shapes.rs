@@ -7,7 +7,7 @@
 
 use super::{Finding, Location, ModelView};
 use crate::checks::Code;
-use crate::engine::{IMAGE_VALUES, InputShape, input_shape};
+use crate::engine::{IMAGE_VALUES, InputShape, Source, Wiring, input_shape};
 use crate::error::Error;
 use crate::layers::{self, BuildCtx, Shape, Weight, fmt_shape};
 use crate::model::ArchEntry;
@@ -101,39 +101,28 @@ pub fn check(view: &ModelView) -> (Vec<Finding>, Option<ShapeSummary>) {
 
 /// Builds the layers in order from per-sample input `input`, wiring them as the engine does.
 fn run_flow(arch: &[ArchEntry], weights: &[Option<Vec<Weight>>], input: &Shape) -> Flow {
-    let functional = arch.iter().any(|e| e.inbound.is_some());
     let mut shapes: Vec<Shape> = Vec::with_capacity(arch.len());
-    // Hashed, and the first layer of a name wins, exactly as the engine wires inbound names.
-    let mut by_name: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut wiring = Wiring::new(arch);
     for (i, e) in arch.iter().enumerate() {
         let Some(ws) = &weights[i] else { return Flow::Blocked };
         if layers::lookup(&e.class_name).is_none() {
             return Flow::Blocked;
         }
-        let inputs: Vec<Shape> = if functional {
-            match &e.inbound {
-                Some(names) if !names.is_empty() => {
-                    let mut v = Vec::with_capacity(names.len());
-                    for (k, n) in names.iter().enumerate() {
-                        match by_name.get(n.as_str()).copied() {
-                            Some(j) => v.push(shapes[j].clone()),
-                            None => return Flow::BadInbound { at: i, k, name: n.clone() },
-                        }
-                    }
-                    v
-                }
-                _ => vec![input.clone()],
-            }
-        } else if i == 0 {
-            vec![input.clone()]
-        } else {
-            vec![shapes[i - 1].clone()]
+        let inputs: Vec<Shape> = match wiring.inputs(i, e) {
+            Ok(sources) => sources
+                .iter()
+                .map(|s| match s {
+                    Source::ModelInput => input.clone(),
+                    Source::Node(j) => shapes[*j].clone(),
+                })
+                .collect(),
+            Err(bad) => return Flow::BadInbound { at: i, k: bad.k, name: bad.name.to_string() },
         };
         let ctx = BuildCtx { layer: e.layer(), weights: ws.clone(), input_shapes: &inputs };
         match layers::build(&ctx) {
             Ok(b) => {
                 shapes.push(b.output_shape);
-                by_name.entry(e.name.as_str()).or_insert(i);
+                wiring.built(i, e);
             }
             Err(error) => return Flow::Broken { at: i, error, inputs, before: shapes },
         }

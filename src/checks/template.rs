@@ -6,7 +6,7 @@
 
 use super::{Finding, Location, ModelView};
 use crate::checks::Code;
-use crate::grader::plan_template_indexed;
+use crate::grader::{Action, template_step};
 use crate::layers::{Family, fmt_dims, lookup};
 use crate::model::ArchEntry;
 
@@ -16,10 +16,10 @@ pub fn check(view: &ModelView) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut crashed = false;
     let mut skipped: Vec<&str> = Vec::new();
-    for (i, e) in view.arch.iter().enumerate() {
+    for e in view.arch {
         let Some(spec) = lookup(&e.class_name) else { continue };
         // One entry at a time, so that one crash does not hide the findings after it.
-        match plan_template_indexed(&view.arch[i..=i], keys) {
+        match template_step(e, keys) {
             Err(err) => {
                 if view.weights_readable(e) {
                     crashed = true;
@@ -29,9 +29,8 @@ pub fn check(view: &ModelView) -> Vec<Finding> {
                     );
                 }
             }
-            Ok(plan) => {
-                let step = &plan.steps[0];
-                if step.action == crate::grader::Action::Skipped && step.changes_result {
+            Ok(step) => {
+                if step.action == Action::Skipped && step.changes_result {
                     skipped.push(&e.name);
                     out.push(
                         Finding::new(Code::TemplateSkips,
@@ -44,7 +43,7 @@ pub fn check(view: &ModelView) -> Vec<Finding> {
                         )
                         .hint(skip_hint(spec.family, &e.class_name)),
                     );
-                } else if step.action == crate::grader::Action::Ran && step.changes_result {
+                } else if step.action == Action::Ran && step.changes_result {
                     out.push(
                         Finding::new(Code::TemplateIgnoresActivation,
                             sev,
