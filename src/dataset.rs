@@ -44,12 +44,6 @@ impl Dataset {
         let v: Vec<f32> = self.pixels.iter().map(|&p| p as f32 / 255.0).collect();
         Array2::from_shape_vec((self.len(), self.image_values()), v).expect("length checked at load")
     }
-
-    /// Pixels divided by 255 as float64, as the course grader computes them.
-    pub fn image_f64(&self, i: usize) -> Vec<f64> {
-        let n = self.image_values();
-        self.pixels[i * n..(i + 1) * n].iter().map(|&p| p as f64 / 255.0).collect()
-    }
 }
 
 /// The course's test set (10,000 images), from the copy embedded in the binary.

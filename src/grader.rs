@@ -95,13 +95,6 @@ pub fn points(relu: &Outcome, softmax: &Outcome, model_runs: bool, accuracy: Opt
     Points { items, total, max }
 }
 
-/// The course template's relu, in float64.
-pub fn relu64(x: &mut [f64]) {
-    for v in x {
-        *v = v.max(0.0);
-    }
-}
-
 /// The course template's softmax over one row, in float64: `exp(x - max) / sum`.
 pub fn softmax64(x: &mut [f64]) {
     let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -123,13 +123,6 @@ pub fn check_report_schema() -> Value {
     })
 }
 
-/// A schema as it is committed: pretty JSON and a final newline.
-pub fn to_file_text(schema: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(schema).expect("a JSON value serializes");
-    s.push('\n');
-    s
-}
-
 fn validator() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
     V.get_or_init(|| {

@@ -153,10 +153,6 @@ impl Activation {
         self.spec.name
     }
 
-    pub fn is_linear(&self) -> bool {
-        self.spec.name == "linear"
-    }
-
     /// Applies the activation in place; softmax and log_softmax act on the last axis.
     pub fn apply(&self, x: &mut Tensor) {
         match self.spec.kind {

@@ -1,4 +1,4 @@
-//! Developer tasks for fmtool: `cargo xtask test | lint-py | fixtures | check-fixtures | student-fixtures | train | bench | measure`. Python work runs in a venv that
+//! Developer tasks for fmtool: `cargo xtask test | lint-py | sweep | fixtures | check-fixtures | student-fixtures | train | bench | measure`. Python work runs in a venv that
 //! these tasks create themselves (`.venv/` at the repo root, ignored by git), with pinned versions.
 
 mod measure;
@@ -20,6 +20,15 @@ fn main() -> ExitCode {
         Some("lint-py") => python::lint_py(),
         Some("measure") => measure::run(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("sweep") => python::test(&[
+            "--test".into(),
+            "it".into(),
+            "--".into(),
+            "--ignored".into(),
+            "--exact".into(),
+            "convert::corrupt_files_never_crash_or_hang".into(),
+            "--nocapture".into(),
+        ]),
         _ => {
             eprintln!("usage: cargo xtask <test|lint-py|fixtures|train|bench> [args...]");
             eprintln!(
@@ -44,6 +53,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "  bench-check         fmtool check on crafted large models (20,000 layers; 3,000 missing weights)"
+            );
+            eprintln!(
+                "  sweep               the exhaustive corruption sweep: every fixture model truncated, bit-flipped and zero-filled at 40 positions"
             );
             eprintln!("  measure --report FILE -- CMD...   wall time and peak memory of one command (used by bench)");
             eprintln!(
