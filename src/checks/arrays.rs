@@ -82,9 +82,9 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
         // engine computes in float32: an error now, so that `check` and `score` agree.
         let too_big = |v: f64| v.is_finite() && (v as f32).is_infinite();
         if nan + inf == 0
-            && let Some(first) = a.data.iter().position(|&v| too_big(v))
+            && let Some(first) = a.values().position(too_big)
         {
-            let count = a.data.iter().filter(|&&v| too_big(v)).count();
+            let count = a.values().filter(|&v| too_big(v)).count();
             let idx = unravel(first, &a.shape);
             let idx = format!("[{}]", idx.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
             out.push(
@@ -93,7 +93,7 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
                     at,
                     format!(
                         "{key} {shape} has {count} value(s) beyond float32's range (the first is {:e} at {idx}); the grader computes in float32, where they are infinite",
-                        a.data[first]
+                        a.value(first)
                     ),
                 )
                 .hint("weights must fit float32 (|w| < 3.4e38); save the float32 weights from get_weights()"),
@@ -101,7 +101,7 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
             continue;
         }
         if nan + inf > 0 {
-            let first = a.data.iter().position(|v| !v.is_finite()).unwrap_or(0);
+            let first = a.values().position(|v| !v.is_finite()).unwrap_or(0);
             let idx = unravel(first, &a.shape);
             let idx = format!("[{}]", idx.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
             out.push(
@@ -110,8 +110,8 @@ pub fn check(view: &ModelView, npz: &Npz) -> Vec<Finding> {
                     at,
                     format!(
                         "{key} {shape} has {nan} NaN and {inf} infinite value(s) of {}; the first is {} at {idx}",
-                        a.data.len(),
-                        a.data[first]
+                        a.len(),
+                        a.value(first)
                     ),
                 )
                 .hint("training diverged (a learning rate too high, or unnormalized inputs); train again, e.g. with a lower learning rate and inputs scaled to [0, 1]"),
@@ -156,7 +156,7 @@ mod tests {
     use super::super::test_util::*;
     use super::*;
     use crate::grader::Grader;
-    use crate::model::npz::{MemberError, NpyArray, NpzEntry};
+    use crate::model::npz::{MemberError, NpyArray, NpzEntry, Values};
 
     fn with_entry(mut n: Npz, key: &str, array: Result<NpyArray, MemberError>) -> Npz {
         n.entries.retain(|e| e.key != key);
@@ -165,6 +165,10 @@ mod tests {
     }
 
     fn array(dtype: Dtype, descr: &str, shape: &[usize], data: Vec<f64>) -> NpyArray {
+        let data = match dtype {
+            Dtype::F32 => Values::F32(data.iter().map(|&v| v as f32).collect()),
+            _ => Values::F64(data),
+        };
         NpyArray { descr: descr.into(), dtype, shape: shape.to_vec(), fortran_order: false, data }
     }
 

@@ -5,16 +5,16 @@
 
 use super::{Finding, Location, ModelView};
 use crate::checks::Code;
-use crate::layers::{Weight, fmt_dims};
-use crate::model::ArchEntry;
+use crate::layers::fmt_dims;
+use crate::model::{ArchEntry, Npz};
 use crate::text::file_name;
 
-/// What the Keras file holds, as course entries and their weights (from `KerasModel::to_course`).
+/// What the Keras file holds, as the course model it converts to (`KerasModel::take_course`).
 pub struct KerasSide<'a> {
     /// The file as shown in findings.
     pub file: &'a str,
     pub entries: &'a [ArchEntry],
-    pub weights: &'a [Vec<Weight>],
+    pub npz: &'a Npz,
     /// True when the Keras file was modified after the npz (None when unknown).
     pub newer: Option<bool>,
 }
@@ -59,22 +59,23 @@ pub fn check(view: &ModelView, keras: &KerasSide, convert: &str) -> Vec<Finding>
     }
     let mut differ: Vec<String> = Vec::new();
     let mut compared = 0usize;
-    for (ke, kws) in keras.entries.iter().zip(keras.weights) {
+    for ke in keras.entries {
         let Some(e) = view.arch.iter().find(|e| e.name == ke.name) else { continue };
-        for (j, w) in kws.iter().enumerate() {
+        let kws = ke.weights.iter().filter_map(|k| keras.npz.get(k).and_then(|x| x.array.as_ref().ok()));
+        for (j, w) in kws.enumerate() {
             // The JSON's own key for this weight: the export may name arrays in any scheme.
             let Some(a) = e.weights.get(j).and_then(|k| view.array(k)) else { continue };
             compared += 1;
             let key = &e.weights[j];
-            if a.shape != w.array.shape() {
-                differ.push(format!("{key}: shape {} vs {}", fmt_dims(&a.shape), fmt_dims(w.array.shape())));
+            if a.shape != w.shape {
+                differ.push(format!("{key}: shape {} vs {}", fmt_dims(&a.shape), fmt_dims(&w.shape)));
                 continue;
             }
             // Exact comparison in float32: an export of the same model is bit-identical.
             let mut max = 0f64;
-            for (x, y) in a.data.iter().zip(w.array.iter()) {
-                if (*x as f32).to_bits() != y.to_bits() {
-                    max = max.max((*x - *y as f64).abs());
+            for (x, y) in a.values().zip(w.values()) {
+                if (x as f32).to_bits() != (y as f32).to_bits() {
+                    max = max.max((x - y).abs());
                     if max.is_nan() {
                         break;
                     }
@@ -113,15 +114,19 @@ mod tests {
     use super::*;
     use crate::grader::Grader;
 
-    fn keras_weights(npz: &crate::model::Npz, arch: &[ArchEntry], scale: f32) -> Vec<Vec<Weight>> {
-        arch.iter()
-            .map(|e| {
-                e.weights
-                    .iter()
-                    .map(|k| Weight { key: k.clone(), array: npz.array(k).unwrap().to_f32().mapv(|v| v * scale) })
-                    .collect()
+    /// The Keras side: the same arrays, times `scale`, as float32.
+    fn keras_weights(npz: &Npz, _arch: &[ArchEntry], scale: f32) -> Npz {
+        let entries = npz
+            .entries
+            .iter()
+            .map(|e| crate::model::npz::NpzEntry {
+                key: e.key.clone(),
+                array: Ok(crate::model::npz::NpyArray::from_f32_owned(
+                    e.array.as_ref().unwrap().to_f32().mapv(|v| v * scale),
+                )),
             })
-            .collect()
+            .collect();
+        Npz { entries, ..npz.clone() }
     }
 
     const CONVERT: &str = "fmtool convert model/fashion_mnist.h5 --force";
@@ -130,7 +135,7 @@ mod tests {
     fn identical_weights_are_not_stale() {
         let (a, n) = mlp();
         let w = keras_weights(&n, &a, 1.0);
-        let k = KerasSide { file: "model/fashion_mnist.h5", entries: &a, weights: &w, newer: None };
+        let k = KerasSide { file: "model/fashion_mnist.h5", entries: &a, npz: &w, newer: None };
         assert_eq!(check(&view(&a, &n, Grader::Full), &k, CONVERT), vec![]);
     }
 
@@ -138,7 +143,7 @@ mod tests {
     fn retrained_weights_are_stale_with_the_reexport_command() {
         let (a, n) = mlp();
         let w = keras_weights(&n, &a, 2.0);
-        let k = KerasSide { file: "model/fashion_mnist.h5", entries: &a, weights: &w, newer: Some(true) };
+        let k = KerasSide { file: "model/fashion_mnist.h5", entries: &a, npz: &w, newer: Some(true) };
         let f = check(&view(&a, &n, Grader::Full), &k, CONVERT);
         assert_eq!(codes(&f), ["stale-export"]);
         assert!(f[0].message.contains("4 of 4 arrays differ"), "{}", f[0].message);
@@ -155,7 +160,7 @@ mod tests {
         let mut other = a.clone();
         other[2].name = "dense_7".into();
         let w = keras_weights(&n, &a, 1.0);
-        let k = KerasSide { file: "model/fashion_mnist.h5", entries: &other, weights: &w, newer: None };
+        let k = KerasSide { file: "model/fashion_mnist.h5", entries: &other, npz: &w, newer: None };
         let f = check(&view(&a, &n, Grader::Full), &k, CONVERT);
         assert_eq!(codes(&f), ["stale-export"]);
         assert!(f[0].message.contains("different models"), "{}", f[0].message);

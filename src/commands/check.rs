@@ -12,7 +12,6 @@ use crate::engine::InputShape;
 use crate::error::Result;
 use crate::grader::Grader;
 use crate::layers::Shape;
-use crate::model::npz::{NpyArray, NpzEntry};
 use crate::model::{JSON_NAME, NPZ_NAME, Npz};
 use crate::text::file_name;
 use crate::{ExitStatus, err};
@@ -296,10 +295,10 @@ pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSum
         checked.push(ks.clone());
         if parsed.is_some() && npz.is_some() {
             match crate::keras::read_model(k) {
-                Ok(m) => {
-                    let (entries, weights) = m.to_course();
+                Ok(mut m) => {
+                    let (entries, knpz) = m.take_course(k);
                     let newer = modified(k).zip(modified(npz_path)).and_then(|(a, b)| (a != b).then_some(a > b));
-                    let side = KerasSide { file: ks, entries: &entries, weights: &weights, newer };
+                    let side = KerasSide { file: ks, entries: &entries, npz: &knpz, newer };
                     findings.extend(stale::check(&view, &side, &convert));
                 }
                 Err(e) => findings.push(
@@ -330,23 +329,14 @@ pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSum
 /// findings point into that (`model.h5::$[3]`).
 fn check_keras_alone(keras: &Path, grader: Grader) -> (Vec<Finding>, Option<ModelSummary>, Vec<String>) {
     let ks = shown(keras);
-    let m = match crate::keras::read_model(keras) {
+    let mut m = match crate::keras::read_model(keras) {
         Ok(m) => m,
         Err(e) => {
             let f = Finding::error(Code::UnreadableKeras, Location::file(&ks), e.message).maybe_hint(e.hint);
             return (vec![f], None, vec![ks]);
         }
     };
-    let (entries, weights) = m.to_course();
-    let npz = Npz {
-        path: keras.to_path_buf(),
-        entries: weights
-            .iter()
-            .flatten()
-            .map(|w| NpzEntry { key: w.key.clone(), array: Ok(NpyArray::from_f32(&w.array)) })
-            .collect(),
-        plain: Vec::new(),
-    };
+    let (entries, npz) = m.take_course(keras);
     let view = ModelView::new(&ks, &ks, &entries, true, Some(&npz), grader);
     let (mut findings, s) = checks::check_model(&view);
     sort_by_place(&mut findings, &[&ks], Some(&npz));

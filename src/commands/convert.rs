@@ -9,10 +9,9 @@ use crate::cli::ConvertArgs;
 use crate::engine::{InputShape, Model};
 use crate::error::Result;
 use crate::keras::{self, Layout};
-use crate::layers::{Shape, Weight};
+use crate::layers::Shape;
 use crate::model::{ArchEntry, JSON_NAME, NPZ_NAME};
 use crate::{err, layers};
-use ndarray::ArrayD;
 use std::path::Path;
 
 /// One row of the summary, like Keras' `model.summary()`.
@@ -78,20 +77,15 @@ fn translate(mut km: keras::KerasModel, shown: &str) -> Result<Converted> {
         return Err(err!("{shown}: fmtool cannot run {} of its layers: {}", unsupported.len(), unsupported.join(", "))
             .with_hint("run `fmtool layers` for the layer types fmtool runs, and replace these layers in the model"));
     }
-    let (entries, weights) = km.take_course();
+    // The course model, as `fmtool score` reads it back from the files written here.
+    let (entries, arrays) = km.take_course(Path::new(shown));
     let json = serde_json::to_string(&serde_json::Value::Array(entries.iter().map(ArchEntry::to_json).collect()))
         .map_err(|e| err!("cannot serialize the architecture: {e}"))?;
-    // The arrays move into the npz writer's list and back, so a 10 MB model is not copied twice.
-    let counts: Vec<usize> = weights.iter().map(Vec::len).collect();
-    let arrays: Vec<(String, ArrayD<f32>)> =
-        weights.into_iter().flatten().map(|Weight { key, array }| (key, array)).collect();
-    let bytes: usize = arrays.iter().map(|(k, a)| a.len() * 4 + 2 * k.len() + 256).sum();
+    let bytes: usize =
+        arrays.entries.iter().map(|e| e.array.as_ref().map_or(0, |a| a.len() * 4) + 2 * e.key.len() + 256).sum();
     let npz =
-        crate::model::npz::write_npz(std::io::Cursor::new(Vec::with_capacity(bytes + 1024)), &arrays)?.into_inner();
-    let mut arrays = arrays.into_iter();
-    let weights: Vec<Vec<Weight>> =
-        counts.iter().map(|&n| arrays.by_ref().take(n).map(|(key, array)| Weight { key, array }).collect()).collect();
-    let model = Model::build_with_weights(&entries, weights).map_err(|e| e.context(shown))?;
+        crate::model::npz::write_npz_of(std::io::Cursor::new(Vec::with_capacity(bytes + 1024)), &arrays)?.into_inner();
+    let model = Model::build(&entries, &arrays).map_err(|e| e.context(shown))?;
     Ok(Converted { keras: km, entries, model, json, npz })
 }
 

@@ -9,8 +9,8 @@ pub mod h5;
 
 use crate::err;
 use crate::error::{Error, Result};
-use crate::layers::Weight;
 use crate::model::ArchEntry;
+use crate::model::npz::{NpyArray, Npz, NpzEntry};
 use config::{ConfigLayer, FlatModel, ModelConfig};
 use hdf5_reader::group::Group;
 use ndarray::ArrayD;
@@ -453,17 +453,22 @@ pub fn member_key(name: &str, i: usize, used: &mut std::collections::HashSet<Str
 }
 
 impl KerasModel {
-    /// The course-format entries (`model.layers` order, InputLayer entries kept so the input shape
-    /// survives; the course template skips them) and the weights for each entry, under the keys
-    /// `<name>_<i>`. The weights move out of the layers, which keep everything else.
-    pub fn take_course(&mut self) -> (Vec<ArchEntry>, Vec<Vec<Weight>>) {
+    /// The course model the file holds, as `fmtool convert` writes it and as `model::load` would
+    /// read it back: the entries (`model.layers` order, InputLayer entries kept so the input shape
+    /// survives; the course template skips them) and, in an [`Npz`] under the keys `<name>_<i>`,
+    /// their float32 arrays. The weights move out of the layers, which keep everything else.
+    pub fn take_course(&mut self, path: &Path) -> (Vec<ArchEntry>, Npz) {
         let mut entries = Vec::with_capacity(self.layers.len());
-        let mut weights = Vec::with_capacity(self.layers.len());
+        let mut arrays = Vec::new();
         let mut used = std::collections::HashSet::new();
         for (index, l) in self.layers.iter_mut().enumerate() {
             let keys: Vec<String> = (0..l.weights.len()).map(|i| member_key(&l.name, i, &mut used)).collect();
-            let arrays = std::mem::take(&mut l.weights);
-            weights.push(keys.iter().zip(arrays).map(|(k, array)| Weight { key: k.clone(), array }).collect());
+            let taken = std::mem::take(&mut l.weights);
+            arrays.extend(
+                keys.iter()
+                    .zip(taken)
+                    .map(|(k, a)| NpzEntry { key: k.clone(), array: Ok(NpyArray::from_f32_owned(a)) }),
+            );
             entries.push(ArchEntry {
                 index,
                 name: l.name.clone(),
@@ -474,12 +479,7 @@ impl KerasModel {
                 absent_keys: Vec::new(),
             });
         }
-        (entries, weights)
-    }
-
-    /// Like [`KerasModel::take_course`], copying the weights instead of moving them.
-    pub fn to_course(&self) -> (Vec<ArchEntry>, Vec<Vec<Weight>>) {
-        self.clone().take_course()
+        (entries, Npz { path: path.to_path_buf(), entries: arrays, plain: Vec::new() })
     }
 }
 

@@ -35,8 +35,18 @@ impl Dtype {
     }
 }
 
-/// One array, decoded into C order. Values are kept as f64 so that float64 weights stay exact for
-/// the course-template grader; [`NpyArray::to_f32`] gives the float32 tensor the engine runs.
+/// An array's values in C order, in the precision the file holds them: float32 stays float32
+/// (what Keras computes and the engine runs: no widening and narrowing on the way), everything
+/// else is widened exactly to float64 (float64 weights stay exact for the course template's
+/// float64 pass; integers, booleans and float16 are exact in float64).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+/// One array, decoded into C order. [`NpyArray::to_f32`] gives the float32 tensor the engine
+/// runs, [`NpyArray::to_f64`] the float64 one the course template computes with.
 #[derive(Debug, Clone)]
 pub struct NpyArray {
     /// The dtype string from the header (`<f4`, `>f8`, ...).
@@ -44,7 +54,7 @@ pub struct NpyArray {
     pub dtype: Dtype,
     pub shape: Vec<usize>,
     pub fortran_order: bool,
-    pub data: Vec<f64>,
+    pub data: Values,
 }
 
 impl NpyArray {
@@ -54,24 +64,67 @@ impl NpyArray {
             dtype: Dtype::F32,
             shape: array.shape().to_vec(),
             fortran_order: false,
-            data: array.iter().map(|&v| v as f64).collect(),
+            data: Values::F32(array.iter().copied().collect()),
         }
     }
 
+    /// Takes the tensor's values without copying them when it is in standard layout.
+    pub fn from_f32_owned(array: ArrayD<f32>) -> NpyArray {
+        let shape = array.shape().to_vec();
+        let data = if array.is_standard_layout() {
+            array.into_raw_vec_and_offset().0
+        } else {
+            array.iter().copied().collect()
+        };
+        NpyArray { descr: "<f4".into(), dtype: Dtype::F32, shape, fortran_order: false, data: Values::F32(data) }
+    }
+
+    /// How many values the array holds.
+    pub fn len(&self) -> usize {
+        match &self.data {
+            Values::F32(v) => v.len(),
+            Values::F64(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Value `i` (C order), exactly, as float64.
+    pub fn value(&self, i: usize) -> f64 {
+        match &self.data {
+            Values::F32(v) => v[i] as f64,
+            Values::F64(v) => v[i],
+        }
+    }
+
+    /// Every value (C order), exactly, as float64.
+    pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        let (narrow, wide) = match &self.data {
+            Values::F32(v) => (Some(v.iter().map(|&x| x as f64)), None),
+            Values::F64(v) => (None, Some(v.iter().copied())),
+        };
+        narrow.into_iter().flatten().chain(wide.into_iter().flatten())
+    }
+
     pub fn to_f32(&self) -> ArrayD<f32> {
-        ArrayD::from_shape_vec(IxDyn(&self.shape), self.data.iter().map(|&v| v as f32).collect())
-            .expect("data length matches shape (checked when read)")
+        let data = match &self.data {
+            Values::F32(v) => v.clone(),
+            Values::F64(v) => v.iter().map(|&x| x as f32).collect(),
+        };
+        ArrayD::from_shape_vec(IxDyn(&self.shape), data).expect("data length matches shape (checked when read)")
     }
 
     pub fn to_f64(&self) -> ArrayD<f64> {
-        ArrayD::from_shape_vec(IxDyn(&self.shape), self.data.clone())
+        ArrayD::from_shape_vec(IxDyn(&self.shape), self.values().collect())
             .expect("data length matches shape (checked when read)")
     }
 
     /// The number of NaN and infinite values.
     pub fn non_finite(&self) -> (usize, usize) {
-        let nan = self.data.iter().filter(|v| v.is_nan()).count();
-        let inf = self.data.iter().filter(|v| v.is_infinite()).count();
+        let nan = self.values().filter(|v| v.is_nan()).count();
+        let inf = self.values().filter(|v| v.is_infinite()).count();
         (nan, inf)
     }
 }
@@ -372,13 +425,13 @@ fn read_npy_member_limited(
             raw.len()
         ).into());
     }
-    let data = decode(&raw[..nbytes], dtype, size, little, &h.descr)?;
-    debug_assert_eq!(data.len(), count);
-    let data = if h.fortran_order && h.shape.len() > 1 {
-        let f = ArrayD::from_shape_vec(IxDyn(&h.shape).f(), data).map_err(|e| format!("member {name}: {e}"))?;
-        f.as_standard_layout().iter().copied().collect()
-    } else {
-        data
+    let data = match decode(&raw[..nbytes], dtype, size, little, &h.descr)? {
+        Values::F32(v) => {
+            Values::F32(c_order(&h.shape, h.fortran_order, v).map_err(|e| format!("member {name}: {e}"))?)
+        }
+        Values::F64(v) => {
+            Values::F64(c_order(&h.shape, h.fortran_order, v).map_err(|e| format!("member {name}: {e}"))?)
+        }
     };
     Ok(NpyArray { descr: h.descr, dtype, shape: h.shape, fortran_order: h.fortran_order, data })
 }
@@ -476,7 +529,27 @@ fn parse_descr(descr: &str) -> Result<(Dtype, usize, bool), MemberError> {
     Ok((dtype.0, dtype.1, little))
 }
 
-fn decode(raw: &[u8], dtype: Dtype, size: usize, little: bool, descr: &str) -> Result<Vec<f64>, String> {
+/// `data` (of `shape`, Fortran order when `fortran` and more than one axis) in C order.
+fn c_order<T: Copy>(shape: &[usize], fortran: bool, data: Vec<T>) -> Result<Vec<T>, ndarray::ShapeError> {
+    if !fortran || shape.len() < 2 {
+        return Ok(data);
+    }
+    let f = ArrayD::from_shape_vec(IxDyn(shape).f(), data)?;
+    Ok(f.as_standard_layout().iter().copied().collect())
+}
+
+fn decode(raw: &[u8], dtype: Dtype, size: usize, little: bool, descr: &str) -> Result<Values, String> {
+    if let (Dtype::F32, 4) = (dtype, size) {
+        let chunks = raw.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]);
+        return Ok(Values::F32(
+            chunks.map(|b| if little { f32::from_le_bytes(b) } else { f32::from_be_bytes(b) }).collect(),
+        ));
+    }
+    decode_wide(raw, dtype, size, little, descr).map(Values::F64)
+}
+
+/// Every dtype but float32, widened exactly to float64.
+fn decode_wide(raw: &[u8], dtype: Dtype, size: usize, little: bool, descr: &str) -> Result<Vec<f64>, String> {
     let signed = !descr.contains('u');
     let chunks = raw.chunks_exact(size);
     macro_rules! conv {
@@ -490,7 +563,6 @@ fn decode(raw: &[u8], dtype: Dtype, size: usize, little: bool, descr: &str) -> R
         };
     }
     Ok(match (dtype, size) {
-        (Dtype::F32, 4) => conv!(f32, 4),
         (Dtype::F64, 8) => conv!(f64, 8),
         (Dtype::F16, 2) => chunks
             .map(|c| {
@@ -558,6 +630,24 @@ pub fn write_npz<W: Write + Seek>(w: W, arrays: &[(String, ArrayD<f32>)]) -> Res
         let data: Vec<f32> = std.iter().copied().collect();
         zip.start_file(format!("{key}.npy"), options).map_err(|e| err!("cannot write array {key}: {e}"))?;
         zip.write_all(&npy_bytes_f32(array.shape(), &data)).map_err(|e| err!("cannot write array {key}: {e}"))?;
+    }
+    zip.finish().map_err(|e| err!("cannot finish the npz archive: {e}"))
+}
+
+/// Writes the float32 arrays of `npz` as an `np.savez` archive, in entry order (the Keras
+/// reader's course model, whose arrays are all float32); [`write_npz`] lays out the bytes.
+pub fn write_npz_of<W: Write + Seek>(w: W, npz: &Npz) -> Result<W> {
+    let mut zip = zip::ZipWriter::new(w);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .last_modified_time(zip::DateTime::default())
+        .large_file(false);
+    for e in &npz.entries {
+        let key = &e.key;
+        let a = e.array.as_ref().map_err(|m| err!("cannot write array {key}: {m}"))?;
+        let Values::F32(data) = &a.data else { return Err(err!("cannot write array {key}: it is not float32")) };
+        zip.start_file(format!("{key}.npy"), options).map_err(|e| err!("cannot write array {key}: {e}"))?;
+        zip.write_all(&npy_bytes_f32(&a.shape, data)).map_err(|e| err!("cannot write array {key}: {e}"))?;
     }
     zip.finish().map_err(|e| err!("cannot finish the npz archive: {e}"))
 }

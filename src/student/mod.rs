@@ -417,7 +417,7 @@ impl Runner {
             return (None, None);
         };
         let outputs = npz.array("outputs").ok().and_then(|a| a.to_f64().into_dimensionality::<ndarray::Ix2>().ok());
-        let preds = npz.array("predictions").ok().map(|a| a.data.iter().map(|&v| v as usize).collect());
+        let preds = npz.array("predictions").ok().map(|a| a.values().map(|v| v as usize).collect());
         (outputs, preds)
     }
 }
@@ -440,8 +440,8 @@ fn finish_here(outs: &[PathBuf]) -> Option<(f64, ndarray::Array2<f64>, Vec<usize
         if *classes.get_or_insert(c) != c || l.shape != [k] || c == 0 {
             return None;
         }
-        rows.extend_from_slice(&o.data);
-        labels.extend_from_slice(&l.data);
+        rows.extend(o.values());
+        labels.extend(l.values());
     }
     let c = classes?;
     let n = labels.len();

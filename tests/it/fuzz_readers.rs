@@ -135,7 +135,7 @@ fn fuzz_npz_and_npy_headers() {
         if let Ok(n) = fmtool::model::npz::read_npz_bytes(Path::new("f.npz"), b) {
             for k in n.keys().map(str::to_string).collect::<Vec<_>>() {
                 if let Ok(a) = n.array(&k) {
-                    assert_eq!(a.data.len(), a.shape.iter().product::<usize>());
+                    assert_eq!(a.len(), a.shape.iter().product::<usize>());
                 }
             }
         }

@@ -20,8 +20,8 @@ fn run_numpy(python: &str, script: &str, model: &Path, data: &Path, out_dir: &Pa
         .expect("python runs");
     assert!(status.success(), "{script} failed on {}", model.display());
     let npz = fmtool::model::npz::read_npz(&out).unwrap();
-    let preds = npz.array("predictions").unwrap().data.iter().map(|&v| v as usize).collect();
-    let outputs = npz.array("outputs").unwrap().data.iter().map(|&v| v as f32).collect();
+    let preds = npz.array("predictions").unwrap().values().map(|v| v as usize).collect();
+    let outputs = npz.array("outputs").unwrap().values().map(|v| v as f32).collect();
     (preds, outputs)
 }
 
@@ -93,7 +93,7 @@ fn read_npy_f32(bytes: &[u8]) -> Vec<f32> {
     zip.write_all(bytes).unwrap();
     let cur = zip.finish().unwrap();
     let npz = fmtool::model::npz::read_npz_bytes(Path::new("pred.npy"), cur.get_ref()).unwrap();
-    npz.array("a").unwrap().data.iter().map(|&v| v as f32).collect()
+    npz.array("a").unwrap().values().map(|v| v as f32).collect()
 }
 
 /// The shipped CNN (model/, written by `fmtool convert`) loads with json.load / numpy.load and a

@@ -32,7 +32,7 @@ fn read_npy(path: &Path) -> (Vec<usize>, String, Vec<f32>) {
     let cur = zip.finish().unwrap();
     let npz = fmtool::model::npz::read_npz_bytes(path, cur.get_ref()).unwrap();
     let a = npz.array("a").unwrap();
-    (a.shape.clone(), a.dtype.numpy_name().to_string(), a.data.iter().map(|&v| v as f32).collect())
+    (a.shape.clone(), a.dtype.numpy_name().to_string(), a.values().map(|v| v as f32).collect())
 }
 
 /// Python with NumPy, or None when the user opted out with FMTOOL_NO_PYTHON=1; without either the

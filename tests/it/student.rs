@@ -247,7 +247,7 @@ fn numpy_template_accuracy(repo: &Path) -> f64 {
     let npz = fmtool::model::npz::read_npz(&out).unwrap();
     let preds = npz.array("predictions").unwrap();
     let data = fmtool::dataset::embedded_test_set();
-    let correct = preds.data.iter().zip(&data.labels).filter(|(p, l)| **p as usize == **l as usize).count();
+    let correct = preds.values().zip(&data.labels).filter(|(p, l)| *p as usize == **l as usize).count();
     correct as f64 / data.len() as f64
 }
 
