@@ -454,15 +454,51 @@ pub struct Comparison {
     pub engine_accuracy: f64,
 }
 
+/// The likely cause a diagnosis names, as its JSON `code` (kebab-case): listed once, here;
+/// `schemas/score-report.schema.json` lists the same names (a test keeps them equal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    PythonLacksPackage,
+    NnPredictImport,
+    ReluRaises,
+    ReluTodo,
+    ReluWrong,
+    SoftmaxAxis,
+    SoftmaxRaises,
+    SoftmaxTodo,
+    SoftmaxNotNormalised,
+    SoftmaxRow,
+    InferenceException,
+    DiffersFromModel,
+}
+
+impl Cause {
+    pub const ALL: &[Cause] = &[
+        Cause::PythonLacksPackage,
+        Cause::NnPredictImport,
+        Cause::ReluRaises,
+        Cause::ReluTodo,
+        Cause::ReluWrong,
+        Cause::SoftmaxAxis,
+        Cause::SoftmaxRaises,
+        Cause::SoftmaxTodo,
+        Cause::SoftmaxNotNormalised,
+        Cause::SoftmaxRow,
+        Cause::InferenceException,
+        Cause::DiffersFromModel,
+    ];
+}
+
 /// A likely cause of what went wrong, named for the student.
 #[derive(Debug, Clone, Serialize)]
 pub struct Diagnosis {
-    pub code: &'static str,
+    pub code: Cause,
     pub message: String,
     pub hint: Option<String>,
 }
 
-fn diag(code: &'static str, message: String, hint: &str) -> Diagnosis {
+fn diag(code: Cause, message: String, hint: &str) -> Diagnosis {
     Diagnosis { code, message, hint: (!hint.is_empty()).then(|| hint.to_string()) }
 }
 
@@ -519,7 +555,7 @@ pub fn diagnose(
             } else {
                 "fix the error at the line shown; every test imports nn_predict.py"
             };
-            out.push(diag("nn-predict-import", format!("importing nn_predict.py fails: {}", e.summary()), hint));
+            out.push(diag(Cause::NnPredictImport, format!("importing nn_predict.py fails: {}", e.summary()), hint));
         } else {
             relu_diagnosis(p, &mut out);
             softmax_diagnosis(p, &mut out);
@@ -530,7 +566,7 @@ pub fn diagnose(
     {
         let img = e.image.map(|i| format!(" (test image {i})")).unwrap_or_default();
         out.push(diag(
-            "inference-exception",
+            Cause::InferenceException,
             format!("nn_inference raises {}{img}", e.summary()),
             "run `python -c \"import model_test; model_test.test_inference()\"` to see the whole traceback",
         ));
@@ -563,7 +599,7 @@ pub fn diagnose(
                 hint = "implement those layers in nn_inference, or remove them from the model and retrain (fmtool check --grader classic lists them)".into();
             }
         }
-        out.push(Diagnosis { code: "differs-from-model", message: msg, hint: Some(hint) });
+        out.push(Diagnosis { code: Cause::DiffersFromModel, message: msg, hint: Some(hint) });
     }
     out
 }
@@ -585,7 +621,7 @@ fn relu_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
     let grader = p.relu.get("grader");
     if let Some(e) = grader.and_then(|c| c.error.as_ref()) {
         out.push(diag(
-            "relu-raises",
+            Cause::ReluRaises,
             format!("relu(np.array([-2, -1, 0, 1, 2])) raises {}", e.summary()),
             "relu must accept any NumPy array: return np.maximum(0, x)",
         ));
@@ -593,7 +629,7 @@ fn relu_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
     }
     if values(grader).as_deref() == Some(&[-2.0, -1.0, 0.0, 1.0, 2.0][..]) {
         out.push(diag(
-            "relu-todo",
+            Cause::ReluTodo,
             "relu() returns its input unchanged (the template's `return x` TODO is still there)".into(),
             "implement it in nn_predict.py: return np.maximum(0, x)",
         ));
@@ -601,7 +637,7 @@ fn relu_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
         && v != [0.0, 0.0, 0.0, 1.0, 2.0]
     {
         out.push(diag(
-            "relu-wrong",
+            Cause::ReluWrong,
             format!("relu(np.array([-2, -1, 0, 1, 2])) gives {v:?}, not [0, 0, 0, 1, 2]"),
             "return np.maximum(0, x)",
         ));
@@ -618,14 +654,14 @@ fn softmax_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
         } else {
             "softmax must accept a 1-D array as well as a (1, 10) row"
         };
-        let code = if axis { "softmax-axis" } else { "softmax-raises" };
+        let code = if axis { Cause::SoftmaxAxis } else { Cause::SoftmaxRaises };
         out.push(diag(code, format!("softmax(np.array([2.0, 1.0, 0.1])) raises {}", e.summary()), hint));
         return;
     }
     let Some(v) = values(grader) else { return };
     if v == [2.0, 1.0, 0.1] {
         out.push(diag(
-            "softmax-todo",
+            Cause::SoftmaxTodo,
             "softmax() returns its input unchanged (the template's `return x` TODO is still there)".into(),
             "implement it in nn_predict.py: e = np.exp(x - np.max(x, axis=-1, keepdims=True)); return e / np.sum(e, axis=-1, keepdims=True)",
         ));
@@ -634,7 +670,7 @@ fn softmax_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
     let sum: f64 = v.iter().sum();
     if (sum - 1.0).abs() > 1e-6 {
         out.push(diag(
-            "softmax-not-normalised",
+            Cause::SoftmaxNotNormalised,
             format!("softmax(np.array([2.0, 1.0, 0.1])) sums to {sum:.6}, not 1"),
             "divide np.exp(...) by its sum over the last axis",
         ));
@@ -645,7 +681,7 @@ fn softmax_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
         && ((r.iter().sum::<f64>() - 1.0).abs() > 1e-6)
     {
         out.push(diag(
-            "softmax-row",
+            Cause::SoftmaxRow,
             format!(
                 "softmax on a (1, 3) row sums to {:.6}, not 1: nn_inference passes (1, 10) rows",
                 r.iter().sum::<f64>()
@@ -748,7 +784,7 @@ pub fn grade_repo(
         diagnosis.insert(
             0,
             Diagnosis {
-                code: "python-lacks-package",
+                code: Cause::PythonLacksPackage,
                 message: format!(
                     "{} cannot import {module}, which the grader's workflow installs: the rows that import it fail here but not on the grader",
                     python.path.display()
@@ -829,4 +865,18 @@ fn allowed_modules(root: &std::path::Path, workflow: Option<&Workflow>) -> Vec<S
         None => Available::new(&COURSE_PACKAGES.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &own_modules(root)),
     };
     available.modules().map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_schema_lists_every_cause() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../schemas/score-report.schema.json")).expect("the schema is JSON");
+        let listed = &schema["properties"]["grade"]["properties"]["diagnosis"]["items"]["properties"]["code"]["enum"];
+        let ours: Vec<serde_json::Value> = Cause::ALL.iter().map(|c| serde_json::to_value(c).unwrap()).collect();
+        assert_eq!(listed.as_array().expect("an enum of codes"), &ours);
+    }
 }
