@@ -226,3 +226,36 @@ fn pre_commit_target() -> std::path::PathBuf {
     let exe = Path::new(env!("CARGO_BIN_EXE_fmtool"));
     exe.parent().and_then(Path::parent).unwrap_or(exe).join("pre-commit-build")
 }
+
+/// A FIFO where the hook goes is refused by name: looking for fmtool's marker in it goes through
+/// fsguard, which never opens it for reading (that would wait for a writer forever).
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_pre_commit_is_refused_not_read() {
+    let repo = course_repo();
+    let hook = repo.path().join(".git/hooks/pre-commit");
+    let c = std::ffi::CString::new(hook.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fmtool"))
+        .args(["hook", "install", "--repo", repo.path().to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("fmtool hook install blocked on a FIFO named pre-commit");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("already exists") && stderr.contains("--force"), "{stderr}");
+}
