@@ -28,6 +28,9 @@ pub enum Command {
     Check(CheckArgs),
     /// List the layer types and activations fmtool runs, and which the course template runs.
     Layers(LayersArgs),
+    /// Grade a whole class: every student repository as `fmtool score` grades it there, plus
+    /// `fmtool check`'s findings, in one table (and CSV / JSON files).
+    Grade(GradeArgs),
     /// Manage the git pre-commit hook that runs `fmtool check` on every commit.
     #[command(subcommand)]
     Hook(HookCommand),
@@ -115,6 +118,38 @@ pub struct CheckArgs {
     /// `classic` turns layers the course template would skip from warnings into errors.
     #[arg(long, value_enum, default_value_t)]
     pub grader: Grader,
+}
+
+#[derive(Debug, Args)]
+pub struct GradeArgs {
+    /// Student repositories, or folders whose sub-folders are student repositories.
+    #[arg(required = true)]
+    pub repos: Vec<PathBuf>,
+    /// Write one row per repository (one column per workflow step, totals, accuracies, first
+    /// error, seconds) to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write the whole report as JSON (schemas/grade-report.schema.json) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Replace --csv / --json files that exist (files fmtool grade wrote are replaced anyway).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Keep each repository's grade here, keyed by a SHA-256 of everything graded, so that a
+    /// re-run grades only the repositories that changed.
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Grade every repository again, even those the cache holds.
+    #[arg(long)]
+    pub force: bool,
+    /// The Python (with NumPy) that runs the students' code; default: python3 on PATH.
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Time limit in seconds for each workflow step's tests (default: each step's own timeout).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

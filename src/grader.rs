@@ -40,7 +40,7 @@ pub enum Grader {
 }
 
 /// Whether a row's points were earned, lost, or could not be found out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Passed,

@@ -57,6 +57,43 @@ impl ExitStatus {
     }
 }
 
+/// `fmtool grade --csv/--json`: a file that is there is replaced when an earlier `fmtool grade`
+/// wrote it, else only with `--overwrite`; checked before any grading, for both files.
+fn check_grade_files(args: &cli::GradeArgs) -> Result<()> {
+    let ours = |p: &std::path::Path, csv: bool| {
+        let Ok(bytes) = fsguard::read(p, 256 << 20) else { return false };
+        if csv {
+            bytes.starts_with(report::grade::CSV_FIRST.as_bytes())
+        } else {
+            serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| v.get("step_names").is_some())
+        }
+    };
+    for (path, is_csv) in [(&args.csv, true), (&args.json, false)] {
+        let Some(path) = path else { continue };
+        if path.symlink_metadata().is_ok() && !args.overwrite && !ours(path, is_csv) {
+            return Err(err!(
+                "{} already exists and is not a file fmtool grade wrote; nothing was graded",
+                path.display()
+            )
+            .with_hint("pass --overwrite to replace it, or choose another file"));
+        }
+        atomic::check_target(path, true)?;
+    }
+    Ok(())
+}
+
+/// Writes `fmtool grade`'s --csv and --json files, each whole (through `atomic`).
+fn write_grade_files(args: &cli::GradeArgs, r: &commands::grade::GradeReport) -> Result<()> {
+    if let Some(path) = &args.csv {
+        atomic::write_atomic(path, report::grade::csv(r).as_bytes(), true)?;
+    }
+    if let Some(path) = &args.json {
+        let json = serde_json::to_vec_pretty(r).map_err(|e| err!("cannot serialize the report: {e}"))?;
+        atomic::write_atomic(path, &json, true)?;
+    }
+    Ok(())
+}
+
 /// Runs one command, printing results to `out` and errors to `err`.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
     let printed = match cli.command {
@@ -77,6 +114,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
             let status = r.status();
             (report::print(&r, args.format, out), status)
         }),
+        Command::Grade(args) => check_grade_files(&args)
+            .and_then(|()| commands::grade::run(&args, &report::progress::Bar::on_stderr()))
+            .and_then(|r| write_grade_files(&args, &r).map(|()| r))
+            .map(|r| (report::print(&r, args.format, out), ExitStatus::Success)),
         Command::Layers(args) => Ok((report::print(&commands::layers::run(), args.format, out), ExitStatus::Success)),
         Command::Hook(HookCommand::Install(args)) => {
             commands::hook::install(&args).map(|r| (report::print(&r, Format::Human, out), ExitStatus::Success))

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod convert;
+pub mod grade;
 pub mod hook;
 pub mod layers;
 pub mod predict;

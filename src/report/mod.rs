@@ -22,6 +22,7 @@ pub fn print<T: serde::Serialize + Human>(value: &T, format: Format, w: &mut dyn
 
 mod check;
 mod convert;
+pub mod grade;
 mod hook;
 mod layers;
 mod predict;

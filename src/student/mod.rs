@@ -35,7 +35,9 @@ pub struct Python {
 /// code cannot be run, for the "not run" rows.
 pub fn find_python(requested: Option<&Path>) -> std::result::Result<Python, String> {
     let exe = requested.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("python3"));
-    let resolved = if exe.components().count() > 1 { Some(exe.clone()) } else { which(&exe) };
+    // A path (`.venv/bin/python`) is made absolute here: the student's code runs in another folder.
+    let resolved =
+        if exe.components().count() > 1 { Some(std::path::absolute(&exe).unwrap_or(exe.clone())) } else { which(&exe) };
     let Some(path) = resolved else {
         return Err(format!("no {} on PATH; install Python 3 with NumPy or pass --python", exe.display()));
     };

@@ -5,6 +5,7 @@ mod check;
 mod common;
 mod convert;
 mod fuzz_readers;
+mod grade;
 mod hook;
 mod hostile_engine;
 mod hostile_readers;

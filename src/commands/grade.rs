@@ -1,0 +1,340 @@
+//! `fmtool grade REPO...`: a whole class for the teaching staff. Each student repository is graded
+//! exactly as `fmtool score` grades it when run in that repository (its workflow's points, the
+//! credit sheet's, the student's own accuracy, the model's accuracy in fmtool's engine), plus what
+//! `fmtool check` finds there. A repository that cannot be graded is a row with its error, never
+//! a failed run. Rows are cached by a SHA-256 of everything graded, so a re-run grades only the
+//! repositories that changed.
+
+use super::Progress;
+use crate::cli::{CheckArgs, GradeArgs, ScoreArgs};
+use crate::error::{Error, Result};
+use crate::grader::{Grader, Status};
+use crate::{Format, err};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// One workflow step's points in one repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepCell {
+    pub name: String,
+    pub points: u64,
+    pub max: u64,
+    pub passed: bool,
+}
+
+/// One student repository's grade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradeRow {
+    /// The repository's folder, as given (or found under a class folder).
+    pub repo: String,
+    /// The checked-out commit, when the repository is a git checkout.
+    pub commit: Option<String>,
+    /// What the repository's workflow awards (the credit sheet's total when it has no workflow);
+    /// None when it could not be graded at all (see `error`).
+    pub points: Option<u64>,
+    pub max: Option<u64>,
+    /// What the course's credit sheet awards from the same tests.
+    pub credit_sheet: Option<u64>,
+    /// The workflow's steps, in the workflow's order.
+    pub steps: Vec<StepCell>,
+    /// The accuracy `test_inference` computes with the student's own code.
+    pub student_accuracy: Option<f64>,
+    /// The model's accuracy in fmtool's engine.
+    pub model_accuracy: Option<f64>,
+    /// The relu and softmax rows of the credit sheet: passed, failed or not_run.
+    pub relu: Option<Status>,
+    pub softmax: Option<Status>,
+    /// `fmtool check`'s counts and its first error (or warning) for the repository.
+    pub check_errors: usize,
+    pub check_warnings: usize,
+    pub first_finding: Option<String>,
+    /// The likely causes fmtool names for what went wrong in the student's code (codes), and
+    /// the first one as the student reads it.
+    pub diagnosis: Vec<String>,
+    pub cause: Option<String>,
+    /// Why the repository could not be graded.
+    pub error: Option<String>,
+    /// The Python and NumPy that ran the student's code.
+    pub python: Option<String>,
+    pub numpy: Option<String>,
+    pub seconds: f64,
+    /// Taken from the cache (graded by an earlier run on the very same files).
+    #[serde(default)]
+    pub cached: bool,
+}
+
+/// The result of `fmtool grade`. Its JSON form is described by `schemas/grade-report.schema.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GradeReport {
+    pub fmtool_version: &'static str,
+    /// Every step name of every workflow, in first-seen order (the CSV's step columns).
+    pub step_names: Vec<String>,
+    /// One row per repository, sorted by repository.
+    pub repos: Vec<GradeRow>,
+    /// How many rows came from the cache.
+    pub cached: usize,
+    pub seconds: f64,
+}
+
+/// The student repositories among `paths`: a folder holding `nn_predict.py`, `model/` or
+/// `.github/` is one; any other folder is a class, whose sub-folders that are repositories are
+/// taken, in name order.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let is_repo = |p: &Path| ["nn_predict.py", "model", ".github", "model_test.py"].iter().any(|f| p.join(f).exists());
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.is_dir() {
+            return Err(err!("{}: not a folder", p.display())
+                .with_hint("pass student repositories, or a folder whose sub-folders are student repositories"));
+        }
+        if is_repo(p) {
+            out.push(p.clone());
+            continue;
+        }
+        let Some(entries) = crate::fsguard::list_dir(p)? else { continue };
+        let repos: Vec<PathBuf> =
+            entries.iter().filter(|e| e.is_dir).map(|e| p.join(&e.name)).filter(|d| is_repo(d)).collect();
+        if repos.is_empty() {
+            return Err(err!(
+                "{}: no student repository in it (none of its folders holds nn_predict.py, model/ or .github/)",
+                p.display()
+            ));
+        }
+        out.extend(repos);
+    }
+    Ok(out)
+}
+
+pub fn run(args: &GradeArgs, progress: &dyn Progress) -> Result<GradeReport> {
+    let start = Instant::now();
+    let repos = discover(&args.repos)?;
+    if let Some(c) = &args.cache {
+        std::fs::create_dir_all(c).map_err(|e| Error::io("create the cache folder", c, &e))?;
+    }
+    // A Ctrl-C kills the student's processes and removes their temporary copies.
+    crate::atomic::clean_up_on_signals();
+    let python = crate::student::find_python(args.python.as_deref()).ok();
+    let mut rows = Vec::with_capacity(repos.len());
+    progress.start(repos.len());
+    for (i, repo) in repos.iter().enumerate() {
+        let key = cache_key(repo, python.as_ref(), args.timeout);
+        let cached = match (&args.cache, &key, args.force) {
+            (Some(dir), Ok(k), false) => read_cached(&dir.join(format!("{k}.json"))),
+            _ => None,
+        };
+        let row = match cached {
+            // The key is the content, not the folder: two identical submissions share a grade, and
+            // the row takes this repository's own name and commit.
+            Some(mut row) => {
+                row.cached = true;
+                row.repo = repo.display().to_string();
+                row.commit = git_commit(repo);
+                row
+            }
+            None => {
+                let row = grade_one(repo, args);
+                if let (Some(dir), Ok(k)) = (&args.cache, &key) {
+                    let text = serde_json::to_vec_pretty(&row).map_err(|e| err!("cannot cache a row: {e}"))?;
+                    crate::atomic::write_atomic(&dir.join(format!("{k}.json")), &text, true)?;
+                }
+                row
+            }
+        };
+        rows.push(row);
+        progress.update(i + 1);
+    }
+    progress.finish();
+    rows.sort_by(|a, b| a.repo.cmp(&b.repo));
+    let mut step_names: Vec<String> = Vec::new();
+    for s in rows.iter().flat_map(|r| &r.steps) {
+        if !step_names.contains(&s.name) {
+            step_names.push(s.name.clone());
+        }
+    }
+    let cached = rows.iter().filter(|r| r.cached).count();
+    Ok(GradeReport {
+        fmtool_version: env!("CARGO_PKG_VERSION"),
+        step_names,
+        repos: rows,
+        cached,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Grades one repository as `fmtool score` and `fmtool check` do in it; never fails: what goes
+/// wrong is the row's `error`.
+fn grade_one(repo: &Path, args: &GradeArgs) -> GradeRow {
+    let start = Instant::now();
+    let mut row = GradeRow {
+        repo: repo.display().to_string(),
+        commit: git_commit(repo),
+        points: None,
+        max: None,
+        credit_sheet: None,
+        steps: Vec::new(),
+        student_accuracy: None,
+        model_accuracy: None,
+        relu: None,
+        softmax: None,
+        check_errors: 0,
+        check_warnings: 0,
+        first_finding: None,
+        diagnosis: Vec::new(),
+        cause: None,
+        error: None,
+        python: None,
+        numpy: None,
+        seconds: 0.0,
+        cached: false,
+    };
+    let score = ScoreArgs {
+        model: repo.to_path_buf(),
+        data: None,
+        split: "t10k".into(),
+        format: Format::Human,
+        grader: Grader::Full,
+        plot: None,
+        force: false,
+        min_accuracy: None,
+        nn_predict: None,
+        no_student_code: false,
+        python: args.python.clone(),
+        timeout: args.timeout,
+    };
+    match super::score::run(&score, &super::Silent) {
+        Ok(r) => {
+            row.model_accuracy = r.accuracy;
+            row.points = Some(r.points as u64);
+            match &r.grade {
+                Some(g) => {
+                    row.max = Some(g.max);
+                    row.credit_sheet = Some(g.credit_sheet.total);
+                    row.student_accuracy = g.student_accuracy;
+                    if let Some(w) = &g.workflow {
+                        row.steps = w
+                            .steps
+                            .iter()
+                            .map(|s| StepCell { name: s.name.clone(), points: s.points, max: s.max, passed: s.passed })
+                            .collect();
+                    }
+                    let status = |item: &str| g.credit_sheet.rows.iter().find(|r| r.item == item).map(|r| r.status);
+                    row.relu = status("relu");
+                    row.softmax = status("softmax");
+                    row.diagnosis = g
+                        .diagnosis
+                        .iter()
+                        .map(|d| serde_json::to_value(d.code).ok())
+                        .filter_map(|v| v.and_then(|v| v.as_str().map(str::to_string)))
+                        .collect();
+                    row.cause = g.diagnosis.first().map(|d| crate::text::clip(&d.message, 300));
+                    row.python = g.python.as_ref().map(|p| p.version.clone());
+                    row.numpy = g.python.as_ref().map(|p| p.numpy.clone());
+                    if let Some(why) = &g.not_run {
+                        row.error = Some(why.clone());
+                    }
+                }
+                None => {
+                    row.max = Some(r.points_table.max as u64);
+                    row.error = Some("no nn_predict.py: the student's code was not run".into());
+                }
+            }
+        }
+        Err(e) => row.error = Some(one_line(&e)),
+    }
+    let check = CheckArgs { paths: vec![repo.join("model")], format: Format::Human, grader: Grader::Full };
+    match super::check::run(&check) {
+        Ok(c) => {
+            row.check_errors = c.errors;
+            row.check_warnings = c.warnings;
+            let first = c.findings.iter().find(|f| f.severity == crate::checks::Severity::Error).or(c.findings.first());
+            row.first_finding = first.map(|f| crate::text::clip(&format!("{}: {}", f.code, f.message), 300));
+        }
+        Err(e) => {
+            row.check_errors = 1;
+            row.first_finding = Some(crate::text::clip(&one_line(&e), 300));
+        }
+    }
+    row.seconds = start.elapsed().as_secs_f64();
+    row
+}
+
+fn one_line(e: &Error) -> String {
+    match &e.hint {
+        Some(h) => format!("{} (hint: {h})", e.message),
+        None => e.message.clone(),
+    }
+}
+
+/// The cache key: SHA-256 over fmtool's version, the Python that runs the code, the time limit,
+/// and every regular file of the repository but `.git` (relative path and bytes, in path order),
+/// as the sandbox copies it: the same inputs give the same grade.
+fn cache_key(repo: &Path, python: Option<&crate::student::Python>, timeout: Option<f64>) -> Result<String> {
+    let mut h = Sha256::new();
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update([0]);
+    if let Some(p) = python {
+        h.update(format!("{}\0{}\0{}", p.path.display(), p.version, p.numpy).as_bytes());
+    }
+    h.update(format!("\0{timeout:?}\0").as_bytes());
+    let mut files = Vec::new();
+    list_files(repo, repo, &mut files, 0)?;
+    files.sort();
+    for rel in files {
+        let bytes = crate::fsguard::read(&repo.join(&rel), crate::fsguard::budget::NPZ)?;
+        h.update(rel.as_bytes());
+        h.update([0]);
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>, depth: usize) -> Result<()> {
+    if depth > 32 || out.len() > 10_000 {
+        return Err(err!("{}: too many files or folders to grade", root.display()));
+    }
+    let Some(entries) = crate::fsguard::list_dir(dir)? else { return Ok(()) };
+    for e in entries {
+        if e.name == ".git" {
+            continue;
+        }
+        let p = dir.join(&e.name);
+        if e.is_dir {
+            list_files(root, &p, out, depth + 1)?;
+        } else if e.is_file {
+            out.push(p.strip_prefix(root).unwrap_or(&p).to_string_lossy().into_owned());
+        }
+    }
+    Ok(())
+}
+
+fn read_cached(path: &Path) -> Option<GradeRow> {
+    let bytes = crate::fsguard::read(path, 1 << 20).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The commit checked out in `repo` (`.git/HEAD`, following one ref, loose or packed).
+fn git_commit(repo: &Path) -> Option<String> {
+    let git = repo.join(".git");
+    let read = |p: &Path| crate::fsguard::read(p, 1 << 20).ok().and_then(|b| String::from_utf8(b).ok());
+    let head = read(&git.join("HEAD"))?;
+    let head = head.trim();
+    let is_sha = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if is_sha(head) {
+        return Some(head.to_string());
+    }
+    let name = head.strip_prefix("ref: ")?;
+    if name.split('/').any(|c| c == ".." || c.is_empty()) {
+        return None;
+    }
+    if let Some(s) = read(&git.join(name)) {
+        return is_sha(s.trim()).then(|| s.trim().to_string());
+    }
+    let packed = read(&git.join("packed-refs"))?;
+    packed.lines().find_map(|l| {
+        let (sha, r) = l.split_once(' ')?;
+        (r == name && is_sha(sha)).then(|| sha.to_string())
+    })
+}

@@ -1,0 +1,140 @@
+//! `fmtool grade`'s outputs: the class table for the terminal, and the CSV file (one row per
+//! repository, one column per workflow step).
+
+use super::Human;
+use crate::commands::grade::{GradeReport, GradeRow};
+use crate::grader::Status;
+use std::io::{self, Write};
+
+/// The CSV's first line starts with this, so that a later run knows the file is its own.
+pub const CSV_FIRST: &str = "repo,commit,points,max,credit_sheet,";
+
+fn acc(a: Option<f64>) -> String {
+    a.map(|a| format!("{a:.4}")).unwrap_or_else(|| "-".into())
+}
+
+fn mark(s: Option<Status>) -> &'static str {
+    match s {
+        Some(Status::Passed) => "ok",
+        Some(Status::Failed) => "--",
+        Some(Status::NotRun) | None => "??",
+    }
+}
+
+/// What the staff should read first: why it could not be graded, else the likely cause in the
+/// student's code, else `fmtool check`'s first error, else its first warning.
+fn first_problem(r: &GradeRow) -> &str {
+    r.error.as_deref().or(r.cause.as_deref()).or(r.first_finding.as_deref()).unwrap_or("")
+}
+
+fn points(r: &GradeRow) -> String {
+    match (r.points, r.max) {
+        (Some(p), Some(m)) => format!("{p}/{m}"),
+        (Some(p), None) => p.to_string(),
+        _ => "-".into(),
+    }
+}
+
+impl Human for GradeReport {
+    fn human(&self, w: &mut dyn Write) -> io::Result<()> {
+        let width = self.repos.iter().map(|r| r.repo.chars().count()).max().unwrap_or(4).clamp(4, 40);
+        writeln!(
+            w,
+            "{:<width$}  {:>7}  {:>5}  {:>8}  {:>8}  relu softmax  check  first problem",
+            "repo", "points", "sheet", "student", "model"
+        )?;
+        for r in &self.repos {
+            let problem = first_problem(r);
+            writeln!(
+                w,
+                "{:<width$}  {:>7}  {:>5}  {:>8}  {:>8}  {:<4} {:<7}  {:>2}/{:<2}  {}{}",
+                crate::text::clip(&r.repo, 40),
+                points(r),
+                r.credit_sheet.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                acc(r.student_accuracy),
+                acc(r.model_accuracy),
+                mark(r.relu),
+                mark(r.softmax),
+                r.check_errors,
+                r.check_warnings,
+                crate::text::clip(problem, 100),
+                if r.cached { " (cached)" } else { "" }
+            )?;
+        }
+        let graded: Vec<u64> = self.repos.iter().filter_map(|r| r.points).collect();
+        let mean = if graded.is_empty() { 0.0 } else { graded.iter().sum::<u64>() as f64 / graded.len() as f64 };
+        writeln!(
+            w,
+            "\n{} repositories ({} from the cache), mean {:.1} points; {} could not be graded; {:.1} s",
+            self.repos.len(),
+            self.cached,
+            mean,
+            self.repos.iter().filter(|r| r.points.is_none()).count(),
+            self.seconds
+        )
+    }
+}
+
+/// One CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180). A field a
+/// spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) gets a leading apostrophe.
+fn field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() { format!("'{s}") } else { s.into() };
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+}
+
+/// The CSV file: a header, then one row per repository.
+pub fn csv(report: &GradeReport) -> String {
+    let mut out = String::from(CSV_FIRST);
+    out.push_str("student_accuracy,model_accuracy,relu,softmax,check_errors,check_warnings");
+    for s in &report.step_names {
+        out.push(',');
+        out.push_str(&field(&format!("step: {s}")));
+    }
+    out.push_str(",first_problem,seconds,cached\n");
+    let status = |s: Option<Status>| match s {
+        Some(Status::Passed) => "passed",
+        Some(Status::Failed) => "failed",
+        Some(Status::NotRun) => "not_run",
+        None => "",
+    };
+    let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let fopt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    for r in &report.repos {
+        let mut cells = vec![
+            field(&r.repo),
+            field(r.commit.as_deref().unwrap_or("")),
+            opt(r.points),
+            opt(r.max),
+            opt(r.credit_sheet),
+            fopt(r.student_accuracy),
+            fopt(r.model_accuracy),
+            status(r.relu).into(),
+            status(r.softmax).into(),
+            r.check_errors.to_string(),
+            r.check_warnings.to_string(),
+        ];
+        for name in &report.step_names {
+            cells.push(r.steps.iter().find(|s| &s.name == name).map(|s| s.points.to_string()).unwrap_or_default());
+        }
+        cells.push(field(first_problem(r)));
+        cells.push(format!("{:.3}", r.seconds));
+        cells.push(r.cached.to_string());
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_quoted_and_formulas_defused() {
+        assert_eq!(field("alice"), "alice");
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(field("-0.5"), "-0.5");
+    }
+}

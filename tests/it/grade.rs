@@ -1,0 +1,140 @@
+//! `fmtool grade`: a class of student repositories (the fixtures' cases, a repo without a
+//! workflow, a broken one) graded in one run; every row is what `fmtool score` gives in that
+//! repository alone, and a re-run with the cache grades only what changed.
+
+use crate::common::*;
+use crate::student::{require_workflow_python, student_repo};
+use serde_json::Value;
+use std::path::Path;
+
+/// Copies the tree at `from` into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// A class folder: three fixture cases, the correct one again without its workflow (graded by
+/// the credit sheet), and a repository whose model JSON is cut off.
+fn class() -> tempfile::TempDir {
+    let class = tempdir();
+    for case in ["correct", "template_todo", "tensorflow_import"] {
+        copy_tree(student_repo(case).path(), &class.path().join(case));
+    }
+    let no_workflow = class.path().join("no_workflow");
+    copy_tree(&class.path().join("correct"), &no_workflow);
+    std::fs::remove_dir_all(no_workflow.join(".github")).unwrap();
+    let broken = class.path().join("broken");
+    copy_tree(&class.path().join("correct"), &broken);
+    std::fs::write(broken.join("model/fashion_mnist.json"), "[{\"name\": ").unwrap();
+    class
+}
+
+#[test]
+fn a_class_is_graded_as_score_grades_each_repo_and_regraded_incrementally() {
+    let python = require_workflow_python();
+    let class = class();
+    let out = tempdir();
+    let (csv, json, cache) = (out.path().join("class.csv"), out.path().join("class.json"), out.path().join("cache"));
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["grade", class.path().to_str().unwrap(), "--python", &python, "--cache"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.push(cache.to_str().unwrap().into());
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |a: Vec<String>| fmtool(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let first = run(args(&["--csv", csv.to_str().unwrap(), "--json", json.to_str().unwrap()]));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(crate::score::schema_errors("grade-report.schema.json", &report), Vec::<String>::new());
+    let rows = report["repos"].as_array().unwrap();
+    let names: Vec<&str> =
+        rows.iter().map(|r| Path::new(r["repo"].as_str().unwrap()).file_name().unwrap().to_str().unwrap()).collect();
+    assert_eq!(names, ["broken", "correct", "no_workflow", "template_todo", "tensorflow_import"]);
+    assert_eq!(report["cached"], 0);
+
+    // Every row is what `fmtool score` gives in that repository alone.
+    for row in rows {
+        let repo = Path::new(row["repo"].as_str().unwrap());
+        let alone = fmtool_in(repo, &["score", "--format", "json", "--python", &python]);
+        let v: Value = serde_json::from_str(&alone.stdout).unwrap_or_else(|e| panic!("{e}: {}", alone.stderr));
+        assert_eq!(row["points"], v["points"], "{}", repo.display());
+        assert_eq!(row["model_accuracy"], v["accuracy"], "{}", repo.display());
+        assert_eq!(row["student_accuracy"], v["grade"]["student_accuracy"], "{}", repo.display());
+        assert_eq!(row["credit_sheet"], v["grade"]["credit_sheet"]["total"], "{}", repo.display());
+        let steps: Vec<(Value, Value)> = v["grade"]["workflow"]["steps"]
+            .as_array()
+            .map(|s| s.iter().map(|s| (s["name"].clone(), s["points"].clone())).collect())
+            .unwrap_or_default();
+        let ours: Vec<(Value, Value)> =
+            row["steps"].as_array().unwrap().iter().map(|s| (s["name"].clone(), s["points"].clone())).collect();
+        assert_eq!(ours, steps, "{}", repo.display());
+    }
+    let by = |name: &str| rows.iter().find(|r| r["repo"].as_str().unwrap().ends_with(name)).unwrap();
+    assert_eq!(by("/correct")["points"], 79, "the distributed workflow's softmax step never passes");
+    assert_eq!(by("/no_workflow")["points"], 86, "without a workflow: the credit sheet");
+    assert_eq!(by("/template_todo")["relu"], "failed");
+    assert_eq!(by("/tensorflow_import")["check_errors"], 1);
+    assert!(by("/broken")["first_finding"].as_str().unwrap().starts_with("invalid-json"), "{}", by("/broken"));
+
+    // The CSV: a header with one column per workflow step, then a row per repository.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1 + 5);
+    assert!(lines[0].starts_with("repo,commit,points,max,credit_sheet,") && lines[0].contains("step: Accuracy >= 92"));
+    assert!(lines[2].contains(",79,100,86,"), "{}", lines[2]);
+
+    // Again: everything from the cache. Then one student pushes: only that repository is graded.
+    let again = run(args(&["--format", "json"]));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(json_of(&again)["cached"], 5);
+    let nn = class.path().join("template_todo/nn_predict.py");
+    let fixed = std::fs::read_to_string(class.path().join("correct/nn_predict.py")).unwrap();
+    std::fs::write(&nn, fixed + "# relu and softmax done\n").unwrap();
+    let after = run(args(&["--format", "json"]));
+    let v = json_of(&after);
+    assert_eq!(v["cached"], 4);
+    let row = v["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["repo"].as_str().unwrap().ends_with("/template_todo"))
+        .unwrap();
+    assert_eq!(
+        (row["cached"].clone(), row["relu"].clone(), row["points"].clone()),
+        (false.into(), "passed".into(), 79.into())
+    );
+
+    // A file of the user's is not replaced by --csv without --overwrite, and nothing is graded.
+    let mine = out.path().join("mine.csv");
+    std::fs::write(&mine, "my notes").unwrap();
+    let refused = run(args(&["--csv", mine.to_str().unwrap()]));
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr.contains("nothing was graded") && refused.stderr.contains("--overwrite"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "my notes");
+}
+
+fn json_of(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+#[test]
+fn a_path_that_is_no_class_is_an_error_naming_it() {
+    let empty = tempdir();
+    let run = fmtool(&["grade", empty.path().to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no student repository in it"), "{}", run.stderr);
+}
