@@ -138,3 +138,70 @@ fn a_path_that_is_no_class_is_an_error_naming_it() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no student repository in it"), "{}", run.stderr);
 }
+
+/// A submission that hangs, one that allocates without bound and one that deletes its folder
+/// become rows with their error, within their limits, and change nothing for the others or in
+/// their own repositories.
+#[test]
+fn hostile_submissions_are_rows_and_leave_the_others_alone() {
+    let python = require_workflow_python();
+    let class = tempdir();
+    let good = class.path().join("good");
+    copy_tree(student_repo("tensorflow_import").path(), &good);
+    let bodies = [
+        ("hangs", "def nn_inference(model_arch, weights, data):\n    while True:\n        pass\n"),
+        (
+            "greedy",
+            "def nn_inference(model_arch, weights, data):\n    hog = []\n    while True:\n        hog.append(bytearray(1 << 26))\n",
+        ),
+        (
+            "deletes",
+            "import os, shutil\n\ndef nn_inference(model_arch, weights, data):\n    shutil.rmtree(os.getcwd(), ignore_errors=True)\n    raise SystemExit(1)\n",
+        ),
+    ];
+    for (name, body) in bodies {
+        let repo = class.path().join(name);
+        copy_tree(student_repo("correct").path(), &repo);
+        let nn = repo.join("nn_predict.py");
+        let text = std::fs::read_to_string(&nn).unwrap() + "\n\n" + body;
+        std::fs::write(&nn, text).unwrap();
+    }
+    let before: Vec<(String, usize)> = ["hangs", "greedy", "deletes", "good"]
+        .iter()
+        .map(|n| (n.to_string(), std::fs::read_dir(class.path().join(n)).unwrap().count()))
+        .collect();
+    let start = std::time::Instant::now();
+    let run =
+        fmtool(&["grade", class.path().to_str().unwrap(), "--python", &python, "--timeout", "8", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(start.elapsed().as_secs() < 120, "the hanging submission held the class up: {:?}", start.elapsed());
+    let v = json_of(&run);
+    let row = |name: &str| {
+        v["repos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["repo"].as_str().unwrap().ends_with(&format!("/{name}")))
+            .unwrap()
+            .clone()
+    };
+    for name in ["hangs", "greedy", "deletes"] {
+        let r = row(name);
+        let inference = r["steps"].as_array().unwrap().iter().find(|s| s["name"] == "Model Inference").unwrap().clone();
+        assert_eq!(inference["points"], 0, "{name}: {r:#}");
+        assert_eq!(r["student_accuracy"], Value::Null, "{name}");
+    }
+    for name in ["hangs", "greedy"] {
+        assert_eq!(row(name)["relu"], "passed", "{name}: relu is graded whatever nn_inference does");
+    }
+    // As on the runner, the steps after the one that deleted the checkout find nothing to run.
+    assert_eq!(row("deletes")["points"], 0);
+    // The good repository's row is what score gives it alone; every repository is as it was.
+    let alone = fmtool_in(&good, &["score", "--format", "json", "--python", &python]);
+    let alone: Value = serde_json::from_str(&alone.stdout).unwrap();
+    assert_eq!(row("good")["points"], alone["points"]);
+    for (name, count) in before {
+        assert_eq!(std::fs::read_dir(class.path().join(&name)).unwrap().count(), count, "{name} was changed");
+    }
+    assert!(class.path().join("deletes/nn_predict.py").is_file());
+}
