@@ -122,7 +122,8 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct GradeArgs {
-    /// Student repositories, or folders whose sub-folders are student repositories.
+    /// Student repositories, folders whose sub-folders are student repositories, or reports of
+    /// `fmtool score --format json` collected from the repositories' own CI runs (`.json` files).
     #[arg(required = true)]
     pub repos: Vec<PathBuf>,
     /// Write one row per repository (one column per workflow step, totals, accuracies, first

@@ -109,7 +109,11 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 pub fn run(args: &GradeArgs, progress: &dyn Progress) -> Result<GradeReport> {
     let start = Instant::now();
-    let repos = discover(&args.repos)?;
+    // Reports collected from the repositories' own CI (`fmtool score --format json`) are rows as
+    // they are; folders are graded here.
+    let (collected, folders): (Vec<PathBuf>, Vec<PathBuf>) =
+        args.repos.iter().cloned().partition(|p| p.extension().is_some_and(|x| x == "json") && p.is_file());
+    let repos = if folders.is_empty() { Vec::new() } else { discover(&folders)? };
     if let Some(c) = &args.cache {
         std::fs::create_dir_all(c).map_err(|e| Error::io("create the cache folder", c, &e))?;
     }
@@ -146,6 +150,7 @@ pub fn run(args: &GradeArgs, progress: &dyn Progress) -> Result<GradeReport> {
         progress.update(i + 1);
     }
     progress.finish();
+    rows.extend(collected.iter().map(|p| row_from_score_json(p)));
     rows.sort_by(|a, b| a.repo.cmp(&b.repo));
     let mut step_names: Vec<String> = Vec::new();
     for s in rows.iter().flat_map(|r| &r.steps) {
@@ -163,13 +168,66 @@ pub fn run(args: &GradeArgs, progress: &dyn Progress) -> Result<GradeReport> {
     })
 }
 
-/// Grades one repository as `fmtool score` and `fmtool check` do in it; never fails: what goes
-/// wrong is the row's `error`.
-fn grade_one(repo: &Path, args: &GradeArgs) -> GradeRow {
-    let start = Instant::now();
-    let mut row = GradeRow {
-        repo: repo.display().to_string(),
-        commit: git_commit(repo),
+/// A row from a report `fmtool score --format json` wrote in a student repository (on its CI
+/// runner, say): the same fields a local grade fills, but `fmtool check`'s, which the report does
+/// not carry. A file that is not such a report is a row with that error.
+fn row_from_score_json(path: &Path) -> GradeRow {
+    let mut row = empty_row(&path.display().to_string(), None);
+    let v: serde_json::Value = match crate::fsguard::read(path, crate::fsguard::budget::JSON)
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| err!("{}: not JSON: {e}", path.display())))
+    {
+        Ok(v) => v,
+        Err(e) => {
+            row.error = Some(one_line(&e));
+            return row;
+        }
+    };
+    let (Some(points), Some(table)) = (v["points"].as_u64(), v.get("points_table")) else {
+        row.error = Some(format!("{}: not a report of `fmtool score --format json`", path.display()));
+        return row;
+    };
+    let g = &v["grade"];
+    if let Some(root) = g["root"].as_str() {
+        row.repo = format!("{} ({})", crate::text::clip(root, 200), path.display());
+    }
+    row.points = Some(points);
+    row.max = g["max"].as_u64().or(table["max"].as_u64());
+    row.credit_sheet = g["credit_sheet"]["total"].as_u64();
+    row.model_accuracy = v["accuracy"].as_f64();
+    row.student_accuracy = g["student_accuracy"].as_f64();
+    if let Some(steps) = g["workflow"]["steps"].as_array() {
+        row.steps = steps
+            .iter()
+            .map(|s| StepCell {
+                name: s["name"].as_str().unwrap_or("").to_string(),
+                points: s["points"].as_u64().unwrap_or(0),
+                max: s["max"].as_u64().unwrap_or(0),
+                passed: s["passed"].as_bool().unwrap_or(false),
+            })
+            .collect();
+    }
+    let status = |item: &str| {
+        let rows = g["credit_sheet"]["rows"].as_array()?;
+        let r = rows.iter().find(|r| r["item"] == item)?;
+        serde_json::from_value(r["status"].clone()).ok()
+    };
+    row.relu = status("relu");
+    row.softmax = status("softmax");
+    if let Some(d) = g["diagnosis"].as_array() {
+        row.diagnosis = d.iter().filter_map(|d| d["code"].as_str().map(str::to_string)).collect();
+        row.cause = d.first().and_then(|d| d["message"].as_str()).map(|m| crate::text::clip(m, 300));
+    }
+    row.python = g["python"]["version"].as_str().map(str::to_string);
+    row.numpy = g["python"]["numpy"].as_str().map(str::to_string);
+    row.error = g["not_run"].as_str().map(str::to_string);
+    row.seconds = v["seconds"].as_f64().unwrap_or(0.0);
+    row
+}
+
+fn empty_row(repo: &str, commit: Option<String>) -> GradeRow {
+    GradeRow {
+        repo: repo.to_string(),
+        commit,
         points: None,
         max: None,
         credit_sheet: None,
@@ -188,7 +246,14 @@ fn grade_one(repo: &Path, args: &GradeArgs) -> GradeRow {
         numpy: None,
         seconds: 0.0,
         cached: false,
-    };
+    }
+}
+
+/// Grades one repository as `fmtool score` and `fmtool check` do in it; never fails: what goes
+/// wrong is the row's `error`.
+fn grade_one(repo: &Path, args: &GradeArgs) -> GradeRow {
+    let start = Instant::now();
+    let mut row = empty_row(&repo.display().to_string(), git_commit(repo));
     let score = ScoreArgs {
         model: repo.to_path_buf(),
         data: None,

@@ -205,3 +205,32 @@ fn hostile_submissions_are_rows_and_leave_the_others_alone() {
     }
     assert!(class.path().join("deletes/nn_predict.py").is_file());
 }
+
+/// Grading at scale: reports `fmtool score --format json` wrote in each repository (on its own CI
+/// runner) are rows as they are, beside repositories graded here; a file that is no such report
+/// is a row with that error.
+#[test]
+fn collected_score_reports_are_rows() {
+    let python = require_workflow_python();
+    let repo = student_repo("tensorflow_import");
+    let run = fmtool_in(repo.path(), &["score", "--format", "json", "--python", &python]);
+    let out = tempdir();
+    let collected = out.path().join("alice.json");
+    std::fs::write(&collected, &run.stdout).unwrap();
+    let other = out.path().join("bob.json");
+    std::fs::write(&other, "{\"hello\": 1}").unwrap();
+    let graded = fmtool(&["grade", collected.to_str().unwrap(), other.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(graded.code, 0, "{}", graded.stderr);
+    let v = json_of(&graded);
+    assert_eq!(crate::score::schema_errors("grade-report.schema.json", &v), Vec::<String>::new());
+    let score: Value = serde_json::from_str(&run.stdout).unwrap();
+    let rows = v["repos"].as_array().unwrap();
+    let alice = rows.iter().find(|r| r["repo"].as_str().unwrap().contains("alice.json")).unwrap();
+    assert_eq!(alice["points"], score["points"]);
+    assert_eq!(alice["credit_sheet"], score["grade"]["credit_sheet"]["total"]);
+    assert_eq!(alice["model_accuracy"], score["accuracy"]);
+    assert_eq!(alice["steps"].as_array().unwrap().len(), score["grade"]["workflow"]["steps"].as_array().unwrap().len());
+    assert_eq!(alice["diagnosis"][0], score["grade"]["diagnosis"][0]["code"]);
+    let bob = rows.iter().find(|r| r["repo"].as_str().unwrap().contains("bob.json")).unwrap();
+    assert!(bob["error"].as_str().unwrap().contains("not a report of `fmtool score --format json`"), "{bob}");
+}
