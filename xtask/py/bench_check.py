@@ -15,6 +15,7 @@ import tempfile
 import time
 
 import numpy as np
+from bench_student import write as write_section
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BEGIN = "<!-- bench-check: begin -->"
@@ -91,13 +92,7 @@ Whole process, release build, median of {args.repeat}, load average {os.getloada
 
 {END}"""
     print(text)
-    old = open(args.out).read()
-    if BEGIN in old and END in old:
-        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END) :]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    with open(args.out, "w") as f:
-        f.write(new)
+    write_section(args.out, text, BEGIN, END)
 
 
 if __name__ == "__main__":

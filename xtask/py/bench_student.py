@@ -114,10 +114,12 @@ load average {load:.2f} when it finished:
 {END}"""
 
 
-def write(path, text):
+def write(path, text, begin=BEGIN, end=END):
+    """Puts `text` (which starts with `begin` and ends with `end`) in place of that section of
+    `path`, or at its end; the benches' shared way to keep BENCHMARKS.md's sections."""
     old = open(path).read() if os.path.exists(path) else ""
-    if BEGIN in old and END in old:
-        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END) :]
+    if begin in old and end in old:
+        new = old[: old.index(begin)] + text + old[old.index(end) + len(end) :]
     else:
         new = old.rstrip("\n") + "\n\n" + text + "\n"
     with open(path, "w") as f:

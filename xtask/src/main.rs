@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Some("bench") => python::run_script("xtask/py/bench.py", &args[1..]),
         Some("bench-student") => python::run_script("xtask/py/bench_student.py", &args[1..]),
         Some("bench-check") => python::run_script("xtask/py/bench_check.py", &args[1..]),
+        Some("bench-grade") => python::run_script("xtask/py/bench_grade.py", &args[1..]),
         Some("test") => python::test(&args[1..]),
         Some("lint-py") => python::lint_py(),
         Some("measure") => measure::run(&args[1..]),
@@ -56,6 +57,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "  sweep               the exhaustive corruption sweep: every fixture model truncated, bit-flipped and zero-filled at 40 positions"
+            );
+            eprintln!(
+                "  bench-grade         a class of 30 student repos: fmtool grade vs every workflow run one repo after another"
             );
             eprintln!("  measure --report FILE -- CMD...   wall time and peak memory of one command (used by bench)");
             eprintln!(
