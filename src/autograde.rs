@@ -456,7 +456,7 @@ pub struct Comparison {
 
 /// The likely cause a diagnosis names, as its JSON `code` (kebab-case): listed once, here;
 /// `schemas/score-report.schema.json` lists the same names (a test keeps them equal).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Cause {
     PythonLacksPackage,

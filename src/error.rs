@@ -36,6 +36,14 @@ impl Error {
         self
     }
 
+    /// The message and its hint on one line, as a report's row shows an error.
+    pub fn one_line(&self) -> String {
+        match &self.hint {
+            Some(h) => format!("{} (hint: {h})", self.message),
+            None => self.message.clone(),
+        }
+    }
+
     /// Prefixes the message with where it happened: `"fashion_mnist.npz: " + message`.
     pub fn context(mut self, prefix: impl fmt::Display) -> Self {
         self.message = format!("{prefix}: {}", self.message);

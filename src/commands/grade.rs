@@ -52,7 +52,7 @@ pub struct GradeRow {
     pub first_finding: Option<String>,
     /// The likely causes fmtool names for what went wrong in the student's code (codes), and
     /// the first one as the student reads it.
-    pub diagnosis: Vec<String>,
+    pub diagnosis: Vec<crate::autograde::Cause>,
     pub cause: Option<String>,
     /// Why the repository could not be graded.
     pub error: Option<String>,
@@ -178,7 +178,7 @@ fn row_from_score_json(path: &Path) -> GradeRow {
     {
         Ok(v) => v,
         Err(e) => {
-            row.error = Some(one_line(&e));
+            row.error = Some(e.one_line());
             return row;
         }
     };
@@ -214,7 +214,7 @@ fn row_from_score_json(path: &Path) -> GradeRow {
     row.relu = status("relu");
     row.softmax = status("softmax");
     if let Some(d) = g["diagnosis"].as_array() {
-        row.diagnosis = d.iter().filter_map(|d| d["code"].as_str().map(str::to_string)).collect();
+        row.diagnosis = d.iter().filter_map(|d| serde_json::from_value(d["code"].clone()).ok()).collect();
         row.cause = d.first().and_then(|d| d["message"].as_str()).map(|m| crate::text::clip(m, 300));
     }
     row.python = g["python"]["version"].as_str().map(str::to_string);
@@ -287,12 +287,7 @@ fn grade_one(repo: &Path, args: &GradeArgs) -> GradeRow {
                     let status = |item: &str| g.credit_sheet.rows.iter().find(|r| r.item == item).map(|r| r.status);
                     row.relu = status("relu");
                     row.softmax = status("softmax");
-                    row.diagnosis = g
-                        .diagnosis
-                        .iter()
-                        .map(|d| serde_json::to_value(d.code).ok())
-                        .filter_map(|v| v.and_then(|v| v.as_str().map(str::to_string)))
-                        .collect();
+                    row.diagnosis = g.diagnosis.iter().map(|d| d.code).collect();
                     row.cause = g.diagnosis.first().map(|d| crate::text::clip(&d.message, 300));
                     row.python = g.python.as_ref().map(|p| p.version.clone());
                     row.numpy = g.python.as_ref().map(|p| p.numpy.clone());
@@ -306,7 +301,7 @@ fn grade_one(repo: &Path, args: &GradeArgs) -> GradeRow {
                 }
             }
         }
-        Err(e) => row.error = Some(one_line(&e)),
+        Err(e) => row.error = Some(e.one_line()),
     }
     let check = CheckArgs { paths: vec![repo.join("model")], format: Format::Human, grader: Grader::Full };
     match super::check::run(&check) {
@@ -318,18 +313,11 @@ fn grade_one(repo: &Path, args: &GradeArgs) -> GradeRow {
         }
         Err(e) => {
             row.check_errors = 1;
-            row.first_finding = Some(crate::text::clip(&one_line(&e), 300));
+            row.first_finding = Some(crate::text::clip(&e.one_line(), 300));
         }
     }
     row.seconds = start.elapsed().as_secs_f64();
     row
-}
-
-fn one_line(e: &Error) -> String {
-    match &e.hint {
-        Some(h) => format!("{} (hint: {h})", e.message),
-        None => e.message.clone(),
-    }
 }
 
 /// The cache key: SHA-256 over fmtool's version, the Python that runs the code, the time limit,

@@ -85,14 +85,6 @@ pub fn load_data(data: Option<&std::path::Path>, split: &str) -> Result<Dataset>
     Ok(d)
 }
 
-/// An error as the one line a report shows: the message, then the hint.
-fn one_line(e: &Error) -> String {
-    match &e.hint {
-        Some(h) => format!("{} (hint: {h})", e.message),
-        None => e.message.clone(),
-    }
-}
-
 /// What one grader made of the model: predictions, or why there are none.
 #[derive(Default)]
 struct Graded {
@@ -139,12 +131,12 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
     let mut model_accuracy = None;
     let graded = match args.grader {
         Grader::Full => match &files {
-            Err(e) => Graded { failure: Some(one_line(e)), ..Graded::default() },
+            Err(e) => Graded { failure: Some(e.one_line()), ..Graded::default() },
             // In a student repository the engine's verdict is information: the student's own code
             // decides the points, so nothing the engine finds stops the grading.
             Ok(files) => match grade_full(files, &data, &mut notes, true, progress) {
                 Ok(g) => g,
-                Err(e) if root.is_some() => Graded { failure: Some(one_line(&e)), ..Graded::default() },
+                Err(e) if root.is_some() => Graded { failure: Some(e.one_line()), ..Graded::default() },
                 Err(e) => return Err(e),
             },
         },
@@ -321,7 +313,7 @@ fn grade_full(
 ) -> Result<Graded> {
     let m = match Model::build(&files.arch, &files.npz) {
         Ok(m) => m,
-        Err(e) => return Ok(Graded { failure: Some(one_line(&e)), ..Graded::default() }),
+        Err(e) => return Ok(Graded { failure: Some(e.one_line()), ..Graded::default() }),
     };
     if m.input.inferred {
         notes.push(format!(
@@ -352,7 +344,7 @@ fn grade_full(
     let input = Some(m.input.clone());
     let parameters = Some(m.params());
     let failed =
-        |e: Error| Graded { failure: Some(one_line(&e)), input: input.clone(), parameters, ..Graded::default() };
+        |e: Error| Graded { failure: Some(e.one_line()), input: input.clone(), parameters, ..Graded::default() };
     let out_shape = m.output_shape().clone();
     if out_shape != [10] {
         return Ok(failed(
@@ -382,7 +374,7 @@ fn grade_classic(files: std::result::Result<&ModelFiles, &Error>, data: &Dataset
         Ok(f) => f,
         Err(e) => {
             return Graded {
-                failure: Some(format!("the course template cannot read the model: {}", one_line(e))),
+                failure: Some(format!("the course template cannot read the model: {}", e.one_line())),
                 ..Graded::default()
             };
         }
@@ -410,7 +402,7 @@ fn grade_classic(files: std::result::Result<&ModelFiles, &Error>, data: &Dataset
     }
     match outcome {
         Ok(preds) => Graded { predictions: Some(preds), template_steps: plan.steps, ..Graded::default() },
-        Err(e) => Graded { failure: Some(one_line(&e)), template_steps: plan.steps, ..Graded::default() },
+        Err(e) => Graded { failure: Some(e.one_line()), template_steps: plan.steps, ..Graded::default() },
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::err;
 use crate::error::Result;
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+use std::borrow::Cow;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -620,34 +621,47 @@ pub fn npy_bytes_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
 /// Writes arrays as an `np.savez` archive (stored, not compressed) into `w`, in the given order.
 /// Timestamps are fixed so the same arrays always give the same bytes.
 pub fn write_npz<W: Write + Seek>(w: W, arrays: &[(String, ArrayD<f32>)]) -> Result<W> {
-    let mut zip = zip::ZipWriter::new(w);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .last_modified_time(zip::DateTime::default())
-        .large_file(false);
-    for (key, array) in arrays {
-        let std = array.as_standard_layout();
-        let data: Vec<f32> = std.iter().copied().collect();
-        zip.start_file(format!("{key}.npy"), options).map_err(|e| err!("cannot write array {key}: {e}"))?;
-        zip.write_all(&npy_bytes_f32(array.shape(), &data)).map_err(|e| err!("cannot write array {key}: {e}"))?;
-    }
-    zip.finish().map_err(|e| err!("cannot finish the npz archive: {e}"))
+    write_f32_members(
+        w,
+        arrays.iter().map(|(key, array)| {
+            let data = match array.as_slice() {
+                Some(s) => Cow::Borrowed(s),
+                None => Cow::Owned(array.as_standard_layout().iter().copied().collect()),
+            };
+            Ok((key.as_str(), array.shape(), data))
+        }),
+    )
 }
 
 /// Writes the float32 arrays of `npz` as an `np.savez` archive, in entry order (the Keras
-/// reader's course model, whose arrays are all float32); [`write_npz`] lays out the bytes.
+/// reader's course model, whose arrays are all float32).
 pub fn write_npz_of<W: Write + Seek>(w: W, npz: &Npz) -> Result<W> {
+    write_f32_members(
+        w,
+        npz.entries.iter().map(|e| {
+            let key = &e.key;
+            let a = e.array.as_ref().map_err(|m| err!("cannot write array {key}: {m}"))?;
+            let Values::F32(data) = &a.data else { return Err(err!("cannot write array {key}: it is not float32")) };
+            Ok((key.as_str(), a.shape.as_slice(), Cow::Borrowed(data.as_slice())))
+        }),
+    )
+}
+
+/// The one npz writer: each member `key.npy` holds `(shape, C-order values)`, stored (not
+/// compressed) with fixed timestamps, so the same arrays always give the same bytes.
+fn write_f32_members<'a, W: Write + Seek>(
+    w: W,
+    members: impl Iterator<Item = Result<(&'a str, &'a [usize], Cow<'a, [f32]>)>>,
+) -> Result<W> {
     let mut zip = zip::ZipWriter::new(w);
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
         .last_modified_time(zip::DateTime::default())
         .large_file(false);
-    for e in &npz.entries {
-        let key = &e.key;
-        let a = e.array.as_ref().map_err(|m| err!("cannot write array {key}: {m}"))?;
-        let Values::F32(data) = &a.data else { return Err(err!("cannot write array {key}: it is not float32")) };
+    for member in members {
+        let (key, shape, data) = member?;
         zip.start_file(format!("{key}.npy"), options).map_err(|e| err!("cannot write array {key}: {e}"))?;
-        zip.write_all(&npy_bytes_f32(&a.shape, data)).map_err(|e| err!("cannot write array {key}: {e}"))?;
+        zip.write_all(&npy_bytes_f32(shape, &data)).map_err(|e| err!("cannot write array {key}: {e}"))?;
     }
     zip.finish().map_err(|e| err!("cannot finish the npz archive: {e}"))
 }

@@ -25,7 +25,7 @@ pub fn student_cases() -> Vec<String> {
 }
 
 /// Copies the tree at `from` into `to` (created), skipping the top-level names in `skip`.
-fn copy_tree(from: &Path, to: &Path, skip: &[&str]) {
+pub fn copy_tree(from: &Path, to: &Path, skip: &[&str]) {
     std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("cannot create {}: {e}", to.display()));
     for e in std::fs::read_dir(from).unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display())).flatten() {
         let name = e.file_name();

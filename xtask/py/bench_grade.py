@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,7 +51,7 @@ def main(argv=None):
         t = time.perf_counter()
         for name in names:
             copy = os.path.join(tmp, "runs", name)
-            assemble_copy(os.path.join(tmp, "class", name), copy)
+            shutil.copytree(os.path.join(tmp, "class", name), copy)
             out = subprocess.run(
                 [PYTHON, os.path.join(ROOT, "tests", "student", "run_workflow.py"), copy],
                 capture_output=True,
@@ -94,12 +95,6 @@ Python {platform.python_version()}, NumPy {numpy.__version__}, {os.cpu_count()} 
 {END}"""
     print(text)
     write(args.out, text, BEGIN, END)
-
-
-def assemble_copy(src, dest):
-    import shutil
-
-    shutil.copytree(src, dest)
 
 
 if __name__ == "__main__":
