@@ -653,3 +653,29 @@ fn stored_ground_truth_is_reproduced() {
     assert_eq!(key(&stored), key(&real));
     assert_eq!((&stored["total"], &stored["accuracy"]), (&real["total"], &real["accuracy"]));
 }
+
+/// `--python` given as a relative path (`.venv/bin/python`) names the file from where
+/// fmtool was started, although the student's code runs in a temporary copy elsewhere.
+#[cfg(unix)]
+#[test]
+fn a_relative_python_path_is_the_one_beside_the_caller() {
+    let python = require_workflow_python();
+    let python = if python.contains('/') {
+        std::path::PathBuf::from(&python)
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|d| d.join(&python))
+            .find(|p| p.is_file())
+            .unwrap()
+    };
+    let here = tempdir();
+    // The same interpreter, named relative to `here` (`../../work/.venv-test/bin/python`): a venv's
+    // python must keep its own path to find its packages.
+    let up = "../".repeat(here.path().components().count() - 1);
+    let relative = format!("{up}{}", python.display().to_string().trim_start_matches('/'));
+    copy_tree(student_repo("tensorflow_import").path(), &here.path().join("repo"), &[]);
+    let run = fmtool_in(here.path(), &["score", "--model", "repo", "--python", &relative, "--format", "json"]);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stderr));
+    assert_eq!(v["grade"]["not_run"], Value::Null, "{:#}", v["grade"]);
+    assert!(v["grade"]["python"]["path"].as_str().unwrap().starts_with('/'), "{:#}", v["grade"]["python"]);
+}
