@@ -15,6 +15,11 @@ use std::time::{Duration, Instant};
 /// data; a folder past this is not one, and copying it would fill the disk.
 const MAX_COPY_BYTES: u64 = 1 << 30;
 const MAX_COPY_FILES: usize = 20_000;
+/// The most processes one run of student code may have at once: the harness is one, a student's
+/// multiprocessing pool a few more; past this it is a fork bomb, and the whole group is killed
+/// before it can exhaust the machine's process table (RLIMIT_NPROC would not do: it counts every
+/// process of the user, and root is exempt from it).
+const MAX_PROCESSES: usize = 64;
 /// The most of a process's stdout or stderr kept for messages.
 const KEEP_OUTPUT: usize = 256 * 1024;
 
@@ -179,6 +184,8 @@ impl Sandbox {
             });
             let deadline = start + limits.timeout;
             let mut timed_out = false;
+            let mut forked = None;
+            let mut polls = 0u32;
             let status = loop {
                 match child.try_wait() {
                     Ok(Some(st)) => break Some(st),
@@ -187,14 +194,33 @@ impl Sandbox {
                         kill_group(pid);
                         break child.wait().ok();
                     }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                    Ok(None) => {
+                        polls += 1;
+                        // Every 20 ms: a fork bomb doubles in a few milliseconds per generation.
+                        if polls.is_multiple_of(2) {
+                            let n = processes_in_group(pid);
+                            if n > MAX_PROCESSES {
+                                forked = Some(n);
+                                kill_group(pid);
+                                break child.wait().ok();
+                            }
+                        }
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
                     Err(_) => break None,
                 }
             };
             // Whatever the student's code left running goes with it.
             kill_group(pid);
             crate::atomic::forget(|u| matches!(u, crate::atomic::Undo::KillGroup(p) if *p == pid));
-            (status, out.join().unwrap_or_default(), errs.join().unwrap_or_default(), timed_out)
+            let mut errs = errs.join().unwrap_or_default();
+            if let Some(n) = forked {
+                errs.push_str(&format!(
+                    "\nfmtool stopped the student's code: it had {n} processes running at once (at most \
+                     {MAX_PROCESSES} are allowed; does it call os.fork() or start processes in a loop?)\n"
+                ));
+            }
+            (status, out.join().unwrap_or_default(), errs, timed_out)
         });
         Ok(Outcome {
             code: status.and_then(|s| s.code()),
@@ -298,6 +324,24 @@ fn kill_group(pid: u32) {
 #[cfg(not(unix))]
 fn kill_group(_pid: u32) {}
 
+/// How many processes are in the process group `pgid` (Linux: from /proc; elsewhere 0, and only
+/// the time limit bounds a fork bomb).
+fn processes_in_group(pgid: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .filter(|e| {
+            // /proc/N/stat: "N (comm) S ppid pgrp ...": comm may hold spaces and parentheses, so
+            // the fields are counted from the last ')'.
+            std::fs::read_to_string(e.path().join("stat")).ok().is_some_and(|stat| {
+                stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok())
+                    == Some(pgid)
+            })
+        })
+        .count()
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
         let dir = self.dir.path().to_path_buf();
@@ -331,6 +375,32 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
         std::thread::sleep(Duration::from_millis(3500));
         assert!(!marker.exists(), "a grandchild survived the timeout");
+    }
+
+    /// A run that starts processes without end is stopped once it has more than MAX_PROCESSES,
+    /// long before its time limit, and none of them is left. (Bounded at 300 here, so that a
+    /// failure of the check leaves the time limit to clean up, not the machine's process table.)
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_fork_bomb_is_stopped_by_its_process_count() {
+        let src = tempfile::tempdir().unwrap();
+        let sb = Sandbox::copy_of(src.path()).unwrap();
+        let script = "i=0; while [ $i -lt 300 ]; do sleep 31 & i=$((i+1)); done; wait".to_string();
+        let t = Instant::now();
+        let out = sb.run(&sh_python(), &["-c".into(), script], &[], limits(20), &|_| {}).unwrap();
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(!out.timed_out);
+        assert!(out.stderr.contains("processes running at once"), "{}", out.stderr);
+        // Killed processes take a moment to be reaped.
+        let left = || {
+            let o = std::process::Command::new("pgrep").args(["-c", "-f", "^sleep 31$"]).output().unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().parse::<usize>().unwrap_or(0)
+        };
+        let t = Instant::now();
+        while left() > 0 && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(left(), 0, "processes of the fork bomb survived");
     }
 
     #[test]
