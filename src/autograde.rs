@@ -720,6 +720,8 @@ pub struct RepoOptions<'a> {
     /// Replaces every step's time limit.
     pub timeout: Option<Duration>,
     pub images: usize,
+    /// Worker processes for test_inference (default: one per core).
+    pub workers: Option<usize>,
 }
 
 /// Grades the repository at `root` as its workflow would, and by the credit sheet.
@@ -756,7 +758,10 @@ pub fn grade_repo(
         }
     };
     let allowed = allowed_modules(root, workflow.as_ref());
-    let runner = Runner::new(root, python.clone(), Some(&allowed))?;
+    let mut runner = Runner::new(root, python.clone(), Some(&allowed))?;
+    if let Some(w) = opts.workers {
+        runner.workers = w.clamp(1, 16);
+    }
     let inspect = runner.inspect()?;
     let probe = runner.probe(Duration::from_secs(60)).ok();
     let mut ev = Evaluator::new(&runner, inspect, opts.images, progress);

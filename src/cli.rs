@@ -75,6 +75,10 @@ pub struct ScoreArgs {
     /// Time limit in seconds for each workflow step's tests (default: each step's own timeout).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+    /// Worker processes for the student's test_inference (default: one per core); `fmtool grade`
+    /// shares the cores among the repositories it grades at once.
+    #[arg(skip)]
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -133,7 +137,8 @@ pub struct GradeArgs {
     /// Write the whole report as JSON (schemas/grade-report.schema.json) to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Replace --csv / --json files that exist (files fmtool grade wrote are replaced anyway).
+    /// Replace --csv / --json / --report files that exist (files fmtool grade wrote are replaced
+    /// anyway).
     #[arg(long)]
     pub overwrite: bool,
     /// Keep each repository's grade here, keyed by a SHA-256 of everything graded, so that a
@@ -149,6 +154,13 @@ pub struct GradeArgs {
     /// Time limit in seconds for each workflow step's tests (default: each step's own timeout).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+    /// Repositories graded at once (default: one per core); the cores are shared among them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// Write one self-contained HTML page (index.html: the points histogram, each step's pass
+    /// rate, the most common findings, one section per student) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

@@ -57,7 +57,7 @@ impl ExitStatus {
     }
 }
 
-/// `fmtool grade --csv/--json`: a file that is there is replaced when an earlier `fmtool grade`
+/// `fmtool grade --csv/--json/--report`: a file that is there is replaced when an earlier `fmtool grade`
 /// wrote it, else only with `--overwrite`; checked before any grading, for both files.
 fn check_grade_files(args: &cli::GradeArgs) -> Result<()> {
     let ours = |p: &std::path::Path, csv: bool| {
@@ -79,10 +79,26 @@ fn check_grade_files(args: &cli::GradeArgs) -> Result<()> {
         }
         atomic::check_target(path, true)?;
     }
+    if let Some(dir) = &args.report {
+        let page = dir.join("index.html");
+        let ours = fsguard::read(&page, 1 << 30).is_ok_and(|b| {
+            b.windows(report::grade_html::GENERATOR.len()).any(|w| w == report::grade_html::GENERATOR.as_bytes())
+        });
+        if page.symlink_metadata().is_ok() && !args.overwrite && !ours {
+            return Err(err!(
+                "{} already exists and is not a page fmtool grade wrote; nothing was graded",
+                page.display()
+            )
+            .with_hint("pass --overwrite to replace it, or choose another --report folder"));
+        }
+        if dir.exists() && !dir.is_dir() {
+            return Err(err!("--report {}: not a folder", dir.display()));
+        }
+    }
     Ok(())
 }
 
-/// Writes `fmtool grade`'s --csv and --json files, each whole (through `atomic`).
+/// Writes `fmtool grade`'s --csv and --json files and --report page, each whole (through `atomic`).
 fn write_grade_files(args: &cli::GradeArgs, r: &commands::grade::GradeReport) -> Result<()> {
     if let Some(path) = &args.csv {
         atomic::write_atomic(path, report::grade::csv(r).as_bytes(), true)?;
@@ -90,6 +106,9 @@ fn write_grade_files(args: &cli::GradeArgs, r: &commands::grade::GradeReport) ->
     if let Some(path) = &args.json {
         let json = serde_json::to_vec_pretty(r).map_err(|e| err!("cannot serialize the report: {e}"))?;
         atomic::write_atomic(path, &json, true)?;
+    }
+    if let Some(dir) = &args.report {
+        atomic::write_together(dir, &[("index.html", report::grade_html::html(r).as_bytes())], true)?;
     }
     Ok(())
 }

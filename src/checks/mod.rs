@@ -49,6 +49,16 @@ pub struct Location {
 }
 
 impl Location {
+    /// `file::$[3].weights[0]`, `file::dense_0`, `file:32` or `file`: how reports name the place.
+    pub fn describe(&self) -> String {
+        match (&self.pointer, &self.key, self.line) {
+            (Some(p), _, _) => format!("{}::{p}", self.file),
+            (None, Some(k), _) => format!("{}::{k}", self.file),
+            (None, None, Some(n)) => format!("{}:{n}", self.file),
+            (None, None, None) => self.file.clone(),
+        }
+    }
+
     pub fn file(file: &str) -> Location {
         Location { file: file.to_string(), ..Location::default() }
     }

@@ -13,6 +13,8 @@ use crate::{Format, err};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// One workflow step's points in one repository.
@@ -22,7 +24,26 @@ pub struct StepCell {
     pub points: u64,
     pub max: u64,
     pub passed: bool,
+    /// What happened in a step that failed, as the student reads it.
+    #[serde(default)]
+    pub message: Option<String>,
 }
+
+/// One thing fmtool tells the student: a finding of `fmtool check`, or a likely cause in the
+/// student's code found by running it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Advice {
+    /// `error` or `warning` (`fmtool check`), or `cause` (what running the code showed).
+    pub kind: String,
+    pub code: String,
+    /// The file, and in it the JSON pointer, npz key or line.
+    pub place: Option<String>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// At most this many pieces of advice are kept per repository (the first ones: errors first).
+const MAX_ADVICE: usize = 40;
 
 /// One student repository's grade.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +75,10 @@ pub struct GradeRow {
     /// the first one as the student reads it.
     pub diagnosis: Vec<crate::autograde::Cause>,
     pub cause: Option<String>,
+    /// Everything fmtool tells this student, in the order `fmtool score` and `fmtool check`
+    /// print it: likely causes first, then check's errors, then its warnings.
+    #[serde(default)]
+    pub advice: Vec<Advice>,
     /// Why the repository could not be graded.
     pub error: Option<String>,
     /// The Python and NumPy that ran the student's code.
@@ -120,34 +145,34 @@ pub fn run(args: &GradeArgs, progress: &dyn Progress) -> Result<GradeReport> {
     // A Ctrl-C kills the student's processes and removes their temporary copies.
     crate::atomic::clean_up_on_signals();
     let python = crate::student::find_python(args.python.as_deref()).ok();
-    let mut rows = Vec::with_capacity(repos.len());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let jobs = args.jobs.map(usize::from).unwrap_or(cores).clamp(1, repos.len().max(1));
+    // The cores are shared: `jobs` repositories at once, each running its images on its share,
+    // so that a step's measured time is what it would be on a runner of its own.
+    let workers = (cores / jobs).max(1);
     progress.start(repos.len());
-    for (i, repo) in repos.iter().enumerate() {
-        let key = cache_key(repo, python.as_ref(), args.timeout);
-        let cached = match (&args.cache, &key, args.force) {
-            (Some(dir), Ok(k), false) => read_cached(&dir.join(format!("{k}.json"))),
-            _ => None,
-        };
-        let row = match cached {
-            // The key is the content, not the folder: two identical submissions share a grade, and
-            // the row takes this repository's own name and commit.
-            Some(mut row) => {
-                row.cached = true;
-                row.repo = repo.display().to_string();
-                row.commit = git_commit(repo);
-                row
-            }
-            None => {
-                let row = grade_one(repo, args);
-                if let (Some(dir), Ok(k)) = (&args.cache, &key) {
-                    let text = serde_json::to_vec_pretty(&row).map_err(|e| err!("cannot cache a row: {e}"))?;
-                    crate::atomic::write_atomic(&dir.join(format!("{k}.json")), &text, true)?;
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<GradeRow>>>> = repos.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(repo) = repos.get(i) else { break };
+                    let row = grade_or_cached(repo, args, python.as_ref(), workers);
+                    *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(row);
+                    progress.update(done.fetch_add(1, Ordering::Relaxed) + 1);
                 }
-                row
-            }
-        };
-        rows.push(row);
-        progress.update(i + 1);
+            });
+        }
+    });
+    let mut rows = Vec::with_capacity(repos.len());
+    for slot in slots {
+        match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(row) => rows.push(row?),
+            None => return Err(err!("a grading thread stopped before its repository was graded")),
+        }
     }
     progress.finish();
     rows.extend(collected.iter().map(|p| row_from_score_json(p)));
@@ -165,6 +190,39 @@ pub fn run(args: &GradeArgs, progress: &dyn Progress) -> Result<GradeReport> {
         repos: rows,
         cached,
         seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// One repository's row: from the cache when it holds the very same files, else graded (and
+/// then cached).
+fn grade_or_cached(
+    repo: &Path,
+    args: &GradeArgs,
+    python: Option<&crate::student::Python>,
+    workers: usize,
+) -> Result<GradeRow> {
+    let key = cache_key(repo, python, args.timeout);
+    let cached = match (&args.cache, &key, args.force) {
+        (Some(dir), Ok(k), false) => read_cached(&dir.join(format!("{k}.json"))),
+        _ => None,
+    };
+    Ok(match cached {
+        // The key is the content, not the folder: two identical submissions share a grade, and
+        // the row takes this repository's own name and commit.
+        Some(mut row) => {
+            row.cached = true;
+            row.repo = repo.display().to_string();
+            row.commit = git_commit(repo);
+            row
+        }
+        None => {
+            let row = grade_one(repo, args, workers);
+            if let (Some(dir), Ok(k)) = (&args.cache, &key) {
+                let text = serde_json::to_vec_pretty(&row).map_err(|e| err!("cannot cache a row: {e}"))?;
+                crate::atomic::write_atomic(&dir.join(format!("{k}.json")), &text, true)?;
+            }
+            row
+        }
     })
 }
 
@@ -203,6 +261,7 @@ fn row_from_score_json(path: &Path) -> GradeRow {
                 points: s["points"].as_u64().unwrap_or(0),
                 max: s["max"].as_u64().unwrap_or(0),
                 passed: s["passed"].as_bool().unwrap_or(false),
+                message: s["message"].as_str().filter(|_| s["passed"] != true).map(|m| crate::text::clip(m, 600)),
             })
             .collect();
     }
@@ -216,6 +275,17 @@ fn row_from_score_json(path: &Path) -> GradeRow {
     if let Some(d) = g["diagnosis"].as_array() {
         row.diagnosis = d.iter().filter_map(|d| serde_json::from_value(d["code"].clone()).ok()).collect();
         row.cause = d.first().and_then(|d| d["message"].as_str()).map(|m| crate::text::clip(m, 300));
+        row.advice = d
+            .iter()
+            .take(MAX_ADVICE)
+            .map(|d| Advice {
+                kind: "cause".into(),
+                code: crate::text::clip(d["code"].as_str().unwrap_or(""), 100),
+                place: None,
+                message: crate::text::clip(d["message"].as_str().unwrap_or(""), 600),
+                hint: d["hint"].as_str().map(|h| crate::text::clip(h, 600)),
+            })
+            .collect();
     }
     row.python = g["python"]["version"].as_str().map(str::to_string);
     row.numpy = g["python"]["numpy"].as_str().map(str::to_string);
@@ -241,6 +311,7 @@ fn empty_row(repo: &str, commit: Option<String>) -> GradeRow {
         first_finding: None,
         diagnosis: Vec::new(),
         cause: None,
+        advice: Vec::new(),
         error: None,
         python: None,
         numpy: None,
@@ -251,7 +322,7 @@ fn empty_row(repo: &str, commit: Option<String>) -> GradeRow {
 
 /// Grades one repository as `fmtool score` and `fmtool check` do in it; never fails: what goes
 /// wrong is the row's `error`.
-fn grade_one(repo: &Path, args: &GradeArgs) -> GradeRow {
+fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
     let start = Instant::now();
     let mut row = empty_row(&repo.display().to_string(), git_commit(repo));
     let score = ScoreArgs {
@@ -267,6 +338,7 @@ fn grade_one(repo: &Path, args: &GradeArgs) -> GradeRow {
         no_student_code: false,
         python: args.python.clone(),
         timeout: args.timeout,
+        workers: Some(workers),
     };
     match super::score::run(&score, &super::Silent) {
         Ok(r) => {
@@ -281,7 +353,13 @@ fn grade_one(repo: &Path, args: &GradeArgs) -> GradeRow {
                         row.steps = w
                             .steps
                             .iter()
-                            .map(|s| StepCell { name: s.name.clone(), points: s.points, max: s.max, passed: s.passed })
+                            .map(|s| StepCell {
+                                name: s.name.clone(),
+                                points: s.points,
+                                max: s.max,
+                                passed: s.passed,
+                                message: (!s.passed).then(|| crate::text::clip(&s.message, 600)),
+                            })
                             .collect();
                     }
                     let status = |item: &str| g.credit_sheet.rows.iter().find(|r| r.item == item).map(|r| r.status);
@@ -289,6 +367,18 @@ fn grade_one(repo: &Path, args: &GradeArgs) -> GradeRow {
                     row.softmax = status("softmax");
                     row.diagnosis = g.diagnosis.iter().map(|d| d.code).collect();
                     row.cause = g.diagnosis.first().map(|d| crate::text::clip(&d.message, 300));
+                    row.advice.extend(g.diagnosis.iter().map(|d| {
+                        Advice {
+                            kind: "cause".into(),
+                            code: serde_json::to_value(d.code)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_string))
+                                .unwrap_or_default(),
+                            place: None,
+                            message: crate::text::clip(&d.message, 600),
+                            hint: d.hint.as_deref().map(|h| crate::text::clip(h, 600)),
+                        }
+                    }));
                     row.python = g.python.as_ref().map(|p| p.version.clone());
                     row.numpy = g.python.as_ref().map(|p| p.numpy.clone());
                     if let Some(why) = &g.not_run {
@@ -310,12 +400,29 @@ fn grade_one(repo: &Path, args: &GradeArgs) -> GradeRow {
             row.check_warnings = c.warnings;
             let first = c.findings.iter().find(|f| f.severity == crate::checks::Severity::Error).or(c.findings.first());
             row.first_finding = first.map(|f| crate::text::clip(&format!("{}: {}", f.code, f.message), 300));
+            let mut findings: Vec<&crate::checks::Finding> = c.findings.iter().collect();
+            findings.sort_by_key(|f| f.severity);
+            row.advice.extend(findings.into_iter().map(|f| Advice {
+                kind: f.severity.as_str().into(),
+                code: f.code.to_string(),
+                place: Some(crate::text::clip(&f.location.describe(), 300)),
+                message: crate::text::clip(&f.message, 600),
+                hint: f.hint.as_deref().map(|h| crate::text::clip(h, 600)),
+            }));
         }
         Err(e) => {
             row.check_errors = 1;
             row.first_finding = Some(crate::text::clip(&e.one_line(), 300));
+            row.advice.push(Advice {
+                kind: "error".into(),
+                code: "unreadable".into(),
+                place: None,
+                message: crate::text::clip(&e.message, 600),
+                hint: e.hint.as_deref().map(|h| crate::text::clip(h, 600)),
+            });
         }
     }
+    row.advice.truncate(MAX_ADVICE);
     row.seconds = start.elapsed().as_secs_f64();
     row
 }

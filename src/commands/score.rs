@@ -246,6 +246,7 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
             python: args.python.as_deref(),
             timeout: args.timeout.map(std::time::Duration::from_secs_f64),
             images: data.len(),
+            workers: args.workers,
         };
         progress.start(data.len());
         let grade = crate::autograde::grade_repo(&root, &opts, &view, &|n| progress.update(n));

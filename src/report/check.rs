@@ -10,13 +10,7 @@ use std::io::{self, Write};
 
 /// `file::$[3].weights[0]`, `file::npz_key`, `file:line`, or `file`.
 fn place(f: &Finding) -> String {
-    let l = &f.location;
-    match (&l.pointer, &l.key, l.line) {
-        (Some(p), _, _) => format!("{}::{p}", l.file),
-        (None, Some(k), _) => format!("{}::{k}", l.file),
-        (None, None, Some(n)) => format!("{}:{n}", l.file),
-        (None, None, None) => l.file.clone(),
-    }
+    f.location.describe()
 }
 
 fn plural(n: usize, what: &str) -> String {

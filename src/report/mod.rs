@@ -23,6 +23,7 @@ pub fn print<T: serde::Serialize + Human>(value: &T, format: Format, w: &mut dyn
 mod check;
 mod convert;
 pub mod grade;
+pub mod grade_html;
 mod hook;
 mod layers;
 mod predict;

@@ -11,11 +11,12 @@ fn copy_tree(from: &Path, to: &Path) {
     crate::student::copy_tree(from, to, &[]);
 }
 
-/// A class folder: three fixture cases, the correct one again without its workflow (graded by
-/// the credit sheet), and a repository whose model JSON is cut off.
+/// A class folder: four fixture cases (one with a hand-trimmed JSON layout: no `units`, weight
+/// names on Flatten, (1, n) float64 biases), the correct one again without its workflow (graded
+/// by the credit sheet), and a repository whose model JSON is cut off.
 fn class() -> tempfile::TempDir {
     let class = tempdir();
-    for case in ["correct", "template_todo", "tensorflow_import"] {
+    for case in ["correct", "template_todo", "tensorflow_import", "handwritten_json"] {
         copy_tree(student_repo(case).path(), &class.path().join(case));
     }
     let no_workflow = class.path().join("no_workflow");
@@ -43,14 +44,24 @@ fn a_class_is_graded_as_score_grades_each_repo_and_regraded_incrementally() {
         v
     };
     let run = |a: Vec<String>| fmtool(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    let first = run(args(&["--csv", csv.to_str().unwrap(), "--json", json.to_str().unwrap()]));
+    let page = out.path().join("report");
+    let first = run(args(&[
+        "--csv",
+        csv.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--report",
+        page.to_str().unwrap(),
+    ]));
     assert_eq!(first.code, 0, "{}", first.stderr);
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // The HTML page, as a real browser renders it, shows the JSON's numbers.
+    crate::browser::check_grade_page(&page.join("index.html"), &report);
     assert_eq!(crate::score::schema_errors("grade-report.schema.json", &report), Vec::<String>::new());
     let rows = report["repos"].as_array().unwrap();
     let names: Vec<&str> =
         rows.iter().map(|r| Path::new(r["repo"].as_str().unwrap()).file_name().unwrap().to_str().unwrap()).collect();
-    assert_eq!(names, ["broken", "correct", "no_workflow", "template_todo", "tensorflow_import"]);
+    assert_eq!(names, ["broken", "correct", "handwritten_json", "no_workflow", "template_todo", "tensorflow_import"]);
     assert_eq!(report["cached"], 0);
 
     // Every row is what `fmtool score` gives in that repository alone.
@@ -75,25 +86,26 @@ fn a_class_is_graded_as_score_grades_each_repo_and_regraded_incrementally() {
     assert_eq!(by("/no_workflow")["points"], 86, "without a workflow: the credit sheet");
     assert_eq!(by("/template_todo")["relu"], "failed");
     assert_eq!(by("/tensorflow_import")["check_errors"], 1);
+    assert!(by("/handwritten_json")["points"].as_u64().unwrap() > 50, "{}", by("/handwritten_json"));
     assert!(by("/broken")["first_finding"].as_str().unwrap().starts_with("invalid-json"), "{}", by("/broken"));
 
     // The CSV: a header with one column per workflow step, then a row per repository.
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1 + 5);
+    assert_eq!(lines.len(), 1 + 6);
     assert!(lines[0].starts_with("repo,commit,points,max,credit_sheet,") && lines[0].contains("step: Accuracy >= 92"));
     assert!(lines[2].contains(",79,100,86,"), "{}", lines[2]);
 
     // Again: everything from the cache. Then one student pushes: only that repository is graded.
     let again = run(args(&["--format", "json"]));
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert_eq!(json_of(&again)["cached"], 5);
+    assert_eq!(json_of(&again)["cached"], 6);
     let nn = class.path().join("template_todo/nn_predict.py");
     let fixed = std::fs::read_to_string(class.path().join("correct/nn_predict.py")).unwrap();
     std::fs::write(&nn, fixed + "# relu and softmax done\n").unwrap();
     let after = run(args(&["--format", "json"]));
     let v = json_of(&after);
-    assert_eq!(v["cached"], 4);
+    assert_eq!(v["cached"], 5);
     let row = v["repos"]
         .as_array()
         .unwrap()
@@ -116,6 +128,14 @@ fn a_class_is_graded_as_score_grades_each_repo_and_regraded_incrementally() {
         refused.stderr
     );
     assert_eq!(std::fs::read_to_string(&mine).unwrap(), "my notes");
+    // Nor a page of the user's in the --report folder.
+    let theirs = out.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(theirs.join("index.html"), "<p>my page</p>").unwrap();
+    let refused = run(args(&["--report", theirs.to_str().unwrap()]));
+    assert_eq!(refused.code, 2);
+    assert!(refused.stderr.contains("not a page fmtool grade wrote"), "{}", refused.stderr);
+    assert_eq!(std::fs::read_to_string(theirs.join("index.html")).unwrap(), "<p>my page</p>");
 }
 
 fn json_of(run: &Run) -> Value {
@@ -130,7 +150,7 @@ fn a_path_that_is_no_class_is_an_error_naming_it() {
     assert!(run.stderr.contains("no student repository in it"), "{}", run.stderr);
 }
 
-/// A submission that hangs, one that allocates without bound and one that deletes its folder
+/// A submission that hangs, one that allocates without bound, one that forks and one that deletes its folder
 /// become rows with their error, within their limits, and change nothing for the others or in
 /// their own repositories.
 #[test]
@@ -146,6 +166,11 @@ fn hostile_submissions_are_rows_and_leave_the_others_alone() {
             "def nn_inference(model_arch, weights, data):\n    hog = []\n    while True:\n        hog.append(bytearray(1 << 26))\n",
         ),
         (
+            // 400 at most, so that a failing check leaves the time limit to clean up.
+            "forks",
+            "import os, time\n\ndef nn_inference(model_arch, weights, data):\n    for _ in range(400):\n        if os.fork() == 0:\n            time.sleep(60)\n            os._exit(0)\n    time.sleep(60)\n",
+        ),
+        (
             "deletes",
             "import os, shutil\n\ndef nn_inference(model_arch, weights, data):\n    shutil.rmtree(os.getcwd(), ignore_errors=True)\n    raise SystemExit(1)\n",
         ),
@@ -157,7 +182,7 @@ fn hostile_submissions_are_rows_and_leave_the_others_alone() {
         let text = std::fs::read_to_string(&nn).unwrap() + "\n\n" + body;
         std::fs::write(&nn, text).unwrap();
     }
-    let before: Vec<(String, usize)> = ["hangs", "greedy", "deletes", "good"]
+    let before: Vec<(String, usize)> = ["hangs", "greedy", "forks", "deletes", "good"]
         .iter()
         .map(|n| (n.to_string(), std::fs::read_dir(class.path().join(n)).unwrap().count()))
         .collect();
@@ -176,15 +201,17 @@ fn hostile_submissions_are_rows_and_leave_the_others_alone() {
             .unwrap()
             .clone()
     };
-    for name in ["hangs", "greedy", "deletes"] {
+    for name in ["hangs", "greedy", "forks", "deletes"] {
         let r = row(name);
         let inference = r["steps"].as_array().unwrap().iter().find(|s| s["name"] == "Model Inference").unwrap().clone();
         assert_eq!(inference["points"], 0, "{name}: {r:#}");
         assert_eq!(r["student_accuracy"], Value::Null, "{name}");
     }
-    for name in ["hangs", "greedy"] {
+    for name in ["hangs", "greedy", "forks"] {
         assert_eq!(row(name)["relu"], "passed", "{name}: relu is graded whatever nn_inference does");
     }
+    let forks = row("forks").to_string();
+    assert!(forks.contains("processes running at once"), "the fork bomb is named: {forks}");
     // As on the runner, the steps after the one that deleted the checkout find nothing to run.
     assert_eq!(row("deletes")["points"], 0);
     // The good repository's row is what score gives it alone; every repository is as it was.
@@ -224,4 +251,47 @@ fn collected_score_reports_are_rows() {
     assert_eq!(alice["diagnosis"][0], score["grade"]["diagnosis"][0]["code"]);
     let bob = rows.iter().find(|r| r["repo"].as_str().unwrap().contains("bob.json")).unwrap();
     assert!(bob["error"].as_str().unwrap().contains("not a report of `fmtool score --format json`"), "{bob}");
+}
+
+/// Ctrl-C while two repositories are graded at once kills both students' processes, removes both
+/// temporary copies, and writes no --csv, --json or --report file, whole or half.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_a_class_leaves_nothing_behind() {
+    let python = require_workflow_python();
+    let class = tempdir();
+    for name in ["a", "b", "c"] {
+        let repo = class.path().join(name);
+        copy_tree(student_repo("correct").path(), &repo);
+        let nn = repo.join("nn_predict.py");
+        let text = std::fs::read_to_string(&nn).unwrap();
+        std::fs::write(&nn, text + "\n\ndef nn_inference(model_arch, weights, data):\n    while True:\n        pass\n")
+            .unwrap();
+    }
+    let tmp = tempdir();
+    let out = tempdir();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fmtool"))
+        .args(["grade", class.path().to_str().unwrap(), "--python", &python, "--jobs", "2"])
+        .args([
+            "--csv",
+            out.path().join("c.csv").to_str().unwrap(),
+            "--json",
+            out.path().join("c.json").to_str().unwrap(),
+        ])
+        .args(["--report", out.path().join("page").to_str().unwrap()])
+        .args(["--cache", out.path().join("cache").to_str().unwrap()])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Interrupted while two repositories are graded at once.
+    crate::student::interrupt_once_copied(&mut child, tmp.path(), 2);
+    let written: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "cache")
+        .collect();
+    assert!(written.is_empty(), "written: {written:?}");
 }

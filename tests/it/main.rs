@@ -1,6 +1,7 @@
 //! fmtool's one integration-test binary: CLI runs as a user sees them, and comparisons with
 //! fixtures written by real Keras and read by real NumPy.
 
+mod browser;
 mod check;
 mod common;
 mod convert;

@@ -593,21 +593,27 @@ fn ctrl_c_leaves_no_copy_and_no_process_behind() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until the copy exists and the student's code is running, then interrupt.
+    interrupt_once_copied(&mut child, tmp.path(), 1);
+}
+
+/// Waits until `copies` temporary copies exist in `tmp` (the child's TMPDIR) and the student's
+/// code runs, sends SIGINT, and asserts that the child failed, that no copy is left and that no
+/// process of the student's is still running.
+#[cfg(unix)]
+pub fn interrupt_once_copied(child: &mut std::process::Child, tmp: &Path, copies: usize) {
     let start = std::time::Instant::now();
-    while std::fs::read_dir(tmp.path()).unwrap().count() == 0 && start.elapsed().as_secs() < 30 {
+    while std::fs::read_dir(tmp).unwrap().count() < copies && start.elapsed().as_secs() < 60 {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let copies = std::fs::read_dir(tmp.path()).unwrap().count();
-    assert_eq!(copies, 1, "fmtool made its copy of the repository in TMPDIR");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    assert_eq!(std::fs::read_dir(tmp).unwrap().count(), copies, "fmtool's copies of the repositories in TMPDIR");
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let status = child.wait().unwrap();
     assert!(!status.success());
-    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.path()).collect();
+    let left: Vec<_> = std::fs::read_dir(tmp).unwrap().flatten().map(|e| e.path()).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let ps = Command::new("pgrep").args(["-f", &tmp.path().display().to_string()]).output().unwrap();
+    let ps = Command::new("pgrep").args(["-f", &tmp.display().to_string()]).output().unwrap();
     assert!(ps.stdout.is_empty(), "student processes still running: {}", String::from_utf8_lossy(&ps.stdout));
 }
 

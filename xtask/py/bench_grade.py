@@ -5,7 +5,8 @@ case's nn_predict.py and model, the t10k data; each one's nn_predict.py ends wit
 so no two are the same submission), then times, on the same machine:
   - every repository's workflow run for real, one repository after another, as GitHub Classroom
     runs each (tests/student/run_workflow.py: each command-grader step through sh + pytest);
-  - `fmtool grade` over the same class (no cache).
+  - `fmtool grade` over the same class (no cache), with --jobs 1 and with its default (one
+    repository per core).
 Checks that both give every repository the same points, and writes the section between the markers
 in BENCHMARKS.md.
 """
@@ -61,19 +62,24 @@ def main(argv=None):
             serial_points[name] = json.loads(out.stdout)["total"]
         serial = time.perf_counter() - t
 
-        t = time.perf_counter()
-        out = subprocess.run(
-            [fmtool, "grade", os.path.join(tmp, "class"), "--python", PYTHON, "--format", "json"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        graded = time.perf_counter() - t
-        rows = json.loads(out.stdout)["repos"]
-        fm_points = {os.path.basename(r["repo"]): r["points"] for r in rows}
-        differ = [n for n in names if fm_points.get(n) != serial_points[n]]
-        if differ:
-            sys.exit(f"fmtool grade and the workflows disagree on {differ}")
+        # fmtool grade: repositories one at a time (each one's images on every core), then in
+        # parallel (the default: one repository per core, the cores shared).
+        times = {}
+        for jobs in ["1", str(os.cpu_count())]:
+            t = time.perf_counter()
+            out = subprocess.run(
+                [fmtool, "grade", os.path.join(tmp, "class"), "--python", PYTHON, "--jobs", jobs, "--format", "json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            times[jobs] = time.perf_counter() - t
+            rows = json.loads(out.stdout)["repos"]
+            fm_points = {os.path.basename(r["repo"]): r["points"] for r in rows}
+            differ = [n for n in names if fm_points.get(n) != serial_points[n]]
+            if differ:
+                sys.exit(f"fmtool grade --jobs {jobs} and the workflows disagree on {differ}")
+        one, graded = times["1"], times[str(os.cpu_count())]
 
     import numpy
 
@@ -90,7 +96,8 @@ Python {platform.python_version()}, NumPy {numpy.__version__}, {os.cpu_count()} 
 | what | time |
 |---|---|
 | every workflow, one repository after another (sh + pytest per step) | {serial:.1f} s |
-| `fmtool grade` (the same points, plus the credit sheet, the engine's accuracy and `check`) | {graded:.1f} s ({serial / graded:.2f}x sooner) |
+| `fmtool grade --jobs 1`: one repository at a time, its images on every core | {one:.1f} s ({serial / one:.2f}x sooner) |
+| `fmtool grade` (default `--jobs {os.cpu_count()}`: the same points, plus the credit sheet, the engine's accuracy and `check`) | {graded:.1f} s ({serial / graded:.2f}x sooner) |
 
 {END}"""
     print(text)

@@ -59,10 +59,11 @@ pub fn run_script(script: &str, args: &[String]) -> Result<(), String> {
 }
 
 /// `cargo xtask test`: makes `.venv-test` with [`TEST_REQUIREMENTS`] if needed, puts it first on
-/// PATH and runs `cargo test --workspace` with the given extra arguments.
+/// PATH, finds (or installs) chromium for the HTML report's test and runs `cargo test --workspace` with the given extra arguments.
 pub fn test(args: &[String]) -> Result<(), String> {
     let root = repo_root();
     let bin = ensure_venv(".venv-test", TEST_REQUIREMENTS)?;
+    let chromium = crate::chromium::ensure()?;
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![bin.clone()];
     paths.extend(std::env::split_paths(&path));
@@ -73,6 +74,7 @@ pub fn test(args: &[String]) -> Result<(), String> {
         .args(args)
         .env("PATH", path)
         .env("FMTOOL_PYTHON", bin.join("python"))
+        .env("FMTOOL_CHROMIUM", chromium)
         .current_dir(&root))
 }
 

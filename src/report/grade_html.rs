@@ -1,0 +1,426 @@
+//! `fmtool grade --report DIR`: the class on one self-contained HTML page for the staff. It loads
+//! nothing (a Content-Security-Policy forbids every fetch and every script; styles are inline and
+//! the histogram is inline SVG), so it opens the same from a laptop, a shared drive or an email.
+//! Every figure is also an attribute (`data-count`, `data-passed`, `data-points`, ...), so a test
+//! reads the numbers a browser rendered and compares them with the JSON report.
+//! Everything from a student's repository (folder names, messages quoting their code) is escaped.
+
+use crate::commands::grade::{GradeReport, GradeRow};
+use crate::grader::Status;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// The page names its writer, so that a later run knows the file is its own.
+pub const GENERATOR: &str = r#"<meta name="generator" content="fmtool grade">"#;
+
+/// How many of the most common findings the page lists.
+const TOP_FINDINGS: usize = 15;
+
+/// Text for HTML content and double-quoted attributes.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn acc(a: Option<f64>) -> String {
+    a.map(|a| format!("{a:.4}")).unwrap_or_else(|| "–".into())
+}
+
+fn status(s: Option<Status>) -> (&'static str, &'static str) {
+    match s {
+        Some(Status::Passed) => ("passed", "ok"),
+        Some(Status::Failed) => ("failed", "failed"),
+        Some(Status::NotRun) | None => ("not_run", "not run"),
+    }
+}
+
+/// The histogram's bins: ten of equal width up to the largest maximum, and one for full marks.
+/// Returns (width, counts).
+pub fn histogram(r: &GradeReport) -> (u64, Vec<usize>) {
+    let top = r.repos.iter().filter_map(|r| r.max.or(r.points)).max().unwrap_or(100).max(1);
+    let width = top.div_ceil(10).max(1);
+    let mut counts = vec![0; (top / width) as usize + 1];
+    for p in r.repos.iter().filter_map(|r| r.points) {
+        let i = ((p / width) as usize).min(counts.len() - 1);
+        counts[i] += 1;
+    }
+    (width, counts)
+}
+
+/// Each workflow step: (name, max, repositories that ran it, repositories it passed in).
+pub fn step_rates(r: &GradeReport) -> Vec<(String, u64, usize, usize)> {
+    r.step_names
+        .iter()
+        .map(|name| {
+            let cells: Vec<_> = r.repos.iter().filter_map(|row| row.steps.iter().find(|s| &s.name == name)).collect();
+            let max = cells.iter().map(|c| c.max).max().unwrap_or(0);
+            (name.clone(), max, cells.len(), cells.iter().filter(|c| c.passed).count())
+        })
+        .collect()
+}
+
+/// One kind of finding across the class: the first repository's wording of it, and who has it.
+struct Common {
+    code: String,
+    kind: String,
+    message: String,
+    hint: Option<String>,
+    /// Indexes into the report's rows.
+    repos: Vec<usize>,
+}
+
+/// The findings by code, most repositories first.
+fn common_findings(r: &GradeReport) -> Vec<Common> {
+    let mut by_code: BTreeMap<&str, Common> = BTreeMap::new();
+    for (i, row) in r.repos.iter().enumerate() {
+        for a in &row.advice {
+            let e = by_code.entry(&a.code).or_insert_with(|| Common {
+                code: a.code.clone(),
+                kind: a.kind.clone(),
+                message: a.message.clone(),
+                hint: a.hint.clone(),
+                repos: vec![],
+            });
+            if e.repos.last() != Some(&i) {
+                e.repos.push(i);
+            }
+        }
+    }
+    let mut v: Vec<Common> = by_code.into_values().collect();
+    v.sort_by(|a, b| b.repos.len().cmp(&a.repos.len()).then_with(|| a.code.cmp(&b.code)));
+    v.truncate(TOP_FINDINGS);
+    v
+}
+
+const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#1b1b1b}
+h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc}h3{margin-bottom:.3em}
+table{border-collapse:collapse}td,th{padding:.2em .6em;text-align:left;vertical-align:top;border-bottom:1px solid #eee}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.bar{display:inline-block;height:.8em;background:#3b7dd8}.barbg{display:inline-block;width:10em;background:#e4e4e4}
+.passed{color:#17702f}.failed{color:#b3261e}.not_run{color:#7a5c00}
+li.cause,li.error{border-left:4px solid #b3261e;padding-left:.5em}li.warning{border-left:4px solid #c98a00;padding-left:.5em}
+ul.advice{list-style:none;padding-left:0}ul.advice li{margin:.4em 0}.hint{color:#444}.hint:before{content:'hint: ';font-weight:600}
+code{font-size:.92em;background:#f3f3f3;padding:0 .2em}.err{color:#b3261e;font-weight:600}
+section.student{border-top:1px solid #ddd;padding-top:.3em}";
+
+/// The whole page.
+pub fn html(r: &GradeReport) -> String {
+    let mut h = String::with_capacity(8192 + r.repos.len() * 2048);
+    let graded: Vec<u64> = r.repos.iter().filter_map(|x| x.points).collect();
+    let mean = if graded.is_empty() { 0.0 } else { graded.iter().sum::<u64>() as f64 / graded.len() as f64 };
+    let versions: Vec<String> = {
+        let mut v: Vec<String> = r
+            .repos
+            .iter()
+            .filter_map(|x| Some(format!("Python {} with NumPy {}", x.python.as_deref()?, x.numpy.as_deref()?)))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n{GENERATOR}\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>fmtool grade: {} repositories</title>\n<style>{STYLE}</style></head>\n<body>\n\
+         <h1>Class report</h1>\n<p id=\"summary\"><span id=\"repos\" data-value=\"{}\">{}</span> repositories, \
+         mean <span id=\"mean\" data-value=\"{mean:.2}\">{mean:.1}</span> points; \
+         <span id=\"ungraded\" data-value=\"{}\">{}</span> could not be graded; \
+         <span id=\"cached\" data-value=\"{}\">{}</span> from the cache. Graded by fmtool {}{}.</p>\n",
+        r.repos.len(),
+        r.repos.len(),
+        r.repos.len(),
+        r.repos.len() - graded.len(),
+        r.repos.len() - graded.len(),
+        r.cached,
+        r.cached,
+        esc(r.fmtool_version),
+        if versions.is_empty() {
+            String::new()
+        } else {
+            format!(", running the students' code in {}", esc(&versions.join("; ")))
+        },
+    );
+    histogram_svg(&mut h, r);
+    steps_table(&mut h, r);
+    findings_table(&mut h, r);
+    class_table(&mut h, r);
+    h.push_str("<h2>Students</h2>\n");
+    for (i, row) in r.repos.iter().enumerate() {
+        student(&mut h, i, row);
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+fn histogram_svg(h: &mut String, r: &GradeReport) {
+    let (width, counts) = histogram(r);
+    let most = counts.iter().copied().max().unwrap_or(0).max(1);
+    let (bar, gap, tall) = (52, 8, 160);
+    let w = counts.len() * (bar + gap) + gap;
+    let _ = write!(
+        h,
+        "<h2>Points</h2>\n<svg id=\"histogram\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\" \
+         role=\"img\" aria-label=\"how many repositories got how many points\" font-family=\"sans-serif\" font-size=\"12\">\n",
+        tall + 44
+    );
+    for (i, &n) in counts.iter().enumerate() {
+        let low = i as u64 * width;
+        let high = if i + 1 == counts.len() { low } else { low + width - 1 };
+        let label = if low == high { low.to_string() } else { format!("{low}–{high}") };
+        let bh = n * tall / most;
+        let x = gap + i * (bar + gap);
+        let _ = writeln!(
+            h,
+            "<g class=\"bin\" data-low=\"{low}\" data-high=\"{high}\" data-count=\"{n}\">\
+             <rect x=\"{x}\" y=\"{}\" width=\"{bar}\" height=\"{bh}\" fill=\"#3b7dd8\"/>\
+             <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{n}</text>\
+             <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{label}</text></g>",
+            tall + 16 - bh,
+            x + bar / 2,
+            tall + 12 - bh,
+            x + bar / 2,
+            tall + 34,
+        );
+    }
+    h.push_str("</svg>\n");
+}
+
+fn steps_table(h: &mut String, r: &GradeReport) {
+    h.push_str("<h2>Workflow steps</h2>\n");
+    let rates = step_rates(r);
+    if rates.is_empty() {
+        h.push_str("<p>No repository had a workflow step.</p>\n");
+        return;
+    }
+    h.push_str(
+        "<table id=\"steps\"><tr><th>step</th><th class=\"n\">points</th><th class=\"n\">passed</th><th>pass rate</th></tr>\n",
+    );
+    for (name, max, ran, passed) in rates {
+        let pct = if ran == 0 { 0.0 } else { 100.0 * passed as f64 / ran as f64 };
+        let _ = writeln!(
+            h,
+            "<tr class=\"step\" data-step=\"{}\" data-ran=\"{ran}\" data-passed=\"{passed}\"><td>{}</td><td class=\"n\">{max}</td>\
+             <td class=\"n\">{passed} of {ran}</td><td><span class=\"barbg\"><span class=\"bar\" style=\"width:{pct:.0}%\"></span></span> {pct:.0}%</td></tr>",
+            esc(&name),
+            esc(&name),
+        );
+    }
+    h.push_str("</table>\n");
+}
+
+fn findings_table(h: &mut String, r: &GradeReport) {
+    h.push_str("<h2>Most common findings</h2>\n");
+    let common = common_findings(r);
+    if common.is_empty() {
+        h.push_str("<p>fmtool found nothing to tell any student.</p>\n");
+        return;
+    }
+    h.push_str("<table id=\"findings\"><tr><th>finding</th><th class=\"n\">repositories</th><th>for example</th><th>who</th></tr>\n");
+    for Common { code, kind, message, hint, repos } in common {
+        let who: Vec<String> =
+            repos.iter().map(|&i| format!("<a href=\"#r{i}\">{}</a>", esc(&r.repos[i].repo))).collect();
+        let _ = writeln!(
+            h,
+            "<tr class=\"finding\" data-code=\"{}\" data-repos=\"{}\"><td><code class=\"{}\">{}</code></td><td class=\"n\">{}</td>\
+             <td>{}{}</td><td>{}</td></tr>",
+            esc(&code),
+            repos.len(),
+            esc(&kind),
+            esc(&code),
+            repos.len(),
+            esc(&message),
+            hint.map(|t| format!("<div class=\"hint\">{}</div>", esc(&t))).unwrap_or_default(),
+            who.join(", ")
+        );
+    }
+    h.push_str("</table>\n");
+}
+
+fn points(row: &GradeRow) -> String {
+    match (row.points, row.max) {
+        (Some(p), Some(m)) => format!("{p}/{m}"),
+        (Some(p), None) => p.to_string(),
+        _ => "–".into(),
+    }
+}
+
+fn class_table(h: &mut String, r: &GradeReport) {
+    h.push_str(
+        "<h2>Class</h2>\n<table id=\"class\"><tr><th>repository</th><th class=\"n\">points</th><th class=\"n\">credit sheet</th>\
+         <th class=\"n\">student accuracy</th><th class=\"n\">model accuracy</th><th>relu</th><th>softmax</th><th class=\"n\">check</th></tr>\n",
+    );
+    for (i, row) in r.repos.iter().enumerate() {
+        let (rc, rt) = status(row.relu);
+        let (sc, st) = status(row.softmax);
+        let _ = writeln!(
+            h,
+            "<tr><td><a href=\"#r{i}\">{}</a></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"{rc}\">{rt}</td><td class=\"{sc}\">{st}</td><td class=\"n\">{} errors, {} warnings</td></tr>",
+            esc(&row.repo),
+            points(row),
+            row.credit_sheet.map(|p| p.to_string()).unwrap_or_else(|| "–".into()),
+            acc(row.student_accuracy),
+            acc(row.model_accuracy),
+            row.check_errors,
+            row.check_warnings,
+        );
+    }
+    h.push_str("</table>\n");
+}
+
+fn student(h: &mut String, i: usize, row: &GradeRow) {
+    let (rc, rt) = status(row.relu);
+    let (sc, st) = status(row.softmax);
+    let _ = write!(
+        h,
+        "<section class=\"student\" id=\"r{i}\" data-repo=\"{}\" data-points=\"{}\" data-max=\"{}\" data-credit-sheet=\"{}\">\n\
+         <h3>{}</h3>\n<p><b>{}</b> points{}; credit sheet {}; the student's accuracy {}, the model's in fmtool {}; \
+         relu <span class=\"{rc}\">{rt}</span>, softmax <span class=\"{sc}\">{st}</span>{}{}.</p>\n",
+        esc(&row.repo),
+        row.points.map(|p| p.to_string()).unwrap_or_default(),
+        row.max.map(|p| p.to_string()).unwrap_or_default(),
+        row.credit_sheet.map(|p| p.to_string()).unwrap_or_default(),
+        esc(&row.repo),
+        points(row),
+        if row.max.is_some() && !row.steps.is_empty() { " from its workflow" } else { "" },
+        row.credit_sheet.map(|p| p.to_string()).unwrap_or_else(|| "–".into()),
+        acc(row.student_accuracy),
+        acc(row.model_accuracy),
+        row.commit
+            .as_deref()
+            .map(|c| format!("; commit <code>{}</code>", esc(&c.chars().take(12).collect::<String>())))
+            .unwrap_or_default(),
+        if row.cached { "; from the cache" } else { "" },
+    );
+    if let Some(e) = &row.error {
+        let _ = writeln!(h, "<p class=\"err\">Not graded in full: {}</p>", esc(e));
+    }
+    if !row.steps.is_empty() {
+        h.push_str("<table class=\"steps\">");
+        for s in &row.steps {
+            let (c, t) = if s.passed { ("passed", "passed") } else { ("failed", "failed") };
+            let _ = write!(
+                h,
+                "<tr data-step=\"{}\" data-passed=\"{}\"><td>{}</td><td class=\"{c}\">{t}</td><td class=\"n\">{}/{}</td><td>{}</td></tr>",
+                esc(&s.name),
+                s.passed,
+                esc(&s.name),
+                s.points,
+                s.max,
+                s.message.as_deref().map(esc).unwrap_or_default(),
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    if row.advice.is_empty() {
+        h.push_str("<p>fmtool has nothing to tell this student.</p>\n");
+    } else {
+        h.push_str("<ul class=\"advice\">\n");
+        for a in &row.advice {
+            let _ = writeln!(
+                h,
+                "<li class=\"{}\" data-code=\"{}\"><code>{}</code> {}{}{}</li>",
+                esc(&a.kind),
+                esc(&a.code),
+                esc(&a.code),
+                a.place.as_deref().map(|p| format!("<i>{}</i>: ", esc(p))).unwrap_or_default(),
+                esc(&a.message),
+                a.hint.as_deref().map(|t| format!("<div class=\"hint\">{}</div>", esc(t))).unwrap_or_default(),
+            );
+        }
+        h.push_str("</ul>\n");
+    }
+    h.push_str("</section>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::grade::{Advice, StepCell};
+
+    fn row(repo: &str, points: Option<u64>) -> GradeRow {
+        let mut r: GradeRow = serde_json::from_value(serde_json::json!({
+            "repo": repo, "commit": null, "points": points, "max": 100, "credit_sheet": points,
+            "steps": [], "student_accuracy": null, "model_accuracy": null, "relu": null, "softmax": null,
+            "check_errors": 0, "check_warnings": 0, "first_finding": null, "diagnosis": [], "cause": null,
+            "error": null, "python": null, "numpy": null, "seconds": 0.0
+        }))
+        .unwrap();
+        r.steps = vec![StepCell {
+            name: "relu".into(),
+            points: 10,
+            max: 10,
+            passed: points.is_some_and(|p| p >= 10),
+            message: None,
+        }];
+        r
+    }
+
+    fn report(rows: Vec<GradeRow>) -> GradeReport {
+        GradeReport { fmtool_version: "0", step_names: vec!["relu".into()], repos: rows, cached: 0, seconds: 0.0 }
+    }
+
+    #[test]
+    fn the_histogram_has_ten_bins_and_one_for_full_marks() {
+        let r =
+            report(vec![row("a", Some(0)), row("b", Some(9)), row("c", Some(95)), row("d", Some(100)), row("e", None)]);
+        let (width, counts) = histogram(&r);
+        assert_eq!(width, 10);
+        assert_eq!(counts, vec![2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
+    }
+
+    #[test]
+    fn step_rates_count_the_repositories_that_ran_each_step() {
+        let r = report(vec![row("a", Some(0)), row("b", Some(50)), row("c", Some(100))]);
+        assert_eq!(step_rates(&r), vec![("relu".to_string(), 10, 3, 2)]);
+    }
+
+    #[test]
+    fn what_a_student_wrote_is_escaped() {
+        let mut evil = row("<script>alert(1)</script>", Some(10));
+        evil.advice.push(Advice {
+            kind: "error".into(),
+            code: "x\"onmouseover=\"y".into(),
+            place: Some("model/<b>".into()),
+            message: "name '</section><img src=x>'".into(),
+            hint: Some("&".into()),
+        });
+        let page = html(&report(vec![evil]));
+        assert!(!page.contains("<script"), "{page}");
+        assert!(!page.contains("<img"));
+        assert!(!page.contains("\"onmouseover"));
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("default-src 'none'"));
+    }
+
+    #[test]
+    fn common_findings_count_each_repository_once_most_first() {
+        let a = |code: &str| Advice {
+            kind: "error".into(),
+            code: code.into(),
+            place: None,
+            message: "m".into(),
+            hint: None,
+        };
+        let mut x = row("x", Some(1));
+        x.advice = vec![a("one"), a("two"), a("two")];
+        let mut y = row("y", Some(1));
+        y.advice = vec![a("two")];
+        let c = common_findings(&report(vec![x, y]));
+        let got: Vec<(&str, usize)> = c.iter().map(|f| (f.code.as_str(), f.repos.len())).collect();
+        assert_eq!(got, vec![("two", 2), ("one", 1)]);
+    }
+}
