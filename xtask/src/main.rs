@@ -1,9 +1,10 @@
-//! Developer tasks for fmtool: `cargo xtask test | lint-py | sweep | fixtures | check-fixtures | student-fixtures | train | bench | measure`. Python work runs in a venv that
+//! Developer tasks for fmtool: `cargo xtask test | lint-py | wheel | wheel-check | sweep | fixtures | check-fixtures | student-fixtures | train | bench | measure`. Python work runs in a venv that
 //! these tasks create themselves (`.venv/` at the repo root, ignored by git), with pinned versions.
 
 mod chromium;
 mod measure;
 mod python;
+mod wheel;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,8 @@ fn main() -> ExitCode {
         Some("bench-check") => python::run_script("xtask/py/bench_check.py", &args[1..]),
         Some("bench-grade") => python::run_script("xtask/py/bench_grade.py", &args[1..]),
         Some("test") => python::test(&args[1..]),
+        Some("wheel") => wheel::build().map(|_| ()),
+        Some("wheel-check") => python::run_test_script("xtask/py/wheel_check.py", &args[1..]),
         Some("lint-py") => python::lint_py(),
         Some("measure") => measure::run(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
@@ -61,6 +64,10 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "  bench-grade         a class of 30 student repos: fmtool grade vs every workflow run one repo after another"
+            );
+            eprintln!("  wheel               build the fmtool wheel (maturin + zig, manylinux2014) into target/wheels");
+            eprintln!(
+                "  wheel-check [--bench] install the wheel into a fresh venv and run it there (version, score, the notebook commands)"
             );
             eprintln!("  measure --report FILE -- CMD...   wall time and peak memory of one command (used by bench)");
             eprintln!(

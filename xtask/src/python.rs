@@ -21,7 +21,7 @@ pub fn repo_root() -> PathBuf {
 
 /// Returns the `bin/` folder of the venv `name` at the repo root, creating the venv and installing
 /// `requirements` unless its marker file already lists exactly them (so a changed list reinstalls).
-fn ensure_venv(name: &str, requirements: &[&str]) -> Result<PathBuf, String> {
+pub fn ensure_venv(name: &str, requirements: &[&str]) -> Result<PathBuf, String> {
     let venv = repo_root().join(name);
     let bin = venv.join("bin");
     let marker = venv.join(".fmtool-requirements");
@@ -44,7 +44,7 @@ pub fn venv_python() -> Result<PathBuf, String> {
     Ok(ensure_venv(".venv", REQUIREMENTS)?.join("python"))
 }
 
-fn run(cmd: &mut Command) -> Result<(), String> {
+pub fn run(cmd: &mut Command) -> Result<(), String> {
     let status = cmd.status().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed with {status}")) }
 }
@@ -56,6 +56,13 @@ pub fn run_script(script: &str, args: &[String]) -> Result<(), String> {
     // Scripts that start commands through `cargo xtask measure` find this binary here.
     let xtask = std::env::current_exe().map_err(|e| format!("cannot find the xtask binary: {e}"))?;
     run(Command::new(python).arg(root.join(script)).args(args).env("FMTOOL_XTASK", xtask).current_dir(&root))
+}
+
+/// Runs `script` with `.venv-test`'s Python (small: no TensorFlow), from the repo root.
+pub fn run_test_script(script: &str, args: &[String]) -> Result<(), String> {
+    let bin = ensure_venv(".venv-test", TEST_REQUIREMENTS)?;
+    let root = repo_root();
+    run(Command::new(bin.join("python")).arg(root.join(script)).args(args).current_dir(&root))
 }
 
 /// `cargo xtask test`: makes `.venv-test` with [`TEST_REQUIREMENTS`] if needed, puts it first on
