@@ -101,7 +101,8 @@ pub struct PredictArgs {
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// The Keras model: a .h5 file (Keras 2 or Keras 3) or a .keras archive.
+    /// The Keras model: a .h5 file (Keras 2 or Keras 3) or a .keras archive; with
+    /// --for-template also a model folder (fashion_mnist.json + fashion_mnist.npz).
     pub input: PathBuf,
     /// Directory to write fashion_mnist.json and fashion_mnist.npz into.
     #[arg(long, default_value = "model")]
@@ -109,6 +110,11 @@ pub struct ConvertArgs {
     /// Replace existing fashion_mnist.json / fashion_mnist.npz.
     #[arg(long)]
     pub force: bool,
+    /// Rewrite the model into what the course template runs (Flatten, Dense with relu/softmax):
+    /// BatchNormalization, Rescaling and Normalization folded into a Dense, Activation layers
+    /// merged, Dropout and other inference-time identities removed; anything else refused.
+    #[arg(long)]
+    pub for_template: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

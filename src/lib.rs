@@ -9,6 +9,7 @@ pub mod commands;
 pub mod dataset;
 pub mod engine;
 pub mod error;
+pub mod fold;
 pub mod fsguard;
 pub mod grader;
 pub mod keras;

@@ -122,8 +122,9 @@ fn activation_name(e: &ArchEntry) -> String {
 
 fn skip_hint(family: Family, class_name: &str) -> String {
     match (family, class_name) {
-        (_, "BatchNormalization") => "fold it into the preceding Dense before exporting (W' = W·γ/√(σ²+ε), b' = (b−μ)·γ/√(σ²+ε)+β) or train without it; the template has no branch for it".into(),
-        (_, "Rescaling" | "Normalization") => "the grader already scales pixels to [0, 1]; drop the layer or fold it into the first Dense".into(),
+        (_, "BatchNormalization") => format!("the template has no branch for it: {}; by hand: W' = W·γ/√(σ²+ε), b' = (b−μ)·γ/√(σ²+ε)+β, or train without it", crate::fold::HINT),
+        (_, "Rescaling" | "Normalization") => format!("the grader already scales pixels to [0, 1]: {}; or drop the layer", crate::fold::HINT),
+        (Family::Activation, "Activation" | "ReLU" | "Softmax") => format!("put the activation on the Dense layer instead (activation=\"relu\" or \"softmax\", the two the template applies); {}", crate::fold::HINT),
         (Family::Activation, _) => "put the activation on the Dense layer instead (activation=\"relu\" or \"softmax\", the two the template applies)".into(),
         _ => "the template runs only Flatten and Dense; for the unmodified template the model must be an MLP (or extend your forward pass and grade with `fmtool score`)".into(),
     }

@@ -10,7 +10,7 @@ use crate::engine::{InputShape, Model};
 use crate::error::Result;
 use crate::keras::{self, Layout};
 use crate::layers::Shape;
-use crate::model::{ArchEntry, JSON_NAME, NPZ_NAME};
+use crate::model::{ArchEntry, JSON_NAME, NPZ_NAME, Npz};
 use crate::{err, layers};
 use std::path::Path;
 
@@ -40,6 +40,22 @@ pub struct ConvertReport {
     pub inlined: Vec<String>,
     pub layers: Vec<SummaryRow>,
     pub total_params: usize,
+    /// With --for-template: what became of each layer, and how close the rewrite is.
+    pub for_template: Option<ForTemplate>,
+}
+
+/// `convert --for-template`'s account of the rewrite.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ForTemplate {
+    /// Each layer of the trained model, in order.
+    pub steps: Vec<crate::fold::FoldStep>,
+    /// Over the test images: the largest difference between the trained model's outputs
+    /// (fmtool's engine, float32) and the rewritten model's, computed as the course template
+    /// computes them (float64, one Flatten and the Dense layers).
+    pub images: usize,
+    pub max_abs_difference: f64,
+    /// Images whose predicted class differs between the two.
+    pub predictions_changed: usize,
 }
 
 /// A model converted in memory, with the bytes of both files ready to write.
@@ -53,6 +69,8 @@ pub struct Converted {
     pub json: String,
     /// fashion_mnist.npz, exactly as `np.savez` lays it out, arrays in entry order.
     pub npz: Vec<u8>,
+    /// The arrays of `npz`.
+    pub arrays: Npz,
 }
 
 /// Converts in memory: reads the Keras file, refuses layers the engine cannot run (naming all of
@@ -86,7 +104,7 @@ fn translate(mut km: keras::KerasModel, shown: &str) -> Result<Converted> {
     let npz =
         crate::model::npz::write_npz_of(std::io::Cursor::new(Vec::with_capacity(bytes + 1024)), &arrays)?.into_inner();
     let model = Model::build(&entries, &arrays).map_err(|e| e.context(shown))?;
-    Ok(Converted { keras: km, entries, model, json, npz })
+    Ok(Converted { keras: km, entries, model, json, npz, arrays })
 }
 
 pub fn run(args: &ConvertArgs) -> Result<ConvertReport> {
@@ -96,18 +114,11 @@ pub fn run(args: &ConvertArgs) -> Result<ConvertReport> {
     if !args.force {
         refuse_existing(&[&json_path, &npz_path])?;
     }
+    if args.for_template {
+        return for_template(args, &json_path, &npz_path);
+    }
     let Converted { keras: km, model, json, npz, .. } = convert_model(&args.input)?;
     write_together(&args.out, &[(NPZ_NAME, npz.as_slice()), (JSON_NAME, json.as_bytes())], args.force)?;
-    let layers = model
-        .nodes
-        .iter()
-        .map(|n| SummaryRow {
-            name: n.name.clone(),
-            class_name: n.class_name.clone(),
-            output_shape: n.output_shape.clone(),
-            params: n.params,
-        })
-        .collect();
     Ok(ConvertReport {
         input: args.input.display().to_string(),
         layout: km.layout,
@@ -117,6 +128,85 @@ pub fn run(args: &ConvertArgs) -> Result<ConvertReport> {
         input_shape: model.input.clone(),
         inlined: km.inlined,
         total_params: model.params(),
-        layers,
+        layers: summary(&model),
+        for_template: None,
+    })
+}
+
+fn summary(model: &Model) -> Vec<SummaryRow> {
+    model
+        .nodes
+        .iter()
+        .map(|n| SummaryRow {
+            name: n.name.clone(),
+            class_name: n.class_name.clone(),
+            output_shape: n.output_shape.clone(),
+            params: n.params,
+        })
+        .collect()
+}
+
+/// `--for-template`: the trained model (a Keras file, or a course export in a folder) rewritten
+/// by `fold`, checked on the test images against the trained model, then written.
+fn for_template(args: &ConvertArgs, json_path: &Path, npz_path: &Path) -> Result<ConvertReport> {
+    let shown = args.input.display().to_string();
+    let (entries, arrays, model, layout, keras_version, inlined) = if args.input.is_dir() {
+        let files = crate::model::load(&args.input)?;
+        let model = Model::build(&files.arch, &files.npz).map_err(|e| e.context(&shown))?;
+        (files.arch, files.npz, model, Layout::CourseExport, None, Vec::new())
+    } else {
+        let c = convert_model(&args.input)?;
+        (c.entries, c.arrays, c.model, c.keras.layout, c.keras.keras_version, c.keras.inlined)
+    };
+    let folded = crate::fold::fold(&entries, &arrays, &model).map_err(|e| e.context(&shown))?;
+    let rewritten = Model::build(&folded.entries, &folded.npz).map_err(|e| e.context("the rewritten model"))?;
+    // The trained model in the engine against the rewritten one as the template computes it.
+    let data = crate::dataset::embedded_test_set();
+    let trained = model.predict(data.images_f32().view(), &|_| {})?;
+    let plan = crate::grader::plan_template(&folded.entries, &folded.npz)?;
+    let pixels = ndarray::Array2::from_shape_fn((data.len(), data.image_values()), |(i, j)| {
+        data.pixels[i * data.image_values() + j] as f64 / 255.0
+    });
+    let template = plan.run(pixels.view())?;
+    if template.dim() != trained.dim() {
+        return Err(err!(
+            "the rewritten model's outputs have shape {:?}, the trained model's {:?}; nothing was written",
+            template.dim(),
+            trained.dim()
+        ));
+    }
+    let argmax = |row: ndarray::ArrayView1<f64>| {
+        row.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0
+    };
+    let mut max_abs_difference = 0.0f64;
+    let mut predictions_changed = 0;
+    for (t, m) in template.rows().into_iter().zip(trained.rows()) {
+        let m = m.mapv(f64::from);
+        for (a, b) in t.iter().zip(&m) {
+            max_abs_difference = max_abs_difference.max((a - b).abs());
+        }
+        predictions_changed += usize::from(argmax(t) != argmax(m.view()));
+    }
+    let json =
+        serde_json::to_string(&serde_json::Value::Array(folded.entries.iter().map(ArchEntry::to_json).collect()))
+            .map_err(|e| err!("cannot serialize the architecture: {e}"))?;
+    let npz = crate::model::npz::write_npz_of(std::io::Cursor::new(Vec::new()), &folded.npz)?.into_inner();
+    write_together(&args.out, &[(NPZ_NAME, npz.as_slice()), (JSON_NAME, json.as_bytes())], args.force)?;
+    Ok(ConvertReport {
+        input: shown,
+        layout,
+        keras_version,
+        json: json_path.display().to_string(),
+        npz: npz_path.display().to_string(),
+        input_shape: rewritten.input.clone(),
+        inlined,
+        total_params: rewritten.params(),
+        layers: summary(&rewritten),
+        for_template: Some(ForTemplate {
+            steps: folded.steps,
+            images: data.len(),
+            max_abs_difference,
+            predictions_changed,
+        }),
     })
 }

@@ -334,8 +334,9 @@ fn grade_full(
                     .collect();
                 if !changed.is_empty() {
                     notes.push(format!(
-                        "the unmodified course template does not run these layers as trained: {}; it grades a different model. `fmtool score --grader classic` shows what it gives",
-                        changed.join(", ")
+                        "the unmodified course template does not run these layers as trained: {}; it grades a different model. `fmtool score --grader classic` shows what it gives; {}",
+                        changed.join(", "),
+                        crate::fold::HINT
                     ));
                 }
             }
@@ -398,7 +399,8 @@ fn grade_classic(files: std::result::Result<&ModelFiles, &Error>, data: &Dataset
         plan.steps.iter().filter(|s| s.changes_result && s.action != crate::grader::Action::Crashed).count();
     if skipped_changing > 0 {
         notes.push(format!(
-            "the course template does not run {skipped_changing} layer(s) as trained; the trained model would score differently"
+            "the course template does not run {skipped_changing} layer(s) as trained; the trained model would score differently. {}",
+            crate::fold::HINT
         ));
     }
     match outcome {

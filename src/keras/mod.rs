@@ -30,6 +30,8 @@ pub enum Layout {
     H5Keras3,
     /// Keras 3 `.keras` zip: `config.json` + `model.weights.h5` with `layers/<...>/vars/<i>`.
     KerasZip,
+    /// Not a Keras file: the course's own export (`convert --for-template` on a model folder).
+    CourseExport,
 }
 
 impl Layout {
@@ -38,6 +40,7 @@ impl Layout {
             Layout::H5Keras2 => "Keras 2 .h5",
             Layout::H5Keras3 => "Keras 3 .h5",
             Layout::KerasZip => "Keras 3 .keras",
+            Layout::CourseExport => "the course's fashion_mnist.json + fashion_mnist.npz",
         }
     }
 }

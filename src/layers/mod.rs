@@ -76,6 +76,14 @@ pub trait Op: Send + Sync {
     fn is_identity(&self) -> bool {
         false
     }
+
+    /// For a layer that computes `y = x * scale + shift` element by element (BatchNormalization,
+    /// Rescaling and Normalization at inference): the scale and shift of every element of one
+    /// sample of shape `sample`, flattened in row-major order. `convert --for-template` folds such
+    /// layers into a Dense.
+    fn affine(&self, _sample: &[usize]) -> Option<(Vec<f64>, Vec<f64>)> {
+        None
+    }
 }
 
 /// What a builder returns: the runnable op and the per-sample shape it produces.

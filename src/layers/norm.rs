@@ -65,6 +65,18 @@ impl Op for ChannelAffine {
         }
         Ok(y)
     }
+
+    fn affine(&self, sample: &[usize]) -> Option<(Vec<f64>, Vec<f64>)> {
+        // `axis` counts the batch axis; element f of a sample is in channel (f / inner) % c.
+        let c = *sample.get(self.axis.checked_sub(1)?)?;
+        let inner: usize = sample[self.axis..].iter().product();
+        let n: usize = sample.iter().product();
+        let channel = |f: usize| (f / inner) % c;
+        Some((
+            (0..n).map(|f| self.scale[channel(f)] as f64).collect(),
+            (0..n).map(|f| self.shift[channel(f)] as f64).collect(),
+        ))
+    }
 }
 
 pub fn build_batch_norm(ctx: &BuildCtx) -> Result<Built> {
@@ -206,6 +218,28 @@ impl Op for Elementwise {
             }
         }
         Ok(y)
+    }
+
+    fn affine(&self, sample: &[usize]) -> Option<(Vec<f64>, Vec<f64>)> {
+        // The parameters repeat every `p` elements (per position of the last axis, or per element).
+        let p = self.scale.len();
+        let n: usize = sample.iter().product();
+        let (mut s, mut t) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for f in 0..n {
+            let k = f % p;
+            match &self.divide {
+                // (x - shift) / d = x / d - shift / d
+                Some(d) => {
+                    s.push(1.0 / d[k] as f64);
+                    t.push(-(self.shift[k] as f64) / d[k] as f64);
+                }
+                None => {
+                    s.push(self.scale[k] as f64);
+                    t.push(self.shift[k] as f64);
+                }
+            }
+        }
+        Some((s, t))
     }
 }
 

@@ -56,7 +56,27 @@ impl Human for ConvertReport {
             writeln!(w, " {:<a$}  {:<b$}  {:>c$}", r[0], r[1], r[2])?;
         }
         writeln!(w, "{}", rule("─"))?;
-        writeln!(w, " Total params: {} ({})", thousands(self.total_params), size(self.total_params))
+        writeln!(w, " Total params: {} ({})", thousands(self.total_params), size(self.total_params))?;
+        if let Some(t) = &self.for_template {
+            writeln!(w, "\nrewritten for the course template (Flatten, then Dense with relu/softmax):")?;
+            let width = t.steps.iter().map(|s| s.name.chars().count() + s.class_name.len() + 3).max().unwrap_or(0);
+            for s in &t.steps {
+                let layer = format!("{} ({})", crate::text::clip(&s.name, 60), s.class_name);
+                writeln!(w, "  {layer:<width$}  {:<7} {}", s.action, s.detail)?;
+            }
+            writeln!(
+                w,
+                "over the {} test images, the rewritten model (float64, as the template computes) differs from the trained one (fmtool's engine) by at most {:.2e}; {}",
+                t.images,
+                t.max_abs_difference,
+                match t.predictions_changed {
+                    0 => "no prediction changed".to_string(),
+                    1 => "1 prediction changed".to_string(),
+                    n => format!("{n} predictions changed"),
+                }
+            )?;
+        }
+        Ok(())
     }
 }
 

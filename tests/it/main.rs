@@ -5,6 +5,7 @@ mod browser;
 mod check;
 mod common;
 mod convert;
+mod for_template;
 mod fuzz_readers;
 mod grade;
 mod hook;

@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("fixtures") => python::run_script("xtask/py/make_fixtures.py", &args[1..]),
         Some("check-fixtures") => python::run_script("xtask/py/make_check_fixtures.py", &args[1..]),
+        Some("template-fixtures") => python::run_script("xtask/py/make_template_fixtures.py", &args[1..]),
         Some("student-fixtures") => python::run_script("xtask/py/make_student_repos.py", &args[1..]),
         Some("train") => python::run_script("xtask/py/train.py", &args[1..]),
         Some("bench") => python::run_script("xtask/py/bench.py", &args[1..]),
@@ -45,6 +46,9 @@ fn main() -> ExitCode {
             eprintln!("  fixtures            regenerate tests/fixtures with real Keras (TensorFlow CPU in .venv)");
             eprintln!(
                 "  check-fixtures      regenerate tests/fixtures/check (fmtool check's NumPy/Keras-written files)"
+            );
+            eprintln!(
+                "  template-fixtures   regenerate tests/fixtures/for_template (convert --for-template's models, real Keras)"
             );
             eprintln!(
                 "  student-fixtures    regenerate tests/fixtures/student (student repos: course files, cases, measured points)"
