@@ -171,6 +171,12 @@ fn hostile_submissions_are_rows_and_leave_the_others_alone() {
             "import os, time\n\ndef nn_inference(model_arch, weights, data):\n    for _ in range(400):\n        if os.fork() == 0:\n            time.sleep(60)\n            os._exit(0)\n    time.sleep(60)\n",
         ),
         (
+            // Appends to its classmates' nn_predict.py through relative paths: were the code run
+            // in place, "../good" would be the sibling repository.
+            "tampers",
+            "import os\n\ndef nn_inference(model_arch, weights, data):\n    for up in ('..', '../..', '../../..'):\n        for name in ('good', 'hangs', 'tampers'):\n            try:\n                with open(os.path.join(up, name, 'nn_predict.py'), 'a') as f:\n                    f.write('# tampered')\n            except OSError:\n                pass\n    raise SystemExit(1)\n",
+        ),
+        (
             "deletes",
             "import os, shutil\n\ndef nn_inference(model_arch, weights, data):\n    shutil.rmtree(os.getcwd(), ignore_errors=True)\n    raise SystemExit(1)\n",
         ),
@@ -182,10 +188,11 @@ fn hostile_submissions_are_rows_and_leave_the_others_alone() {
         let text = std::fs::read_to_string(&nn).unwrap() + "\n\n" + body;
         std::fs::write(&nn, text).unwrap();
     }
-    let before: Vec<(String, usize)> = ["hangs", "greedy", "forks", "deletes", "good"]
-        .iter()
-        .map(|n| (n.to_string(), std::fs::read_dir(class.path().join(n)).unwrap().count()))
-        .collect();
+    let names = ["hangs", "greedy", "forks", "tampers", "deletes", "good"];
+    let before: Vec<(String, usize)> =
+        names.iter().map(|n| (n.to_string(), std::fs::read_dir(class.path().join(n)).unwrap().count())).collect();
+    let code_before: Vec<String> =
+        names.iter().map(|n| std::fs::read_to_string(class.path().join(n).join("nn_predict.py")).unwrap()).collect();
     let start = std::time::Instant::now();
     let run =
         fmtool(&["grade", class.path().to_str().unwrap(), "--python", &python, "--timeout", "8", "--format", "json"]);
@@ -201,7 +208,7 @@ fn hostile_submissions_are_rows_and_leave_the_others_alone() {
             .unwrap()
             .clone()
     };
-    for name in ["hangs", "greedy", "forks", "deletes"] {
+    for name in ["hangs", "greedy", "forks", "tampers", "deletes"] {
         let r = row(name);
         let inference = r["steps"].as_array().unwrap().iter().find(|s| s["name"] == "Model Inference").unwrap().clone();
         assert_eq!(inference["points"], 0, "{name}: {r:#}");
@@ -222,6 +229,10 @@ fn hostile_submissions_are_rows_and_leave_the_others_alone() {
         assert_eq!(std::fs::read_dir(class.path().join(&name)).unwrap().count(), count, "{name} was changed");
     }
     assert!(class.path().join("deletes/nn_predict.py").is_file());
+    for (name, code) in names.iter().zip(&code_before) {
+        let now = std::fs::read_to_string(class.path().join(name).join("nn_predict.py")).unwrap();
+        assert_eq!(&now, code, "{name}/nn_predict.py was changed");
+    }
 }
 
 /// Grading at scale: reports `fmtool score --format json` wrote in each repository (on its own CI
