@@ -39,6 +39,13 @@ impl Dataset {
         self.rows * self.cols
     }
 
+    /// Pixels divided by 255 as float64, one row per image: what the course's `model_test.py`
+    /// feeds the template.
+    pub fn images_f64(&self) -> Array2<f64> {
+        let v: Vec<f64> = self.pixels.iter().map(|&p| p as f64 / 255.0).collect();
+        Array2::from_shape_vec((self.len(), self.image_values()), v).expect("length checked at load")
+    }
+
     /// Pixels divided by 255 as float32, one row per image (what the engine runs).
     pub fn images_f32(&self) -> Array2<f32> {
         let v: Vec<f32> = self.pixels.iter().map(|&p| p as f32 / 255.0).collect();

@@ -111,6 +111,8 @@ pub fn fold(entries: &[ArchEntry], npz: &Npz, model: &Model) -> Result<Folded> {
             _ => model.input.shape.clone(),
         };
         let spec = crate::layers::lookup(&e.class_name);
+        // Scale and shift per element, for BatchNormalization, Rescaling and Normalization.
+        let mut affine = node.op.affine(&input_shape);
         let step = |action: &'static str, detail: String| FoldStep {
             name: e.name.clone(),
             class_name: e.class_name.clone(),
@@ -212,8 +214,8 @@ pub fn fold(entries: &[ArchEntry], npz: &Npz, model: &Model) -> Result<Folded> {
                     }
                 }
             }
-            _ if node.op.affine(&input_shape).is_some() => {
-                let (s, t) = node.op.affine(&input_shape).expect("checked");
+            _ if affine.is_some() => {
+                let (s, t) = affine.take().expect("checked");
                 match &mut open {
                     Some(d) if d.act == Act::Linear && pending.is_none() => {
                         // (x @ W + b) * s + t = x @ (W diag(s)) + (b * s + t).

@@ -164,10 +164,7 @@ fn for_template(args: &ConvertArgs, json_path: &Path, npz_path: &Path) -> Result
     let data = crate::dataset::embedded_test_set();
     let trained = model.predict(data.images_f32().view(), &|_| {})?;
     let plan = crate::grader::plan_template(&folded.entries, &folded.npz)?;
-    let pixels = ndarray::Array2::from_shape_fn((data.len(), data.image_values()), |(i, j)| {
-        data.pixels[i * data.image_values() + j] as f64 / 255.0
-    });
-    let template = plan.run(pixels.view())?;
+    let template = plan.run(data.images_f64().view())?;
     if template.dim() != trained.dim() {
         return Err(err!(
             "the rewritten model's outputs have shape {:?}, the trained model's {:?}; nothing was written",
@@ -175,17 +172,14 @@ fn for_template(args: &ConvertArgs, json_path: &Path, npz_path: &Path) -> Result
             trained.dim()
         ));
     }
-    let argmax = |row: ndarray::ArrayView1<f64>| {
-        row.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0
-    };
     let mut max_abs_difference = 0.0f64;
     let mut predictions_changed = 0;
     for (t, m) in template.rows().into_iter().zip(trained.rows()) {
-        let m = m.mapv(f64::from);
-        for (a, b) in t.iter().zip(&m) {
-            max_abs_difference = max_abs_difference.max((a - b).abs());
+        for (a, &b) in t.iter().zip(&m) {
+            max_abs_difference = max_abs_difference.max((a - f64::from(b)).abs());
         }
-        predictions_changed += usize::from(argmax(t) != argmax(m.view()));
+        let (a, b) = (crate::grader::argmax(t.iter().copied()), crate::grader::argmax(m.iter().copied()));
+        predictions_changed += usize::from(a != b);
     }
     let json =
         serde_json::to_string(&serde_json::Value::Array(folded.entries.iter().map(ArchEntry::to_json).collect()))

@@ -42,6 +42,19 @@ pub struct Advice {
     pub hint: Option<String>,
 }
 
+impl Advice {
+    /// The message and hint clipped, as every row keeps them.
+    fn new(kind: &str, code: &str, place: Option<String>, message: &str, hint: Option<&str>) -> Advice {
+        Advice {
+            kind: kind.into(),
+            code: crate::text::clip(code, 100),
+            place: place.map(|p| crate::text::clip(&p, 300)),
+            message: crate::text::clip(message, 600),
+            hint: hint.map(|h| crate::text::clip(h, 600)),
+        }
+    }
+}
+
 /// At most this many pieces of advice are kept per repository (the first ones: errors first).
 const MAX_ADVICE: usize = 40;
 
@@ -278,12 +291,9 @@ fn row_from_score_json(path: &Path) -> GradeRow {
         row.advice = d
             .iter()
             .take(MAX_ADVICE)
-            .map(|d| Advice {
-                kind: "cause".into(),
-                code: crate::text::clip(d["code"].as_str().unwrap_or(""), 100),
-                place: None,
-                message: crate::text::clip(d["message"].as_str().unwrap_or(""), 600),
-                hint: d["hint"].as_str().map(|h| crate::text::clip(h, 600)),
+            .map(|d| {
+                let text = |k: &str| d[k].as_str().unwrap_or("");
+                Advice::new("cause", text("code"), None, text("message"), d["hint"].as_str())
             })
             .collect();
     }
@@ -368,16 +378,9 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
                     row.diagnosis = g.diagnosis.iter().map(|d| d.code).collect();
                     row.cause = g.diagnosis.first().map(|d| crate::text::clip(&d.message, 300));
                     row.advice.extend(g.diagnosis.iter().map(|d| {
-                        Advice {
-                            kind: "cause".into(),
-                            code: serde_json::to_value(d.code)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_string))
-                                .unwrap_or_default(),
-                            place: None,
-                            message: crate::text::clip(&d.message, 600),
-                            hint: d.hint.as_deref().map(|h| crate::text::clip(h, 600)),
-                        }
+                        let code = serde_json::to_value(d.code).ok();
+                        let code = code.as_ref().and_then(|v| v.as_str()).unwrap_or_default();
+                        Advice::new("cause", code, None, &d.message, d.hint.as_deref())
                     }));
                     row.python = g.python.as_ref().map(|p| p.version.clone());
                     row.numpy = g.python.as_ref().map(|p| p.numpy.clone());
@@ -402,24 +405,15 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
             row.first_finding = first.map(|f| crate::text::clip(&format!("{}: {}", f.code, f.message), 300));
             let mut findings: Vec<&crate::checks::Finding> = c.findings.iter().collect();
             findings.sort_by_key(|f| f.severity);
-            row.advice.extend(findings.into_iter().map(|f| Advice {
-                kind: f.severity.as_str().into(),
-                code: f.code.to_string(),
-                place: Some(crate::text::clip(&f.location.describe(), 300)),
-                message: crate::text::clip(&f.message, 600),
-                hint: f.hint.as_deref().map(|h| crate::text::clip(h, 600)),
+            row.advice.extend(findings.into_iter().map(|f| {
+                let place = Some(f.location.describe());
+                Advice::new(f.severity.as_str(), f.code.as_str(), place, &f.message, f.hint.as_deref())
             }));
         }
         Err(e) => {
             row.check_errors = 1;
             row.first_finding = Some(crate::text::clip(&e.one_line(), 300));
-            row.advice.push(Advice {
-                kind: "error".into(),
-                code: "unreadable".into(),
-                place: None,
-                message: crate::text::clip(&e.message, 600),
-                hint: e.hint.as_deref().map(|h| crate::text::clip(h, 600)),
-            });
+            row.advice.push(Advice::new("error", "unreadable", None, &e.message, e.hint.as_deref()));
         }
     }
     row.advice.truncate(MAX_ADVICE);

@@ -227,13 +227,10 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
             _ => Vec::new(),
         };
         let template_predictions = match &plan {
-            Some(Ok(plan)) if !skipped_layers.is_empty() => {
-                let n = data.image_values();
-                let images = Array2::from_shape_fn((data.len(), n), |(i, j)| data.pixels[i * n + j] as f64 / 255.0);
-                plan.run(images.view())
-                    .ok()
-                    .map(|out| out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>())
-            }
+            Some(Ok(plan)) if !skipped_layers.is_empty() => plan
+                .run(data.images_f64().view())
+                .ok()
+                .map(|out| out.rows().into_iter().map(|r| grader::argmax(r.iter().copied())).collect::<Vec<_>>()),
             _ => None,
         };
         let view = crate::autograde::EngineView {
@@ -381,10 +378,8 @@ fn grade_classic(files: std::result::Result<&ModelFiles, &Error>, data: &Dataset
             };
         }
     };
-    let n = data.image_values();
-    let images = Array2::from_shape_fn((data.len(), n), |(i, j)| data.pixels[i * n + j] as f64 / 255.0);
     let plan = grader::plan_template_pass(&files.arch, &files.npz);
-    let outcome = plan.run(images.view()).and_then(|out| {
+    let outcome = plan.run(data.images_f64().view()).and_then(|out| {
         if out.ncols() != 10 {
             return Err(err!(
                 "the course template's forward pass ends with {} values per image, not 10 class scores",

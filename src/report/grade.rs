@@ -9,8 +9,9 @@ use std::io::{self, Write};
 /// The CSV's first line starts with this, so that a later run knows the file is its own.
 pub const CSV_FIRST: &str = "repo,commit,points,max,credit_sheet,";
 
-fn acc(a: Option<f64>) -> String {
-    a.map(|a| format!("{a:.4}")).unwrap_or_else(|| "-".into())
+/// An accuracy to four places, or `missing`.
+pub(super) fn acc(a: Option<f64>, missing: &str) -> String {
+    a.map(|a| format!("{a:.4}")).unwrap_or_else(|| missing.into())
 }
 
 fn mark(s: Option<Status>) -> &'static str {
@@ -27,11 +28,12 @@ fn first_problem(r: &GradeRow) -> &str {
     r.error.as_deref().or(r.cause.as_deref()).or(r.first_finding.as_deref()).unwrap_or("")
 }
 
-fn points(r: &GradeRow) -> String {
+/// `79/100`, or the points alone without a maximum, or `missing`.
+pub(super) fn points(r: &GradeRow, missing: &str) -> String {
     match (r.points, r.max) {
         (Some(p), Some(m)) => format!("{p}/{m}"),
         (Some(p), None) => p.to_string(),
-        _ => "-".into(),
+        _ => missing.into(),
     }
 }
 
@@ -49,10 +51,10 @@ impl Human for GradeReport {
                 w,
                 "{:<width$}  {:>7}  {:>5}  {:>8}  {:>8}  {:<4} {:<7}  {:>2}/{:<2}  {}{}",
                 crate::text::clip(&r.repo, 40),
-                points(r),
+                points(r, "-"),
                 r.credit_sheet.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-                acc(r.student_accuracy),
-                acc(r.model_accuracy),
+                acc(r.student_accuracy, "-"),
+                acc(r.model_accuracy, "-"),
                 mark(r.relu),
                 mark(r.softmax),
                 r.check_errors,

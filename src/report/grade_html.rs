@@ -5,6 +5,7 @@
 //! reads the numbers a browser rendered and compares them with the JSON report.
 //! Everything from a student's repository (folder names, messages quoting their code) is escaped.
 
+use super::grade::{acc, points};
 use crate::commands::grade::{GradeReport, GradeRow};
 use crate::grader::Status;
 use std::collections::BTreeMap;
@@ -33,9 +34,8 @@ fn esc(s: &str) -> String {
     out
 }
 
-fn acc(a: Option<f64>) -> String {
-    a.map(|a| format!("{a:.4}")).unwrap_or_else(|| "–".into())
-}
+/// What the page shows for a missing number.
+const NONE: &str = "–";
 
 fn status(s: Option<Status>) -> (&'static str, &'static str) {
     match s {
@@ -249,14 +249,6 @@ fn findings_table(h: &mut String, r: &GradeReport) {
     h.push_str("</table>\n");
 }
 
-fn points(row: &GradeRow) -> String {
-    match (row.points, row.max) {
-        (Some(p), Some(m)) => format!("{p}/{m}"),
-        (Some(p), None) => p.to_string(),
-        _ => "–".into(),
-    }
-}
-
 fn class_table(h: &mut String, r: &GradeReport) {
     h.push_str(
         "<h2>Class</h2>\n<table id=\"class\"><tr><th>repository</th><th class=\"n\">points</th><th class=\"n\">credit sheet</th>\
@@ -270,10 +262,10 @@ fn class_table(h: &mut String, r: &GradeReport) {
             "<tr><td><a href=\"#r{i}\">{}</a></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td><td class=\"{rc}\">{rt}</td><td class=\"{sc}\">{st}</td><td class=\"n\">{} errors, {} warnings</td></tr>",
             esc(&row.repo),
-            points(row),
-            row.credit_sheet.map(|p| p.to_string()).unwrap_or_else(|| "–".into()),
-            acc(row.student_accuracy),
-            acc(row.model_accuracy),
+            points(row, NONE),
+            row.credit_sheet.map(|p| p.to_string()).unwrap_or_else(|| NONE.into()),
+            acc(row.student_accuracy, NONE),
+            acc(row.model_accuracy, NONE),
             row.check_errors,
             row.check_warnings,
         );
@@ -294,11 +286,11 @@ fn student(h: &mut String, i: usize, row: &GradeRow) {
         row.max.map(|p| p.to_string()).unwrap_or_default(),
         row.credit_sheet.map(|p| p.to_string()).unwrap_or_default(),
         esc(&row.repo),
-        points(row),
+        points(row, NONE),
         if row.max.is_some() && !row.steps.is_empty() { " from its workflow" } else { "" },
-        row.credit_sheet.map(|p| p.to_string()).unwrap_or_else(|| "–".into()),
-        acc(row.student_accuracy),
-        acc(row.model_accuracy),
+        row.credit_sheet.map(|p| p.to_string()).unwrap_or_else(|| NONE.into()),
+        acc(row.student_accuracy, NONE),
+        acc(row.model_accuracy, NONE),
         row.commit
             .as_deref()
             .map(|c| format!("; commit <code>{}</code>", esc(&c.chars().take(12).collect::<String>())))

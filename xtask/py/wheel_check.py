@@ -27,7 +27,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench_student import ROOT, write
+
 WHEELS = os.path.join(ROOT, "target", "wheels")
 # The distribution's name ("fmtool" on PyPI is an unrelated package); the command is `fmtool`.
 DIST = "fmtool-fashion-mnist"
@@ -254,16 +255,7 @@ environment made by that commit):
 
 {END}"""
     print(text)
-    path = os.path.join(ROOT, "BENCHMARKS.md")
-    with open(path) as f:
-        old = f.read()
-    if BEGIN in old:
-        new = old.split(BEGIN)[0] + text + old.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    with open(path + ".tmp", "w") as f:
-        f.write(new)
-    os.replace(path + ".tmp", path)
+    write(os.path.join(ROOT, "BENCHMARKS.md"), text, BEGIN, END)
 
 
 if __name__ == "__main__":
