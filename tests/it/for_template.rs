@@ -136,3 +136,20 @@ fn layers_without_an_exact_form_are_refused_by_name_and_nothing_is_written() {
         assert!(!target.exists(), "{fixture_dir}: {} was created", target.display());
     }
 }
+
+/// The other inputs a student has: a Keras 3 `.keras` archive, and a hand-trimmed course export
+/// (no `units`, weight names on Flatten, (1, n) float64 biases).
+#[test]
+fn a_keras_archive_and_a_hand_trimmed_export_are_rewritten() {
+    for input in
+        [fixture("keras3/mlp_flatten").join("model.keras"), fixture("student/cases/handwritten_json").join("model")]
+    {
+        let out = tempdir();
+        let report = rewrite(&input, out.path());
+        let t = &report["for_template"];
+        assert_eq!(t["predictions_changed"], 0, "{}: {t:#}", input.display());
+        assert!(t["max_abs_difference"].as_f64().unwrap() < 1e-5, "{}: {t:#}", input.display());
+        let steps = t["steps"].as_array().unwrap();
+        assert!(steps.iter().filter(|s| s["action"] == "kept").count() >= 2, "{}: {t:#}", input.display());
+    }
+}
