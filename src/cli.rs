@@ -52,6 +52,10 @@ pub struct ScoreArgs {
     pub format: Format,
     #[arg(long, value_enum, default_value_t)]
     pub grader: Grader,
+    /// Also print where the time went: reading the model and the data, building the layers, and
+    /// the engine's forward pass over all images (the JSON report always has these).
+    #[arg(long)]
+    pub timings: bool,
     /// Write confusion-matrix.png and misclassified.png into this directory.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
@@ -89,6 +93,10 @@ pub struct PredictArgs {
     pub model: PathBuf,
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Which data split to read from --data: t10k (test) or train (e.g. a teacher's outputs on the
+    /// training images, for distillation).
+    #[arg(long, default_value = "t10k", requires = "data")]
+    pub split: String,
     /// Where to write the (N, 10) float32 outputs as a .npy file.
     #[arg(long, value_name = "FILE.npy")]
     pub out: Option<PathBuf>,

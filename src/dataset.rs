@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 pub const CLASS_NAMES: [&str; 10] =
     ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
-const EMBEDDED_IMAGES: &[u8] = include_bytes!("../data/fashion/t10k-images-idx3-ubyte.gz");
-const EMBEDDED_LABELS: &[u8] = include_bytes!("../data/fashion/t10k-labels-idx1-ubyte.gz");
+// Raw IDX bytes, inflated from data/fashion/*.gz by build.rs: decoding them is a copy, not an
+// inflate (which took a third of a small model's `fmtool score`).
+const EMBEDDED_IMAGES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/t10k-images-idx3-ubyte"));
+const EMBEDDED_LABELS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/t10k-labels-idx1-ubyte"));
 
 /// Images as raw bytes (one row of 784 per image) and their labels.
 #[derive(Debug, Clone)]
@@ -46,6 +48,12 @@ impl Dataset {
         Array2::from_shape_vec((self.len(), self.image_values()), v).expect("length checked at load")
     }
 
+    /// The raw pixels, one row per image (for [`crate::engine::Model::predict_pixels`]).
+    pub fn pixel_rows(&self) -> ndarray::ArrayView2<'_, u8> {
+        ndarray::ArrayView2::from_shape((self.len(), self.image_values()), &self.pixels)
+            .expect("length checked at load")
+    }
+
     /// Pixels divided by 255 as float32, one row per image (what the engine runs).
     pub fn images_f32(&self) -> Array2<f32> {
         let v: Vec<f32> = self.pixels.iter().map(|&p| p as f32 / 255.0).collect();
@@ -55,8 +63,8 @@ impl Dataset {
 
 /// The course's test set (10,000 images), from the copy embedded in the binary.
 pub fn embedded_test_set() -> Dataset {
-    let images = decode_idx(EMBEDDED_IMAGES, "embedded t10k-images-idx3-ubyte.gz", 3).expect("embedded data is valid");
-    let labels = decode_idx(EMBEDDED_LABELS, "embedded t10k-labels-idx1-ubyte.gz", 1).expect("embedded data is valid");
+    let images = decode_idx(EMBEDDED_IMAGES, "embedded t10k-images-idx3-ubyte", 3).expect("embedded data is valid");
+    let labels = decode_idx(EMBEDDED_LABELS, "embedded t10k-labels-idx1-ubyte", 1).expect("embedded data is valid");
     assemble("embedded Fashion-MNIST test set (t10k)".into(), images, labels).expect("embedded data is valid")
 }
 

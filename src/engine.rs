@@ -124,7 +124,13 @@ impl Model {
     }
 
     /// Like [`Model::build`] with the weights already looked up, in entry order.
-    pub fn build_with_weights(arch: &[ArchEntry], mut weights: Vec<Vec<Weight>>) -> Result<Model> {
+    pub fn build_with_weights(arch: &[ArchEntry], weights: Vec<Vec<Weight>>) -> Result<Model> {
+        Model::build_graph(arch, weights, true)
+    }
+
+    /// Builds the graph; with `fuse`, lets layers take on the element-wise layers after them
+    /// ([`fuse_posts`]); the tests compare both.
+    fn build_graph(arch: &[ArchEntry], mut weights: Vec<Vec<Weight>>, fuse: bool) -> Result<Model> {
         if arch.is_empty() {
             return Err(err!("the model has no layers"));
         }
@@ -181,6 +187,9 @@ impl Model {
                 alias,
             });
         }
+        if fuse {
+            fuse_posts(&mut nodes);
+        }
         Ok(Model { nodes, input })
     }
 
@@ -195,14 +204,15 @@ impl Model {
 
     /// Runs one batch whose rows are flat images; the batch is reshaped to the input shape.
     pub fn forward(&self, rows: ArrayView2<f32>) -> Result<Tensor> {
-        let n = rows.nrows();
+        self.forward_rows(rows.as_standard_layout().into_owned())
+    }
+
+    /// [`Model::forward`] on rows the engine may keep.
+    fn forward_rows(&self, rows: Array2<f32>) -> Result<Tensor> {
+        let (n, cols) = rows.dim();
         let mut shape = vec![n];
         shape.extend(&self.input.shape);
-        let x = rows
-            .as_standard_layout()
-            .into_owned()
-            .into_shape_with_order(IxDyn(&shape))
-            .map_err(|_| self.input_mismatch(rows.ncols()))?;
+        let x = rows.into_shape_with_order(IxDyn(&shape)).map_err(|_| self.input_mismatch(cols))?;
         // Identity layers are not run: their consumers read the aliased source directly.
         let resolve = |s: &Source| match s {
             Source::Node(j) => self.nodes[*j].alias.unwrap_or(*s),
@@ -224,7 +234,20 @@ impl Model {
             if node.alias.is_some() {
                 continue;
             }
-            let y = {
+            // A one-input layer that is its input's last reader may overwrite it (Op::forward_owned).
+            let sole = match node.inputs.as_slice() {
+                [s] => match resolve(s) {
+                    Source::Node(j) if remaining[j] == 1 && Source::Node(j) != result => Some(j),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let y = if let Some(j) = sole {
+                let input = outputs[j].take().expect("inputs run before their consumers");
+                node.op
+                    .forward_owned(input)
+                    .map_err(|e| e.context(format!("layer {}", crate::text::clip(&node.name, 100))))?
+            } else {
                 let ins: Vec<&Tensor> = node
                     .inputs
                     .iter()
@@ -263,6 +286,23 @@ impl Model {
     /// Runs all images (rows of 784 values) in parallel chunks and returns the model's outputs,
     /// one row per image. `progress` is called with the number of images finished so far.
     pub fn predict(&self, images: ArrayView2<f32>, progress: &(dyn Fn(usize) + Sync)) -> Result<Array2<f32>> {
+        self.predict_rows(images, &|chunk| self.forward(chunk), progress)
+    }
+
+    /// [`Model::predict`] on raw pixels (0 to 255): each chunk is divided by 255 as float32 when
+    /// its turn comes, the same values as [`crate::dataset::Dataset::images_f32`] without a
+    /// float32 copy of the whole data set (31 MB for the test set: its page faults alone cost a
+    /// small model's `fmtool score` more than its forward pass).
+    pub fn predict_pixels(&self, pixels: ArrayView2<u8>, progress: &(dyn Fn(usize) + Sync)) -> Result<Array2<f32>> {
+        self.predict_rows(pixels, &|chunk| self.forward_rows(chunk.mapv(|p| p as f32 / 255.0)), progress)
+    }
+
+    fn predict_rows<T: Sync>(
+        &self,
+        images: ArrayView2<T>,
+        forward: &(dyn Fn(ArrayView2<T>) -> Result<Tensor> + Sync),
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Array2<f32>> {
         let per_image: usize = self.input.shape.iter().product();
         if per_image != images.ncols() {
             return Err(self.input_mismatch(images.ncols()));
@@ -273,11 +313,11 @@ impl Model {
         // under 64 M values (256 MB) even for a layer at the engine's size limit.
         let widest = self.nodes.iter().map(|n| layers::shape_values(&n.output_shape).unwrap_or(usize::MAX)).max();
         let chunk = CHUNK.min((1usize << 26) / widest.unwrap_or(1).max(1)).max(1);
-        let chunks: Vec<ArrayView2<f32>> = images.axis_chunks_iter(Axis(0), chunk).collect();
+        let chunks: Vec<ArrayView2<T>> = images.axis_chunks_iter(Axis(0), chunk).collect();
         let results: Vec<Result<Tensor>> = chunks
             .par_iter()
             .map(|chunk| {
-                let y = self.forward(chunk.view())?;
+                let y = forward(chunk.view())?;
                 let n = done.fetch_add(chunk.nrows(), std::sync::atomic::Ordering::Relaxed) + chunk.nrows();
                 progress(n);
                 Ok(y)
@@ -293,6 +333,46 @@ impl Model {
             row += n;
         }
         Ok(out)
+    }
+}
+
+/// Lets a Conv2D or Dense apply the element-wise layers after it (BatchNormalization, ReLU) as
+/// it writes its output, when nothing else reads what it feeds them: each such layer then becomes
+/// an alias of the layer before it and is not run. The same float32 operations run in the same
+/// order (see [`layers::Post`]), so the outputs are the same bits.
+fn fuse_posts(nodes: &mut [Node]) {
+    let resolve = |nodes: &[Node], s: Source| match s {
+        Source::Node(j) => nodes[j].alias.unwrap_or(s),
+        Source::ModelInput => s,
+    };
+    let mut readers = vec![0usize; nodes.len()];
+    for node in nodes.iter().filter(|n| n.alias.is_none()) {
+        for s in &node.inputs {
+            if let Source::Node(j) = resolve(nodes, *s) {
+                readers[j] += 1;
+            }
+        }
+    }
+    for j in 0..nodes.len() {
+        let (Some(post), None, [input]) = (nodes[j].op.as_post(), nodes[j].alias, nodes[j].inputs.as_slice()) else {
+            continue;
+        };
+        let Source::Node(i) = resolve(nodes, *input) else { continue };
+        if readers[i] != 1 || nodes[i].output_shape != nodes[j].output_shape {
+            continue;
+        }
+        let channels = nodes[i].output_shape.last().copied().unwrap_or(0);
+        if post.fits(channels) && nodes[i].op.absorb(&post) {
+            nodes[j].alias = Some(Source::Node(i));
+            // Whatever read layer j now reads layer i, identity layers after it included (their
+            // alias names j).
+            readers[i] = readers[j];
+            for later in &mut nodes[j + 1..] {
+                if later.alias == Some(Source::Node(j)) {
+                    later.alias = Some(Source::Node(i));
+                }
+            }
+        }
     }
 }
 
@@ -414,6 +494,83 @@ mod tests {
             ("dense_1", vec![1, 10]),
             ("flatten_0", vec![1]),
         ]
+    }
+
+    /// BatchNormalization and ReLU taken on by the Conv2D and Dense before them (through a
+    /// Dropout, and behind a Dropout that reads them) give the same bits as the layers run one by
+    /// one; a BatchNormalization whose input is also read elsewhere (the Add) is left alone.
+    #[test]
+    fn fused_element_wise_layers_give_the_same_bits() {
+        let bn = |name: &str, c: usize| {
+            json!({"name": name, "type": "BatchNormalization", "config": {"epsilon": 0.001, "axis": -1},
+                   "weights": [format!("{name}_0"), format!("{name}_1"), format!("{name}_2"), format!("{name}_3")],
+                   "shape": c})
+        };
+        let relu = |name: &str, inbound: &str| json!({"name": name, "type": "ReLU", "config": {}, "weights": [], "inbound": [inbound]});
+        let mut layers = vec![
+            json!({"name": "input", "type": "InputLayer", "config": {"batch_shape": [null, 28, 28, 1]}, "weights": [], "inbound": []}),
+            json!({"name": "conv", "type": "Conv2D", "config": {"filters": 4, "kernel_size": [3, 3], "padding": "same", "use_bias": false}, "weights": ["conv_0"], "inbound": ["input"]}),
+        ];
+        let mut b = bn("bn", 4);
+        b["inbound"] = json!(["conv"]);
+        layers.push(b);
+        layers.push(relu("relu", "bn"));
+        layers.push(
+            json!({"name": "drop", "type": "Dropout", "config": {"rate": 0.5}, "weights": [], "inbound": ["relu"]}),
+        );
+        layers.push(json!({"name": "conv2", "type": "Conv2D", "config": {"filters": 4, "kernel_size": [3, 3], "padding": "same"}, "weights": ["conv2_0", "conv2_1"], "inbound": ["drop"]}));
+        let mut b2 = bn("bn2", 4);
+        b2["inbound"] = json!(["conv2"]);
+        layers.push(b2);
+        layers.push(json!({"name": "add", "type": "Add", "config": {}, "weights": [], "inbound": ["conv2", "bn2"]}));
+        layers.push(json!({"name": "flatten", "type": "Flatten", "config": {}, "weights": [], "inbound": ["add"]}));
+        layers.push(json!({"name": "dense", "type": "Dense", "config": {"units": 6}, "weights": ["dense_0", "dense_1"], "inbound": ["flatten"]}));
+        let mut b3 = bn("bn3", 6);
+        b3["inbound"] = json!(["dense"]);
+        layers.push(b3);
+        layers.push(relu("relu3", "bn3"));
+        layers.push(
+            json!({"name": "drop3", "type": "Dropout", "config": {"rate": 0.5}, "weights": [], "inbound": ["relu3"]}),
+        );
+        layers.push(json!({"name": "out", "type": "Dense", "config": {"units": 10, "activation": "softmax"}, "weights": ["out_0", "out_1"], "inbound": ["drop3"]}));
+        let mut shapes: Vec<(&str, Vec<usize>)> = vec![
+            ("conv_0", vec![3, 3, 1, 4]),
+            ("conv2_0", vec![3, 3, 4, 4]),
+            ("conv2_1", vec![4]),
+            ("dense_0", vec![28 * 28 * 4, 6]),
+            ("dense_1", vec![6]),
+            ("out_0", vec![6, 10]),
+            ("out_1", vec![10]),
+        ];
+        for (name, c) in [("bn", 4), ("bn2", 4), ("bn3", 6)] {
+            for k in 0..4 {
+                shapes.push((Box::leak(format!("{name}_{k}").into_boxed_str()), vec![c]));
+            }
+        }
+        let arch = parse_arch(&json!(layers)).unwrap();
+        // Variances must be positive: every weight array here is a small ramp; shift the variances.
+        let ws = |arch: &[ArchEntry]| {
+            let mut ws = weights(arch, &shapes);
+            for (e, w) in arch.iter().zip(&mut ws) {
+                if e.class_name == "BatchNormalization" {
+                    w[3].array.mapv_inplace(|v| v.abs() + 0.5);
+                }
+            }
+            ws
+        };
+        let fused = Model::build_with_weights(&arch, ws(&arch)).unwrap();
+        let plain = Model::build_graph(&arch, ws(&arch), false).unwrap();
+        let aliased: Vec<&str> = fused
+            .nodes
+            .iter()
+            .zip(&plain.nodes)
+            .filter(|(f, p)| f.alias.is_some() && p.alias.is_none())
+            .map(|(f, _)| f.name.as_str())
+            .collect();
+        assert_eq!(aliased, ["bn", "relu", "bn3", "relu3"], "which layers the ones before them took on");
+        let images = Array2::from_shape_fn((5, IMAGE_VALUES), |(i, j)| ((i * 31 + j * 17) % 255) as f32 / 255.0 - 0.3);
+        let (a, b) = (fused.predict(images.view(), &|_| {}).unwrap(), plain.predict(images.view(), &|_| {}).unwrap());
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{a:?}\n{b:?}");
     }
 
     #[test]

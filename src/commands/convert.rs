@@ -162,7 +162,7 @@ fn for_template(args: &ConvertArgs, json_path: &Path, npz_path: &Path) -> Result
     let rewritten = Model::build(&folded.entries, &folded.npz).map_err(|e| e.context("the rewritten model"))?;
     // The trained model in the engine against the rewritten one as the template computes it.
     let data = crate::dataset::embedded_test_set();
-    let trained = model.predict(data.images_f32().view(), &|_| {})?;
+    let trained = model.predict_pixels(data.pixel_rows(), &|_| {})?;
     let plan = crate::grader::plan_template(&folded.entries, &folded.npz)?;
     let template = plan.run(data.images_f64().view())?;
     if template.dim() != trained.dim() {

@@ -342,6 +342,7 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
         format: Format::Human,
         grader: Grader::Full,
         plot: None,
+        timings: false,
         force: false,
         min_accuracy: None,
         nn_predict: None,

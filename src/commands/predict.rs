@@ -118,9 +118,8 @@ fn outputs(args: &PredictArgs, out: &Path) -> Result<OutputsReport> {
     // Refuse before the run rather than after it; `write_atomic` checks again at the rename.
     atomic::check_target(out, args.force)?;
     let (m, model_shown, mut notes) = build(&args.model)?;
-    let data = super::score::load_data(args.data.as_deref(), "t10k")?;
-    let images = data.images_f32();
-    let y = m.predict(images.view(), &|_| {})?;
+    let data = super::score::load_data(args.data.as_deref(), &args.split)?;
+    let y = m.predict_pixels(data.pixel_rows(), &|_| {})?;
     let non_finite = y.iter().filter(|v| !v.is_finite()).count();
     if non_finite > 0 {
         notes.push(format!(

@@ -53,6 +53,10 @@ pub struct ScoreReport {
     pub model_accuracy: Option<f64>,
     pub notes: Vec<String>,
     pub seconds: f64,
+    /// Where the seconds went (the JSON always has them; the human report with `--timings`).
+    pub timings: Timings,
+    #[serde(skip)]
+    pub show_timings: bool,
     pub min_accuracy: Option<f64>,
     /// Paths written by `--plot`.
     pub plots: Vec<String>,
@@ -61,6 +65,24 @@ pub struct ScoreReport {
     /// The predicted class of every image, in data order (for the plots).
     #[serde(skip)]
     pub predictions: Vec<usize>,
+}
+
+/// Seconds spent in each phase of `fmtool score`, measured inside the process (so without the
+/// process's own start-up). `engine` is the forward pass of every image on the engine's threads
+/// (pixels to float32 included), the work ONNX Runtime's `InferenceSession.run` does in `cargo
+/// xtask bench`. Phases that did
+/// not run are 0.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Timings {
+    /// Reading and parsing fashion_mnist.json and fashion_mnist.npz.
+    pub read_model: f64,
+    /// Decoding the IDX images and labels (the embedded copy or --data).
+    pub read_data: f64,
+    /// Building the engine's layers from the weights (and planning what the course template makes
+    /// of them).
+    pub build: f64,
+    /// The engine's forward pass over all images.
+    pub engine: f64,
 }
 
 impl ScoreReport {
@@ -113,6 +135,8 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
         // temporary copy they run in.
         crate::atomic::clean_up_on_signals();
     }
+    let mut timings = Timings::default();
+    let phase = Instant::now();
     let (paths, files) = match model::read_raw(&model_path) {
         Ok(raw) => (raw.paths.clone(), raw.parse()),
         Err(e) if root.is_some() => {
@@ -125,7 +149,10 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
         }
         Err(e) => return Err(e),
     };
+    timings.read_model = phase.elapsed().as_secs_f64();
+    let phase = Instant::now();
     let data = load_data(args.data.as_deref(), &args.split)?;
+    timings.read_data = phase.elapsed().as_secs_f64();
     let mut notes = Vec::new();
     let model_dir = paths.json.parent().map(|p| p.display().to_string()).unwrap_or_default();
     let mut model_accuracy = None;
@@ -134,7 +161,7 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
             Err(e) => Graded { failure: Some(e.one_line()), ..Graded::default() },
             // In a student repository the engine's verdict is information: the student's own code
             // decides the points, so nothing the engine finds stops the grading.
-            Ok(files) => match grade_full(files, &data, &mut notes, true, progress) {
+            Ok(files) => match grade_full(files, &data, &mut notes, true, progress, &mut timings) {
                 Ok(g) => g,
                 Err(e) if root.is_some() => Graded { failure: Some(e.one_line()), ..Graded::default() },
                 Err(e) => return Err(e),
@@ -148,7 +175,7 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
                 // The template crashes; say what the model itself would score once it runs.
                 let mut ignored = Vec::new();
                 if let Ok(Graded { predictions: Some(preds), .. }) =
-                    grade_full(files, &data, &mut ignored, false, progress)
+                    grade_full(files, &data, &mut ignored, false, progress, &mut Timings::default())
                 {
                     let acc = accuracy_of(&preds, &data.labels);
                     model_accuracy = Some(acc);
@@ -209,6 +236,8 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
         model_accuracy,
         notes,
         seconds: 0.0,
+        timings,
+        show_timings: args.timings,
         min_accuracy: args.min_accuracy,
         plots: Vec::new(),
         predictions,
@@ -308,7 +337,9 @@ fn grade_full(
     notes: &mut Vec<String>,
     template_note: bool,
     progress: &dyn Progress,
+    timings: &mut Timings,
 ) -> Result<Graded> {
+    let phase = Instant::now();
     let m = match Model::build(&files.arch, &files.npz) {
         Ok(m) => m,
         Err(e) => return Ok(Graded { failure: Some(e.one_line()), ..Graded::default() }),
@@ -354,9 +385,11 @@ fn grade_full(
             .with_hint("end the model with Dense(10, activation=\"softmax\")"),
         ));
     }
-    let images = data.images_f32();
+    timings.build = phase.elapsed().as_secs_f64();
     progress.start(data.len());
-    let out = m.predict(images.view(), &|n| progress.update(n));
+    let phase = Instant::now();
+    let out = m.predict_pixels(data.pixel_rows(), &|n| progress.update(n));
+    timings.engine = phase.elapsed().as_secs_f64();
     progress.finish();
     let out = match out {
         Ok(out) => out,

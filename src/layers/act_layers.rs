@@ -7,24 +7,47 @@ use crate::err;
 use crate::error::Result;
 use ndarray::{ArrayD, Axis, IxDyn};
 
-struct Relu {
+/// Keras' ReLU layer.
+#[derive(Debug, Clone, Copy)]
+pub struct Relu {
     max_value: Option<f32>,
     negative_slope: f32,
     threshold: f32,
 }
 
+impl Relu {
+    /// True with Keras' defaults (no max_value, slope 0, threshold 0): [`super::fast::relu_layer`].
+    pub fn is_plain(&self) -> bool {
+        self.max_value.is_none() && self.negative_slope == 0.0 && self.threshold == 0.0
+    }
+
+    /// Keras: x >= max_value -> max_value; threshold <= x < max_value -> x;
+    /// otherwise negative_slope * (x - threshold).
+    #[inline]
+    pub fn one(&self, x: f32) -> f32 {
+        let y = if x >= self.threshold { x } else { self.negative_slope * (x - self.threshold) };
+        match self.max_value {
+            Some(m) if y >= m => m,
+            _ => y,
+        }
+    }
+}
+
 impl Op for Relu {
     fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
-        let (m, s, t) = (self.max_value, self.negative_slope, self.threshold);
-        // Keras: x >= max_value -> max_value; threshold <= x < max_value -> x;
-        // otherwise negative_slope * (x - threshold).
-        Ok(inputs[0].mapv(|x| {
-            let y = if x >= t { x } else { s * (x - t) };
-            match m {
-                Some(m) if y >= m => m,
-                _ => y,
-            }
-        }))
+        Ok(inputs[0].mapv(|x| self.one(x)))
+    }
+
+    fn forward_owned(&self, mut x: Tensor) -> Result<Tensor> {
+        match x.as_slice_mut() {
+            Some(xs) if self.is_plain() => super::fast::relu_layer(xs),
+            _ => x.mapv_inplace(|v| self.one(v)),
+        }
+        Ok(x)
+    }
+
+    fn as_post(&self) -> Option<super::Post> {
+        Some(super::Post::Relu(*self))
     }
 }
 

@@ -140,42 +140,43 @@ pub fn build_flatten(ctx: &BuildCtx) -> Result<Built> {
 
 /// Dense: `activation(x @ kernel + bias)` over the last axis, as Keras applies it to any rank.
 pub struct Dense {
-    pub kernel: Array2<f32>,
+    /// The kernel (units_in x units), packed for the product.
+    pub kernel: super::packed::PackedB,
     pub bias: Option<Vec<f32>>,
     pub activation: Activation,
+    /// Element-wise layers after this one that it applies itself (see [`super::Post`]).
+    pub post: Vec<super::Post>,
 }
 
 impl Op for Dense {
     fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
         let x = inputs[0];
-        let (units_in, units) = self.kernel.dim();
+        let (units_in, units) = (self.kernel.rows(), self.kernel.cols());
         let mut out_shape = x.shape().to_vec();
         let rows = x.len() / units_in;
-        let x2 = x
-            .as_standard_layout()
-            .into_owned()
-            .into_shape_with_order((rows, units_in))
-            .map_err(|e| err!("Dense: {e}"))?;
+        let x2 = x.as_standard_layout();
         let x2 = x2.as_slice().expect("standard layout");
-        let kernel = self.kernel.as_standard_layout();
-        let kernel = kernel.as_slice().expect("standard layout");
         let mut y = Array2::<f32>::zeros((rows, units));
-        super::matmul::sgemm(rows, units_in, units, x2, units_in, kernel, units, y.as_slice_mut().expect("new"), units);
+        self.kernel.mul(rows, x2, units_in, y.as_slice_mut().expect("new"), units);
         if let Some(b) = &self.bias {
-            for mut row in y.rows_mut() {
-                for (v, bi) in row.iter_mut().zip(b) {
-                    *v += bi;
-                }
-            }
+            super::fast::add_bias(y.as_slice_mut().expect("new"), b);
         }
         *out_shape.last_mut().expect("rank >= 2") = units;
         let mut y = y.into_shape_with_order(IxDyn(&out_shape)).map_err(|e| err!("Dense: {e}"))?;
         self.activation.apply(&mut y);
+        super::apply_posts(&self.post, &mut y, units);
         Ok(y)
     }
 
     fn flops_per_sample(&self) -> u64 {
-        2 * self.kernel.len() as u64
+        2 * (self.kernel.rows() * self.kernel.cols()) as u64
+    }
+
+    fn absorb(&mut self, post: &super::Post) -> bool {
+        post.fits(self.kernel.cols()) && {
+            self.post.push(post.clone());
+            true
+        }
     }
 }
 
@@ -188,10 +189,12 @@ pub fn build_dense(ctx: &BuildCtx) -> Result<Built> {
     expect_shape(ctx, &ctx.weights[0], "kernel", &[units_in, units])?;
     let bias = optional_bias(ctx, use_bias, 1, units)?;
     let kernel = to2(&ctx.weights[0].array)?;
+    let kernel =
+        super::packed::PackedB::new(units_in, units, kernel.as_slice().expect("to2 gives standard layout"), units);
     let activation = super::activation::layer_activation(&ctx.layer, "activation")?;
     let mut out = input.clone();
     *out.last_mut().expect("checked above") = units;
-    Ok(Built { op: Box::new(Dense { kernel, bias, activation }), output_shape: out })
+    Ok(Built { op: Box::new(Dense { kernel, bias, activation, post: Vec::new() }), output_shape: out })
 }
 
 /// An `Activation` layer.
@@ -199,9 +202,12 @@ struct ActivationOp(Activation);
 
 impl Op for ActivationOp {
     fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
-        let mut y = inputs[0].clone();
-        self.0.apply(&mut y);
-        Ok(y)
+        self.forward_owned(inputs[0].clone())
+    }
+
+    fn forward_owned(&self, mut x: Tensor) -> Result<Tensor> {
+        self.0.apply(&mut x);
+        Ok(x)
     }
 }
 

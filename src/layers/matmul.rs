@@ -1,11 +1,10 @@
-//! The single-precision matrix products of Conv2D, SeparableConv2D and Dense, the only code that
-//! calls a GEMM crate. [`sgemm`] is a checked, row-major front to `matrixmultiply`, chosen because its result for a row does not depend on
-//! how many rows the call has. An image's outputs are then the same bits whether it is scored in a
-//! chunk of 64, in the last chunk of 16 or alone by `fmtool predict IMAGE`. (The `gemm` crate was
-//! measured 25-40% faster on these shapes, but it picks its blocking from the matrix sizes, so its
-//! rows may differ in the last bits between batch sizes; `batch_size_does_not_change_a_row` guards
-//! this. [`sgemm_fixed_shape`] is the same front to `gemm`, for the Winograd path, which calls
-//! it with one fixed shape per layer.)
+//! The general single-precision matrix product, the only code that calls a GEMM crate: grouped
+//! convolutions, SeparableConv2D's pointwise step, and [`super::packed::PackedB`]'s fallback on a
+//! CPU without AVX-512. [`sgemm`] is a checked, row-major front to `matrixmultiply`, chosen because
+//! its result for a row does not depend on how many rows the call has. An image's outputs are then
+//! the same bits whether it is scored in a chunk of 64, in the last chunk of 16 or alone by
+//! `fmtool predict IMAGE`; `batch_size_does_not_change_a_row` guards this. (The `gemm` crate picks
+//! its blocking from the matrix sizes, so its rows may differ between batch sizes.)
 
 /// `c = a * b` for row-major matrices: `a` is `m x k` with row stride `lda`, `b` is `k x n` with
 /// row stride `ldb`, `c` is `m x n` with row stride `ldc`. Single-threaded: the engine already
@@ -48,55 +47,6 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb
     }
 }
 
-/// The same product on the `gemm` crate, for callers that always pass one shape per layer (the
-/// Winograd path): `gemm` picks its blocking from the sizes, so only a fixed shape keeps a row's
-/// bits independent of what else is in the call. Faster than [`sgemm`] on these shapes.
-///
-/// # Panics
-/// As [`sgemm`]; `k` must not be 0.
-#[allow(clippy::too_many_arguments)]
-pub fn sgemm_fixed_shape(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(k > 0, "sgemm_fixed_shape: empty inner dimension");
-    check_views(m, k, n, a, lda, b, ldb, c, ldc);
-    // SAFETY: as in sgemm; with read_dst false, `c` is only written (c = 1.0 * a * b).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            ldc as isize,
-            false,
-            a.as_ptr(),
-            1,
-            lda as isize,
-            b.as_ptr(),
-            1,
-            ldb as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
-
 /// Panics unless the row-major views `a` (m x k), `b` (k x n) and `c` (m x n) with their row
 /// strides lie inside their slices.
 #[allow(clippy::too_many_arguments)]
@@ -109,7 +59,7 @@ fn check_views(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], l
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::sgemm;
 
     /// The product against a plain triple loop in float64, on shapes the engine uses (a 7x7
@@ -126,15 +76,23 @@ mod tests {
             let b: Vec<f32> = (0..k * ldb).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect();
             let mut c = vec![f32::NAN; m * ldc];
             sgemm(m, k, n, &a, lda, &b, ldb, &mut c, ldc);
-            for i in 0..m {
-                for j in 0..n {
-                    let want: f64 = (0..k).map(|p| a[i * lda + p] as f64 * b[p * ldb + j] as f64).sum();
-                    let got = c[i * ldc + j] as f64;
-                    assert!(
-                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                        "({m},{k},{n}) [{i},{j}]: {got} vs {want}"
-                    );
-                }
+            assert_naive_product((m, k, n), (&a, lda), (&b, ldb), (&c, ldc));
+        }
+    }
+
+    /// Panics unless `c` (m x n, row stride ldc) is `a * b` within 1e-4 relative, against a
+    /// float64 triple loop; shared with `packed.rs`'s tests.
+    pub fn assert_naive_product(
+        (m, k, n): (usize, usize, usize),
+        (a, lda): (&[f32], usize),
+        (b, ldb): (&[f32], usize),
+        (c, ldc): (&[f32], usize),
+    ) {
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = (0..k).map(|p| a[i * lda + p] as f64 * b[p * ldb + j] as f64).sum();
+                let got = c[i * ldc + j] as f64;
+                assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "({m},{k},{n}) [{i},{j}]: {got} vs {want}");
             }
         }
     }

@@ -42,21 +42,22 @@ fn axes(ctx: &BuildCtx, default: i64) -> Result<Vec<usize>> {
 /// `y = x * scale[c] + shift[c]` along one axis (the channel axis of BatchNormalization).
 struct ChannelAffine {
     axis: usize,
+    /// True when `axis` is the input's last axis (the channels of an image, the units of a Dense).
+    on_last_axis: bool,
     scale: Vec<f32>,
     shift: Vec<f32>,
 }
 
 impl Op for ChannelAffine {
     fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
-        let mut y = inputs[0].as_standard_layout().into_owned();
+        self.forward_owned(inputs[0].as_standard_layout().into_owned())
+    }
+
+    fn forward_owned(&self, x: Tensor) -> Result<Tensor> {
+        let mut y = if x.is_standard_layout() { x } else { x.as_standard_layout().into_owned() };
         let last = y.ndim() - 1;
         if self.axis == last {
-            let c = self.scale.len();
-            for px in y.as_slice_mut().expect("standard layout").chunks_exact_mut(c) {
-                for ((v, s), b) in px.iter_mut().zip(&self.scale).zip(&self.shift) {
-                    *v = *v * s + b;
-                }
-            }
+            super::fast::affine(y.as_slice_mut().expect("standard layout"), &self.scale, &self.shift);
         } else {
             for (i, mut lane) in y.axis_iter_mut(Axis(self.axis)).enumerate() {
                 let (s, b) = (self.scale[i], self.shift[i]);
@@ -64,6 +65,12 @@ impl Op for ChannelAffine {
             }
         }
         Ok(y)
+    }
+
+    fn as_post(&self) -> Option<super::Post> {
+        // Only on the last axis: the layer before then writes rows of exactly these channels.
+        // The engine checks that the axis is the last of the producer's output.
+        self.on_last_axis.then(|| super::Post::Affine { scale: self.scale.clone(), shift: self.shift.clone() })
     }
 
     fn affine(&self, sample: &[usize]) -> Option<(Vec<f64>, Vec<f64>)> {
@@ -119,7 +126,8 @@ pub fn build_batch_norm(ctx: &BuildCtx) -> Result<Built> {
         s.push(inv);
         b.push(beta.as_ref().map_or(0.0, |bb| bb[k]) - mean[k] * inv);
     }
-    Ok(Built { output_shape: input, op: Box::new(ChannelAffine { axis: *axis, scale: s, shift: b }) })
+    let on_last_axis = *axis == input.len();
+    Ok(Built { output_shape: input, op: Box::new(ChannelAffine { axis: *axis, on_last_axis, scale: s, shift: b }) })
 }
 
 /// LayerNormalization over the trailing axes.

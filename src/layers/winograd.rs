@@ -15,8 +15,8 @@ pub struct Winograd {
     cin: usize,
     cout: usize,
     /// `G g Gᵀ` of every (input, output) channel pair: 16 matrices `cin x cout`, matrix `4r + c`
-    /// holding element (r, c) of the 4x4 transformed kernels.
-    u: Vec<f32>,
+    /// holding element (r, c) of the 4x4 transformed kernels, packed for the product.
+    u: Vec<super::packed::PackedB>,
 }
 
 /// True when [`Winograd`] computes this convolution: 3x3 kernels, stride 1, no dilation, one
@@ -46,6 +46,7 @@ impl Winograd {
                 }
             }
         }
+        let u = (0..16).map(|xi| super::packed::PackedB::new(cin, cout, &u[xi * cin * cout..], cout)).collect();
         Winograd { cin, cout, u }
     }
 
@@ -89,20 +90,10 @@ impl Winograd {
                     input_1d(at(0), at(1), at(2), at(3), &mut vt[r * 4 * cin..(r + 1) * 4 * cin]);
                 }
             }
-            for xi in 0..16 {
-                // Always TILE_BLOCK rows (the ones past `nb` are left-overs and ignored), so every
-                // call of a layer has the same shape and a tile's result cannot depend on `nb`.
-                super::matmul::sgemm_fixed_shape(
-                    TILE_BLOCK,
-                    cin,
-                    cout,
-                    &v[xi * cin..],
-                    16 * cin,
-                    &self.u[xi * cin * cout..(xi + 1) * cin * cout],
-                    cout,
-                    &mut m[xi * cout..],
-                    16 * cout,
-                );
+            for (xi, u) in self.u.iter().enumerate() {
+                // A row's result does not depend on how many rows the product has (PackedB), so
+                // a tile's result cannot depend on `nb`.
+                u.mul(nb, &v[xi * cin..], 16 * cin, &mut m[xi * cout..], 16 * cout);
             }
             for bi in 0..nb {
                 let (img, y0, x0) = origin(t0 + bi);

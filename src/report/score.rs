@@ -93,6 +93,19 @@ impl Human for ScoreReport {
             _ => {}
         }
         writeln!(w, "\nscored in {:.3} s", self.seconds)?;
+        if self.show_timings {
+            let t = &self.timings;
+            writeln!(
+                w,
+                "timings: read model {:.4} s, read data {:.4} s, build {:.4} s, engine {:.4} s ({} images), the rest {:.4} s",
+                t.read_model,
+                t.read_data,
+                t.build,
+                t.engine,
+                self.images,
+                (self.seconds - t.read_model - t.read_data - t.build - t.engine).max(0.0)
+            )?;
+        }
         Ok(())
     }
 }

@@ -96,17 +96,23 @@ fn read_npy_f32(bytes: &[u8]) -> Vec<f32> {
     npz.array("a").unwrap().values().map(|v| v as f32).collect()
 }
 
-/// The shipped CNN (model/, written by `fmtool convert`) loads with json.load / numpy.load and a
-/// plain NumPy pass on every 10th test image (tests/numpy/numpy_forward.py: im2col convolutions, following `inbound`
-/// through the ensemble's towers) gives fmtool's predictions: outputs within 1e-5, and the same
-/// class for every image whose top two scores are more than 1e-5 apart.
+/// The shipped CNNs (model/, the ensemble, and model/distilled/, written by `fmtool convert`) load
+/// with json.load / numpy.load and a plain NumPy pass on every 10th test image
+/// (tests/numpy/numpy_forward.py: im2col convolutions, following `inbound` through the ensemble's
+/// towers) gives fmtool's predictions: outputs within 1e-5, and the same class for every image
+/// whose top two scores are more than 1e-5 apart.
 #[test]
-fn shipped_cnn_agrees_with_a_numpy_forward_pass() {
+fn shipped_cnns_agree_with_a_numpy_forward_pass() {
+    for model in ["model", "model/distilled"] {
+        shipped_cnn_agrees_with_a_numpy_forward_pass(&root().join(model));
+    }
+}
+
+fn shipped_cnn_agrees_with_a_numpy_forward_pass(model: &Path) {
     let python = require_numpy();
-    let model = root().join("model");
     let tmp = tempdir();
     let sample = write_sample(tmp.path(), 10);
-    let (_, np_out) = run_numpy(&python, "numpy_forward.py", &model, tmp.path(), tmp.path());
+    let (_, np_out) = run_numpy(&python, "numpy_forward.py", model, tmp.path(), tmp.path());
 
     let npy = tmp.path().join("pred.npy");
     let data = tmp.path().to_str().unwrap();
@@ -117,7 +123,7 @@ fn shipped_cnn_agrees_with_a_numpy_forward_pass() {
     assert_eq!(ours.len(), 1_000 * 10);
     assert_eq!(sample.len(), 1_000);
     let max = ours.iter().zip(&np_out).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    assert!(max <= 1e-5, "fmtool predict differs from NumPy by {max}");
+    assert!(max <= 1e-5, "{}: fmtool predict differs from NumPy by {max}", model.display());
     let argmax = |r: &[f32]| fmtool::grader::argmax(r.iter().map(|&v| v as f64));
     for (i, (a, b)) in ours.chunks(10).zip(np_out.chunks(10)).enumerate() {
         let mut sorted = b.to_vec();

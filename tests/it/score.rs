@@ -222,3 +222,23 @@ fn shipped_models_meet_their_targets() {
     let steps = v["template_steps"].as_array().unwrap();
     assert!(steps.iter().all(|s| s["changes_result"] == false), "{}", v["template_steps"]);
 }
+
+/// `--timings` prints where the time went; the JSON report always carries the phases, the engine's
+/// pass is among them, and no phase is longer than the whole run.
+#[test]
+fn timings_split_the_run_into_phases() {
+    let dir = dense_only_fixture();
+    let run = fmtool(&["score", "--model", dir.to_str().unwrap(), "--timings"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let line = run.stdout.lines().find(|l| l.starts_with("timings: ")).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(line.contains("engine") && line.contains("(10000 images)"), "{line}");
+    let plain = fmtool(&["score", "--model", dir.to_str().unwrap()]);
+    assert!(!plain.stdout.contains("timings: "), "{}", plain.stdout);
+
+    let v = json(&fmtool(&["score", "--model", dir.to_str().unwrap(), "--format", "json"]));
+    let t = &v["timings"];
+    let phases: Vec<f64> =
+        ["read_model", "read_data", "build", "engine"].iter().map(|k| t[k].as_f64().unwrap()).collect();
+    assert!(phases[3] > 0.0, "the engine ran: {t}");
+    assert!(phases.iter().sum::<f64>() <= v["seconds"].as_f64().unwrap(), "{t} within {}", v["seconds"]);
+}

@@ -50,6 +50,18 @@ def activation(x, name):
     raise NotImplementedError(name)
 
 
+def batchnorm_scale_shift(cfg, ws):
+    """BatchNormalization at inference as x * scale + shift, from its config and weights (gamma and
+    beta only when `scale` and `center` say so)."""
+    i = 0
+    g = ws[i] if cfg.get("scale", True) else 1.0
+    i += cfg.get("scale", True)
+    b = ws[i] if cfg.get("center", True) else 0.0
+    i += cfg.get("center", True)
+    inv = g / np.sqrt(ws[i + 1] + cfg["epsilon"])
+    return inv, b - ws[i] * inv
+
+
 def layer_forward(e, w, x):
     """One layer of the batched float32 pass; `x` is its input (a list of inputs for a merge)."""
     t, cfg, names = e["type"], e["config"], e["weights"]
@@ -70,13 +82,8 @@ def layer_forward(e, w, x):
         s = cfg["strides"][0] if isinstance(cfg["strides"], list) else cfg["strides"]
         return activation(conv2d(x, ws[0], ws[1] if len(ws) > 1 else None, s, cfg["padding"]), cfg.get("activation"))
     if t == "BatchNormalization":
-        i = 0
-        g = ws[i] if cfg.get("scale", True) else 1.0
-        i += cfg.get("scale", True)
-        b = ws[i] if cfg.get("center", True) else 0.0
-        i += cfg.get("center", True)
-        inv = g / np.sqrt(ws[i + 1] + cfg["epsilon"])
-        return x * inv + (b - ws[i] * inv)
+        inv, shift = batchnorm_scale_shift(cfg, ws)
+        return x * inv + shift
     if t == "ReLU":
         return np.maximum(x, 0)
     if t == "Activation":

@@ -1,11 +1,14 @@
 """The speed benchmark: `cargo xtask bench [--quick] [--out BENCHMARKS.md] [--models DIR...]`.
 
-In one run on one machine, for each model: whole-process `fmtool score` (median of several runs),
-a batched float32 NumPy forward pass (im2col + matmul), the course's per-image loop (float64, one
-(1, 784) image at a time), and Keras' own `predict` (warm call, and a cold process). Each of them
-runs in a process of its own, started through `cargo xtask measure`, so that every row has its own
-peak memory. Also measures the machine's float32 matmul peak to state how close fmtool gets to the
-arithmetic limit. Writes BENCHMARKS.md and the `fmtool score` line of each shipped model's card.
+In one run on one machine, for each model: whole-process `fmtool score` (median of several runs)
+and its engine time (the forward pass, from the report's timings), ONNX Runtime on the model's
+ONNX graph (xtask/py/onnx_graph.py; outputs checked against fmtool's to 1e-5), a batched float32
+NumPy forward pass (im2col + matmul), the course's per-image loop (float64, one (1, 784) image at a
+time), and Keras' own `predict` (warm call, and a cold process). Each of them runs in a process of
+its own, started through `cargo xtask measure`, so that every row has its own peak memory. Also
+measures the machine's float32 matmul speed (NumPy's and ONNX Runtime's; the faster is taken as the
+peak) to state how close fmtool gets to the arithmetic limit. Writes BENCHMARKS.md and the `fmtool
+score` line of each shipped model's card.
 Speed is measured only here, never in tests.
 """
 
@@ -97,6 +100,7 @@ def bench_models(fmtool):
 # ---- NumPy forward pass: the one the cross-check test uses ----------------------------------------
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "numpy"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from course import load_export, load_idx  # noqa: E402
 from numpy_forward import input_shape, numpy_forward  # noqa: E402
 
@@ -143,11 +147,11 @@ def measured(cmd, env=None):
     return m["wall_s"], m["max_rss_kib"] / 1024, p.stdout
 
 
-def worker_result(kind, d):
+def worker_result(kind, d, env=None):
     """Runs one worker of this script in its own measured process; its JSON plus wall and RSS."""
     # The course loop multiplies one (1, 784) row at a time, which a second BLAS thread cannot
     # speed up; with two, its time varied fivefold between runs (model/classic: 7 s and 38 s).
-    env = {"OPENBLAS_NUM_THREADS": "1"} if kind == "loop" else None
+    env = {**(env or {}), "OPENBLAS_NUM_THREADS": "1"} if kind == "loop" else env
     wall, rss, out = measured([sys.executable, os.path.abspath(__file__), "--worker", kind, d], env)
     r = json.loads(out.decode().strip().splitlines()[-1])
     r.update(wall=wall, rss=rss)
@@ -165,6 +169,8 @@ def test_set():
 
 def worker(kind, d, repeat):
     images, labels = test_set()
+    if kind == "ort":
+        return ort_worker(d, images, labels, repeat)
     if kind in ("numpy", "loop"):
         arch, w = load_export(d)
         shape = input_shape(arch, w)
@@ -200,6 +206,48 @@ def worker(kind, d, repeat):
     return {"seconds": secs, "accuracy": float(np.mean(np.argmax(out, axis=1) == labels))}
 
 
+def ort_session(model):
+    """An ONNX Runtime session on both cores, all graph optimisations on."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = os.cpu_count()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def ort_worker(d, images, labels, repeat):
+    """ONNX Runtime on the model's ONNX graph: all images in batches of 1,000. `first` is the first
+    pass after the session is made (cold), `seconds` the median of `repeat` later passes (warm). The
+    outputs are compared with fmtool's (`fmtool predict`, in $BENCH_REFERENCE)."""
+    from onnx_graph import onnx_model
+
+    arch, w = load_export(d)
+    session = ort_session(onnx_model(arch, w, input_shape(arch, w)))
+    x = images.astype(np.float32) / 255.0
+
+    def run():
+        return np.concatenate([session.run(None, {"images": x[i : i + 1000]})[0] for i in range(0, len(x), 1000)])
+
+    first, _, out = timed(run, 1)
+    secs, best, out = timed(run, repeat)
+    diff = float(np.max(np.abs(out - np.load(os.environ["BENCH_REFERENCE"]))))
+    acc = float(np.mean(np.argmax(out, axis=1) == labels))
+    return {"seconds": secs, "best": best, "first": first, "accuracy": acc, "max_diff": diff}
+
+
+def ort_peak():
+    """ONNX Runtime's float32 matmul speed on this machine (2048^3, both cores, best of 5), GFLOP/s."""
+    from onnx_graph import matmul_model
+
+    n = 2048
+    session = ort_session(matmul_model(n))
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    session.run(None, {"a": a, "b": a})
+    best = min(timed(lambda: session.run(None, {"a": a, "b": a}), 5)[:2])
+    return 2 * n**3 / best / 1e9
+
+
 # ---- main -----------------------------------------------------------------------------------------
 
 
@@ -221,13 +269,17 @@ def main():
     extra = (
         args.models
         if args.models is not None
-        else [p for p in ("model", "model/classic") if os.path.exists(os.path.join(ROOT, p, "fashion_mnist.npz"))]
+        else [
+            p
+            for p in ("model", "model/ensemble", "model/classic")
+            if os.path.exists(os.path.join(ROOT, p, "fashion_mnist.npz"))
+        ]
     )
     models += [(p.rstrip("/"), os.path.join(ROOT, p)) for p in extra]
 
     a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
     best = min(timed(lambda: a @ a, 5)[:2])
-    peak = 2 * 2048**3 / best / 1e9
+    peaks = {"NumPy": 2 * 2048**3 / best / 1e9, "ONNX Runtime": ort_peak()}
 
     rows = []
     for name, d in models:
@@ -238,12 +290,23 @@ def main():
         measured(cmd)  # warm-up (page cache)
         runs = [measured(cmd) for _ in range(repeat)]
         walls = [r[0] for r in runs]
-        report = json.loads(runs[-1][2])
+        reports = [json.loads(r[2]) for r in runs]
+        report = reports[-1]
+        with tempfile.TemporaryDirectory() as tmp:
+            ref = os.path.join(tmp, "fmtool.npy")
+            subprocess.run([fmtool, "predict", "--model", d, "--out", ref], check=True, capture_output=True)
+            ort_row = worker_result("ort", d, {"BENCH_REFERENCE": ref})
+        if ort_row["max_diff"] > 1e-5:
+            sys.exit(
+                f"bench: {name}: ONNX Runtime's outputs differ from fmtool's by {ort_row['max_diff']:.2e} (> 1e-5)"
+            )
         row = dict(
             name=name,
             dir=d,
             flops=fl,
             fmtool=statistics.median(walls),
+            engine=statistics.median(r["timings"]["engine"] for r in reports),
+            ort=ort_row,
             runs=len(walls),
             rss=max(r[1] for r in runs),
             acc=report["accuracy"],
@@ -258,7 +321,8 @@ def main():
             row["keras_cold"] = worker_result("keras-cold", d)
         rows.append(row)
         print(
-            f"{name}: fmtool {row['fmtool']:.3f} s ({row['rss']:.0f} MiB), numpy {row['np']['seconds']:.3f} s, "
+            f"{name}: fmtool {row['fmtool']:.3f} s ({row['rss']:.0f} MiB), engine {row['engine']:.4f} s, "
+            f"ONNX Runtime {ort_row['seconds']:.4f} s (first {ort_row['first']:.4f} s), numpy {row['np']['seconds']:.3f} s, "
             f"loop {row['loop']['seconds']:.2f} s, keras warm {fmt(row['keras_warm'] and row['keras_warm']['seconds'])}, "
             f"cold {fmt(row['keras_cold'] and row['keras_cold']['wall'])}",
             flush=True,
@@ -270,7 +334,7 @@ def main():
         old = open(args.out).read()
         for m in re.finditer(r"<!-- (bench-[a-z]+): begin -->.*?<!-- \1: end -->", old, re.S):
             kept.append(m.group(0))
-    write(args.out, rows, peak)
+    write(args.out, rows, peaks)
     if kept:
         with open(args.out, "a") as f:
             f.write("\n" + "\n\n".join(kept) + "\n")
@@ -305,7 +369,8 @@ def update_card(r):
             f.write(new)
 
 
-def write(path, rows, peak):
+def write(path, rows, peaks):
+    peak = max(peaks.values())
     cpu = next(
         (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
         platform.processor(),
@@ -326,40 +391,51 @@ def write(path, rows, peak):
         f"(load average {load} when it finished): {cpu}, {os.cpu_count()} cores, {int(mem) // 1024} MiB memory,",
         f"{platform.platform()}; {rustc}, Python {platform.python_version()}, NumPy {np.__version__},",
         f"TensorFlow {tf_version[0] if tf_version else '?'}, Keras {tf_version[1] if len(tf_version) > 1 else '?'}.",
-        f"Float32 matmul peak of this machine (NumPy 2048x2048 @ 2048x2048, best of 5): {peak:.0f} GFLOP/s.",
+        "Float32 matmul speed of this machine (2048x2048 @ 2048x2048 on both cores, best of 5): "
+        + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items())
+        + f"; the arithmetic limit below takes the faster, {peak:.0f} GFLOP/s.",
         "",
         "Times are for all 10,000 test images. `fmtool score` is the whole process (start, load, run,",
-        "report), median of several runs. NumPy batched is a float32 im2col + matmul pass (tests/numpy/",
+        "report), median of several runs; fmtool engine is the forward pass inside those runs (its",
+        "`timings.engine`, median; one cold pass per process). ONNX Runtime is `InferenceSession.run` on",
+        "the model's ONNX graph (xtask/py/onnx_graph.py, built from the course JSON + npz; its outputs",
+        "within 1e-5 of fmtool's), batches of 1,000, both cores, median of several warm passes (the first,",
+        "cold pass in parentheses). NumPy batched is a float32 im2col + matmul pass (tests/numpy/",
         "numpy_forward.py) in batches of 1,000 images, timed inside its process (median of 3; NumPy's BLAS",
         "uses every core); the course loop is the template's float64 pass, one (1, 784) image at a time",
         "(one BLAS thread), extended to the layers of the model; Keras warm is `model.predict` (batch",
         "256) after a warm-up call (median of 3); Keras cold is the whole process that imports Keras, loads",
         "the .h5 and predicts once. The arithmetic limit is the model's FLOPs at the matmul peak.",
         "",
-        "| model | MFLOP/image | fmtool score | NumPy batched | course loop | Keras warm | Keras cold | arithmetic limit |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | MFLOP/image | fmtool score | fmtool engine | ONNX Runtime | NumPy batched | course loop | Keras warm | Keras cold | arithmetic limit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         limit = r["flops"] * 10000 / (peak * 1e9)
-        kw, kc = r["keras_warm"], r["keras_cold"]
+        kw, kc, o = r["keras_warm"], r["keras_cold"], r["ort"]
         lines.append(
-            f"| {r['name']} | {r['flops'] / 1e6:.2f} | {r['fmtool']:.3f} s | {r['np']['seconds']:.3f} s | "
-            f"{r['loop']['seconds']:.2f} s | {fmt(kw and kw['seconds'])} | {fmt(kc and kc['wall'])} | {limit:.3f} s |"
+            f"| {r['name']} | {r['flops'] / 1e6:.2f} | {r['fmtool']:.3f} s | {r['engine']:.4f} s | "
+            f"{o['seconds']:.4f} s ({o['first']:.4f} s) | {r['np']['seconds']:.3f} s | "
+            f"{r['loop']['seconds']:.2f} s | {fmt(kw and kw['seconds'])} | {fmt(kc and kc['wall'])} | {limit:.4f} s |"
         )
     lines += [
         "",
         "Peak memory (maximum resident set of each process, from wait4 in `cargo xtask measure`; the NumPy,",
         "course-loop and Keras processes include the Python interpreter and their libraries):",
         "",
-        "| model | fmtool score | NumPy batched | course loop | Keras warm | Keras cold |",
-        "|---|---|---|---|---|---|",
+        "| model | fmtool score | ONNX Runtime | NumPy batched | course loop | Keras warm | Keras cold |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['name']} | {r['rss']:.0f} MiB | {mib(r['np'])} | {mib(r['loop'])} | {mib(r['keras_warm'])} | "
+            f"| {r['name']} | {r['rss']:.0f} MiB | {mib(r['ort'])} | {mib(r['np'])} | {mib(r['loop'])} | {mib(r['keras_warm'])} | "
             f"{mib(r['keras_cold'])} |"
         )
-    lines += ["", "Speed-ups of `fmtool score` (whole process) and accuracies:", ""]
+    lines += [
+        "",
+        "fmtool's engine against ONNX Runtime and the arithmetic limit, speed-ups of `fmtool score`, accuracies:",
+        "",
+    ]
     for r in rows:
         limit = r["flops"] * 10000 / (peak * 1e9)
         kw = (
@@ -368,11 +444,14 @@ def write(path, rows, peak):
             else "no .h5 for Keras"
         )
         keras_acc = f"{r['keras_warm']['accuracy']:.4f}" if r["keras_warm"] else "n/a"
+        o = r["ort"]
         lines.append(
-            f"- {r['name']}: {r['np']['seconds'] / r['fmtool']:.1f}x the batched NumPy pass, "
-            f"{r['loop']['seconds'] / r['fmtool']:.0f}x the course loop, {kw}; {r['fmtool'] / limit:.1f}x the "
-            f"arithmetic limit. Accuracy: fmtool {r['acc']:.4f} ({r['points']} points), NumPy "
-            f"{r['np']['accuracy']:.4f}, course loop {r['loop']['accuracy']:.4f}, Keras {keras_acc}."
+            f"- {r['name']}: engine {r['engine']:.4f} s against ONNX Runtime's {o['seconds']:.4f} s "
+            f"({o['seconds'] / r['engine']:.2f}x; outputs within {o['max_diff']:.1e}), "
+            f"{r['engine'] / limit:.1f}x the arithmetic limit; whole process "
+            f"{r['np']['seconds'] / r['fmtool']:.1f}x the batched NumPy pass, "
+            f"{r['loop']['seconds'] / r['fmtool']:.0f}x the course loop, {kw}. Accuracy: fmtool {r['acc']:.4f} ({r['points']} points), "
+            f"ONNX Runtime {o['accuracy']:.4f}, NumPy {r['np']['accuracy']:.4f}, course loop {r['loop']['accuracy']:.4f}, Keras {keras_acc}."
         )
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -1,10 +1,18 @@
-"""Trains the shipped models with real Keras: `cargo xtask train [--arch ensemble|cnn|mlp]
-[--towers R:S,...] [--mirror|--no-mirror] [--epochs N] [--seed S] [--data DIR] [--threads N] [--tower I]`.
+"""Trains the shipped models with real Keras: `cargo xtask train [--arch distilled|ensemble|cnn|mlp]
+[--towers R:S,...] [--mirror|--no-mirror] [--epochs N] [--seed S] [--data DIR] [--threads N] [--tower I]
+[--teacher DIR] [--teacher-weight W]`.
 
 Trains on the full Fashion-MNIST training set minus a validation split (the last 5,000 training
 images; the test set is never used for any decision), saves the Keras model as `.h5`, converts it
 with `fmtool convert` (falling back to the course notebook's own export when fmtool cannot), and
-writes a model card. The CNN goes to model/, the course-template-compatible MLP to model/classic/.
+writes a model card. The ensemble (the default model) goes to model/, the distilled CNN to
+model/distilled/, the course-template-compatible MLP to model/classic/.
+
+`--arch distilled` trains one CNN tower (about 30 MFLOP per image, a sixth of the ensemble) on soft
+targets: the teacher's (by default the ensemble in model/) class probabilities on the
+training images, computed by `fmtool predict --split train` and cached in target/distill/, mixed
+with the one-hot labels (`--teacher-weight` of the teacher, the rest the label). The teacher
+averages over the image and its mirror image, so its targets hold for the flipped images too.
 
 `--arch ensemble` (the shipped model) trains the CNN towers that `--towers` lists as
 recipe:seed pairs and averages their class probabilities in one functional model (Keras' Average
@@ -178,6 +186,28 @@ def augment(tf, x, y, flips, erase):
     return x, y
 
 
+def teacher_outputs(teacher, data):
+    """The teacher's (N, 10) outputs on the 60,000 training images, by `fmtool predict --split train`,
+    cached in target/distill/ under a name carrying a hash of the teacher's weights."""
+    import hashlib
+
+    with open(os.path.join(ROOT, teacher, "fashion_mnist.npz"), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    cache = os.path.join(ROOT, "target", "distill")
+    os.makedirs(cache, exist_ok=True)
+    path = os.path.join(cache, f"teacher-{digest}-train.npy")
+    if not os.path.exists(path):
+        cmd = ["cargo", "run", "--release", "-q", "--", "predict", "--model", teacher, "--data", data]
+        subprocess.run(cmd + ["--split", "train", "--out", path + ".part.npy", "--force"], cwd=ROOT, check=True)
+        os.replace(path + ".part.npy", path)
+    return np.load(path)
+
+
+def teacher_card_title(teacher):
+    with open(os.path.join(ROOT, teacher, "README.md")) as f:
+        return f.readline().lstrip("# ").strip()
+
+
 def template_accuracy(out_dir, x_test, y_test):
     """The course template's NumPy pass: float64, one image at a time, Flatten and Dense only."""
     arch, w = load_export(out_dir)
@@ -188,7 +218,7 @@ def template_accuracy(out_dir, x_test, y_test):
 def main():
     ap = argparse.ArgumentParser()
     # The default is the shipped model: model/ holds the ensemble of SHIPPED_TOWERS, mirrored.
-    ap.add_argument("--arch", choices=["ensemble", "cnn", "mlp"], default="ensemble")
+    ap.add_argument("--arch", choices=["ensemble", "distilled", "cnn", "mlp"], default="ensemble")
     ap.add_argument(
         "--towers",
         default=SHIPPED_TOWERS,
@@ -211,6 +241,17 @@ def main():
         type=int,
         default=None,
         help="with --arch ensemble: train (and cache) only tower I of --towers, then stop; lets towers train in parallel",
+    )
+    ap.add_argument(
+        "--teacher",
+        default="model",
+        help="with --arch distilled: the teacher model folder (default %(default)s)",
+    )
+    ap.add_argument(
+        "--teacher-weight",
+        type=float,
+        default=0.75,
+        help="with --arch distilled: the teacher's share of each target, the label's is the rest (default %(default)s)",
     )
     args = ap.parse_args()
     epochs = args.epochs or 40
@@ -245,8 +286,10 @@ def main():
         return (x.astype(np.float32) / 255.0)[..., None]
 
     batch = 128
+    curve = []  # (epoch, validation accuracy, test accuracy, seconds since the start), distilled only
 
-    def train(arch, seed, recipe="r2"):
+    def train(arch, seed, recipe="r2", targets=None):
+        """`targets`: the training images' soft targets (distillation); one-hot labels when None."""
         keras.utils.set_random_seed(seed)
         model = build_cnn(keras) if arch == "cnn" else build_mlp(keras)
         steps = int(np.ceil(len(x_train) / batch)) * epochs
@@ -260,7 +303,8 @@ def main():
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         )
         onehot = np.eye(10, dtype=np.float32)
-        ds = tf.data.Dataset.from_tensor_slices((prep(x_train), onehot[y_train])).shuffle(60000, seed=seed)
+        y_fit = onehot[y_train] if targets is None else targets
+        ds = tf.data.Dataset.from_tensor_slices((prep(x_train), y_fit)).shuffle(60000, seed=seed)
         if arch != "mlp":
             # The MLP sees every image as it is: shifted images hurt a model without convolutions.
             ds = ds.map(
@@ -271,11 +315,41 @@ def main():
         if arch == "mlp":
             val = (val[0][..., 0], val[1])
             ds = ds.map(lambda x, y: (x[..., 0], y))
+        callbacks = []
+        if targets is not None:
+            # The accuracy curve for the model card: the test accuracy after each epoch is reported
+            # only (no choice is made from it; training always runs all the epochs).
+            xt = prep(x_test)
+
+            class Curve(keras.callbacks.Callback):
+                def on_epoch_end(self, epoch, logs=None):
+                    acc = float(
+                        np.mean(np.argmax(self.model.predict(xt, verbose=0, batch_size=1000), axis=1) == y_test)
+                    )
+                    curve.append((epoch + 1, float(logs["val_accuracy"]), acc, time.time() - start))
+                    print(f"epoch {epoch + 1}: validation {logs['val_accuracy']:.4f}, test {acc:.4f} (reported only)")
+
+            callbacks.append(Curve())
         start = time.time()
-        hist = model.fit(ds, validation_data=val, epochs=epochs, verbose=2)
+        hist = model.fit(ds, validation_data=val, epochs=epochs, verbose=2, callbacks=callbacks)
         return model, float(hist.history["val_accuracy"][-1]), time.time() - start
 
-    if args.arch == "ensemble":
+    teacher_note = ""
+    if args.arch == "distilled":
+        teacher = teacher_outputs(args.teacher, args.data)[: len(x_all) - 5000]
+        if args.subset:
+            teacher = teacher[: args.subset]
+        agree = float(np.mean(np.argmax(teacher, axis=1) == y_train))
+        targets = (
+            args.teacher_weight * teacher + (1 - args.teacher_weight) * np.eye(10, dtype=np.float32)[y_train]
+        ).astype(np.float32)
+        model, val_acc, wall = train("cnn", args.seed, "r1", targets)
+        teacher_note = (
+            f"- teacher: {args.teacher} ({teacher_card_title(args.teacher)}); its outputs on the training images "
+            f"(`fmtool predict --split train`) agree with the labels on {agree:.4f} of them\n"
+        )
+        tower_notes = []
+    elif args.arch == "ensemble":
         # Each tower is a full CNN trained on its own seed; trained towers are cached in
         # target/towers/ so that adding a tower does not retrain the others.
         # The file name carries the recipe, so a changed recipe never reuses an old tower.
@@ -316,7 +390,7 @@ def main():
         model, val_acc, wall = train(args.arch, args.seed)
         tower_notes = []
 
-    out_dir = os.path.join(ROOT, "model", "classic") if args.arch == "mlp" else os.path.join(ROOT, "model")
+    out_dir = os.path.join(ROOT, {"mlp": "model/classic", "distilled": "model/distilled"}.get(args.arch, "model"))
     os.makedirs(out_dir, exist_ok=True)
     h5 = os.path.join(out_dir, "fashion_mnist.h5")
     # Without the optimizer state: the file is a third of the size, and fmtool needs only the weights.
@@ -340,20 +414,42 @@ def main():
         towers_arg = f" --towers {args.towers}" + ("" if args.mirror else " --no-mirror")
         recipes = "; ".join(f"{r}: {describe_recipe(r)}" for r in sorted({r for r, _ in specs}))
         training = f"recipes ({recipes}); "
+    elif args.arch == "distilled":
+        title = "Distilled CNN: one tower taught by the ensemble"
+        towers_arg = f" --teacher {args.teacher} --teacher-weight {args.teacher_weight}"
+        training = (
+            f"{describe_recipe('r1')}; targets: {args.teacher_weight} x the teacher's probabilities + "
+            f"{1 - args.teacher_weight:.2f} x the one-hot label; "
+        )
     else:
         title = {"cnn": "Shipped CNN", "mlp": "Course-template-compatible MLP"}[args.arch]
         towers_arg = ""
         training = "no augmentation; " if args.arch == "mlp" else f"recipe r2 ({describe_recipe('r2')}); "
+    intro = ""
+    if args.arch == "ensemble":
+        intro = "The default model, and the teacher of model/distilled/ (`cargo xtask train --arch distilled`).\n\n"
+    elif args.arch == "distilled":
+        # Issue 16's bar for replacing the ensemble as the default: a test accuracy of 0.945, or of
+        # 0.94 at least. The card says where this network stands; moving it is a person's commit.
+        verdict = (
+            "reaches the 0.94 a default needs (the goal is 0.945): it may replace the ensemble in model/."
+            if test_acc >= 0.94
+            else "falls short of the 0.94 a default needs (the goal is 0.945), so model/ keeps the ensemble."
+        )
+        intro = (
+            f"One CNN of {flops_per_image(model) / 1e6:.0f} MFLOP per image, a sixth of the ensemble's, trained to replace it as\n"
+            f"the default model. Its test accuracy, {test_acc:.4f}, {verdict}\n\n"
+        )
     card = f"""# {title} ({model.name})
 
-Trained by `cargo xtask train --arch {args.arch}{towers_arg} --epochs {epochs} --seed {args.seed}`.
+{intro}Trained by `cargo xtask train --arch {args.arch}{towers_arg} --epochs {epochs} --seed {args.seed}`.
 
 - versions: TensorFlow {tf.__version__}, Keras {keras.__version__}, NumPy {np.__version__}, Python {platform.python_version()}
 - data: Fashion-MNIST training set, first 55,000 images for training, last 5,000 for validation{f" (subset {args.subset})" if args.subset else ""}
 - training: {training}cross-entropy; optimizer: AdamW (weight decay 1e-4), cosine decay from 2e-3 over {epochs} epochs, batch {batch}
 - parameters: {model.count_params():,}; FLOPs per image (2 x multiply-adds of Conv2D/Dense): {flops_per_image(model):,}
 - training wall time: {wall:.0f} s on this machine ({os.cpu_count()} cores){", the sum of the towers (each line below says how many threads it had)" if args.arch == "ensemble" else ""}
-{"".join(f"- {t}{chr(10)}" for t in tower_notes) if args.arch == "ensemble" else ""}- validation accuracy (Keras): {val_acc:.4f}
+{"".join(f"- {t}{chr(10)}" for t in tower_notes) if args.arch == "ensemble" else ""}{teacher_note}- validation accuracy (Keras): {val_acc:.4f}
 - test accuracy (Keras predict, reported only; never used for choices): {test_acc:.4f}
 {extra}- exported with {converter}
 - fmtool score: (filled in by cargo xtask bench)
@@ -371,6 +467,12 @@ Trained by `cargo xtask train --arch {args.arch}{towers_arg} --epochs {epochs} -
         card += "Architecture:\n\n```\n"
         model.summary(print_fn=lambda s, **_: lines.append(s))
     card += "\n".join(lines) + "\n```\n"
+    if curve:
+        card += (
+            "\nAccuracy after each epoch (Keras; the test column is reported only, never used for a choice):\n\n"
+            "| epoch | validation | test | seconds |\n|---:|---:|---:|---:|\n"
+            + "".join(f"| {e} | {v:.4f} | {t:.4f} | {w:.0f} |\n" for e, v, t, w in curve)
+        )
     with open(os.path.join(out_dir, "README.md"), "w") as f:
         f.write(card)
     print(card)

@@ -5,9 +5,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Pinned versions: fixtures and the shipped model are reproducible only with these.
-pub const REQUIREMENTS: &[&str] =
-    &["tensorflow-cpu==2.21.0", "tf_keras==2.21.0", "numpy==2.4.6", "pillow==13.0.0", "pytest==9.2.0"];
+/// Pinned versions: fixtures and the shipped model are reproducible only with these. ONNX and
+/// ONNX Runtime are for `cargo xtask bench`'s ONNX Runtime column.
+pub const REQUIREMENTS: &[&str] = &[
+    "tensorflow-cpu==2.21.0",
+    "tf_keras==2.21.0",
+    "numpy==2.4.6",
+    "pillow==13.0.0",
+    "pytest==9.2.0",
+    "onnx==1.23.2",
+    "onnxruntime==1.32.0",
+];
 
 /// What the test suite needs from Python: NumPy (cross-checks against a real NumPy forward pass),
 /// the pre-commit framework (the hook test), pytest and PyYAML (tests/student/run_workflow.py), and
