@@ -401,7 +401,8 @@ def update_card(r):
     if not os.path.exists(card):
         return
     line = (
-        f"- fmtool score: accuracy {r['acc']:.4f}, {r['points']}/100 points, {r['fmtool']:.3f} s whole process "
+        f"- fmtool score: accuracy {r['acc']:.4f}, {r['points']}/100 points (relu and softmax not run: no nn_predict.py), "
+        f"{r['fmtool']:.3f} s whole process "
         f"(median of {r['runs']}), peak memory {r['rss']:.0f} MiB (cargo xtask bench, {datetime.date.today()}; "
         "see BENCHMARKS.md)"
     )
