@@ -70,8 +70,7 @@ pub struct ScoreReport {
 /// Seconds spent in each phase of `fmtool score`, measured inside the process (so without the
 /// process's own start-up). `engine` is the forward pass of every image on the engine's threads
 /// (pixels to float32 included), the work ONNX Runtime's `InferenceSession.run` does in `cargo
-/// xtask bench`. Phases that did
-/// not run are 0.
+/// xtask bench`. Phases that did not run are 0.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Timings {
     /// Reading and parsing fashion_mnist.json and fashion_mnist.npz.

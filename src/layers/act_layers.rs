@@ -17,32 +17,41 @@ pub struct Relu {
 
 impl Relu {
     /// True with Keras' defaults (no max_value, slope 0, threshold 0): [`super::fast::relu_layer`].
-    pub fn is_plain(&self) -> bool {
+    fn is_plain(&self) -> bool {
         self.max_value.is_none() && self.negative_slope == 0.0 && self.threshold == 0.0
     }
 
     /// Keras: x >= max_value -> max_value; threshold <= x < max_value -> x;
     /// otherwise negative_slope * (x - threshold).
     #[inline]
-    pub fn one(&self, x: f32) -> f32 {
+    fn one(&self, x: f32) -> f32 {
         let y = if x >= self.threshold { x } else { self.negative_slope * (x - self.threshold) };
         match self.max_value {
             Some(m) if y >= m => m,
             _ => y,
         }
     }
+
+    /// [`Relu::one`] of every value, through [`super::fast::relu_layer`] with Keras' defaults.
+    pub fn apply(&self, xs: &mut [f32]) {
+        if self.is_plain() {
+            super::fast::relu_layer(xs);
+        } else {
+            for v in xs {
+                *v = self.one(*v);
+            }
+        }
+    }
 }
 
 impl Op for Relu {
     fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
-        Ok(inputs[0].mapv(|x| self.one(x)))
+        self.forward_owned(inputs[0].as_standard_layout().into_owned())
     }
 
-    fn forward_owned(&self, mut x: Tensor) -> Result<Tensor> {
-        match x.as_slice_mut() {
-            Some(xs) if self.is_plain() => super::fast::relu_layer(xs),
-            _ => x.mapv_inplace(|v| self.one(v)),
-        }
+    fn forward_owned(&self, x: Tensor) -> Result<Tensor> {
+        let mut x = if x.is_standard_layout() { x } else { x.as_standard_layout().into_owned() };
+        self.apply(x.as_slice_mut().expect("standard layout"));
         Ok(x)
     }
 

@@ -201,10 +201,7 @@ impl Op for Conv2d {
     }
 
     fn absorb(&mut self, post: &super::Post) -> bool {
-        post.fits(self.cout) && {
-            self.post.push(post.clone());
-            true
-        }
+        post.absorb_into(&mut self.post, self.cout)
     }
 }
 

@@ -173,10 +173,7 @@ impl Op for Dense {
     }
 
     fn absorb(&mut self, post: &super::Post) -> bool {
-        post.fits(self.kernel.cols()) && {
-            self.post.push(post.clone());
-            true
-        }
+        post.absorb_into(&mut self.post, self.kernel.cols())
     }
 }
 

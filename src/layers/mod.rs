@@ -125,12 +125,7 @@ impl Post {
     pub fn apply(&self, rows: &mut [f32]) {
         match self {
             Post::Affine { scale, shift } => fast::affine(rows, scale, shift),
-            Post::Relu(r) if r.is_plain() => fast::relu_layer(rows),
-            Post::Relu(r) => {
-                for v in rows {
-                    *v = r.one(*v);
-                }
-            }
+            Post::Relu(r) => r.apply(rows),
         }
     }
 
@@ -145,6 +140,14 @@ impl Post {
     /// True when the step fits rows of `c` channels.
     pub fn fits(&self, c: usize) -> bool {
         self.channels().is_none_or(|n| n == c)
+    }
+
+    /// [`Op::absorb`] for a layer that writes rows of `c` channels and keeps its steps in `posts`.
+    pub fn absorb_into(&self, posts: &mut Vec<Post>, c: usize) -> bool {
+        self.fits(c) && {
+            posts.push(self.clone());
+            true
+        }
     }
 }
 
