@@ -384,3 +384,31 @@ fn plot_writes_a_confusion_matrix_and_a_gallery() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("mine.txt") && run.stderr.contains("not a directory"), "{}", run.stderr);
 }
+
+/// `--split train` reads the train-* files of --data (a teacher's outputs on the training images):
+/// the outputs are those of the train files' images, not the t10k files' beside them; without
+/// --data the option is refused.
+#[test]
+fn split_train_reads_the_training_files() {
+    let dir = tempdir();
+    let every_100th = write_sample(dir.path(), 100);
+    for stem in ["images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"] {
+        std::fs::rename(dir.path().join(format!("t10k-{stem}")), dir.path().join(format!("train-{stem}"))).unwrap();
+    }
+    write_sample(dir.path(), 50);
+    let model = keras_model();
+    let out = dir.path().join("train.npy");
+    let data = dir.path().to_str().unwrap();
+    let args = ["predict", "--model", model.to_str().unwrap(), "--data", data, "--split", "train"];
+    let run = fmtool(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (shape, _, values) = read_npy(&out);
+    assert_eq!(shape, vec![every_100th.len(), 10]);
+    let rows = every_100th.pixel_rows().mapv(|p| p as f32 / 255.0);
+    let want = engine_outputs(&model, rows.view());
+    assert!(values.iter().zip(want.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+
+    let refused = fmtool(&["predict", "--split", "train", "--out", out.to_str().unwrap(), "--force"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--data"), "{}", refused.stderr);
+}
