@@ -16,6 +16,12 @@ pub struct Relu {
 }
 
 impl Relu {
+    /// Keras' defaults, for tests that build a layer's steps by hand.
+    #[cfg(test)]
+    pub fn plain() -> Relu {
+        Relu { max_value: None, negative_slope: 0.0, threshold: 0.0 }
+    }
+
     /// True with Keras' defaults (no max_value, slope 0, threshold 0): [`super::fast::relu_layer`].
     fn is_plain(&self) -> bool {
         self.max_value.is_none() && self.negative_slope == 0.0 && self.threshold == 0.0

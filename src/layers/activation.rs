@@ -155,18 +155,32 @@ impl Activation {
 
     /// Applies the activation in place; softmax and log_softmax act on the last axis.
     pub fn apply(&self, x: &mut Tensor) {
-        match self.spec.kind {
-            Kind::Elementwise(f) => {
-                match (self.spec.name, x.as_slice_mut()) {
-                    ("linear", _) => {}
-                    // The common case, without a call through `f` per value.
-                    ("relu", Some(xs)) => super::fast::relu(xs),
-                    _ => x.mapv_inplace(f),
-                }
+        match (self.spec.kind, x.as_slice_mut()) {
+            (Kind::Elementwise(_), Some(xs)) => {
+                self.apply_slice(xs);
             }
-            Kind::Softmax => softmax_last_axis(x, false),
-            Kind::LogSoftmax => softmax_last_axis(x, true),
+            (Kind::Elementwise(f), None) => x.mapv_inplace(f),
+            (Kind::Softmax, _) => softmax_last_axis(x, false),
+            (Kind::LogSoftmax, _) => softmax_last_axis(x, true),
         }
+    }
+
+    /// True for the activations that act on each value alone (all but softmax and log_softmax).
+    pub fn is_elementwise(&self) -> bool {
+        matches!(self.spec.kind, Kind::Elementwise(_))
+    }
+
+    /// Applies an element-wise activation to `xs` in place, the same bits as [`Activation::apply`];
+    /// returns false, doing nothing, for softmax and log_softmax, which need their axis.
+    pub fn apply_slice(&self, xs: &mut [f32]) -> bool {
+        let Kind::Elementwise(f) = self.spec.kind else { return false };
+        match self.spec.name {
+            "linear" => {}
+            // The common case, without a call through `f` per value.
+            "relu" => super::fast::relu(xs),
+            _ => xs.iter_mut().for_each(|v| *v = f(*v)),
+        }
+        true
     }
 }
 

@@ -72,10 +72,36 @@ impl PackedB {
         if k > 0 && avx512() {
             // SAFETY: the CPU has AVX-512F (checked above); the asserts keep every row that the
             // kernel reads or writes inside `a` and `c`, and the panels hold k rows each.
-            unsafe { x86::mul(self, m, a, lda, c, ldc) };
+            unsafe { x86::mul(self, m, x86::Rows { a: a.as_ptr(), lda }, c, ldc) };
             return;
         }
         super::matmul::sgemm(m, k, n, a, lda, &self.plain, n, c, ldc);
+    }
+
+    /// `c = a * b` where `a` is not stored: its row `r`, value `p` is `src[r * stride + taps[p]]`,
+    /// a convolution's im2col row read straight from a zero-padded image. The same multiply-add
+    /// chains as [`PackedB::mul`] on those rows written out, so the same bits. Returns false, having
+    /// done nothing, on a CPU without AVX-512F: the caller writes the rows out and calls `mul`.
+    ///
+    /// # Panics
+    /// If `taps` does not hold `k` offsets, or a row reaches past `src` or `c` (a bug in the caller).
+    pub fn mul_taps(&self, m: usize, src: &[f32], stride: usize, taps: &[usize], c: &mut [f32], ldc: usize) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if avx512() {
+            assert!(taps.len() == self.k && ldc >= self.n, "PackedB::mul_taps: taps or ldc do not fit b");
+            if m == 0 || self.n == 0 {
+                return true;
+            }
+            let reach = taps.iter().max().map_or(0, |t| (m - 1) * stride + t + 1);
+            assert!(reach <= src.len() && c.len() >= (m - 1) * ldc + self.n, "PackedB::mul_taps: a slice is too short");
+            let a = x86::Taps { src: src.as_ptr(), stride, taps: taps.as_ptr() };
+            // SAFETY: the CPU has AVX-512F; every value a row reads, src[r * stride + taps[p]] with
+            // r < m, is inside `src` (checked above), and rows of `c` as in `mul`.
+            unsafe { x86::mul(self, m, a, c, ldc) };
+            return true;
+        }
+        let _ = (m, src, stride, taps, c, ldc);
+        false
     }
 }
 
@@ -89,10 +115,60 @@ mod x86 {
     use super::{LANES, MR, PackedB};
     use std::arch::x86_64::*;
 
+    /// Where the kernel reads the values of `a`: stored rows, or a convolution's taps.
+    pub trait Lhs: Copy {
+        /// The same values with rows 0..i left out (row i becomes row 0).
+        fn skip_rows(self, i: usize) -> Self;
+        /// Row `r`, value `p`.
+        ///
+        /// # Safety
+        /// The value must be inside the slice the reader was made from.
+        unsafe fn get(self, r: usize, p: usize) -> f32;
+    }
+
+    /// `a` stored row after row, `lda` apart.
+    #[derive(Clone, Copy)]
+    pub struct Rows {
+        pub a: *const f32,
+        pub lda: usize,
+    }
+
+    impl Lhs for Rows {
+        #[inline(always)]
+        fn skip_rows(self, i: usize) -> Self {
+            Rows { a: self.a.wrapping_add(i * self.lda), ..self }
+        }
+        #[inline(always)]
+        unsafe fn get(self, r: usize, p: usize) -> f32 {
+            // SAFETY: the caller keeps (r, p) inside `a`.
+            unsafe { *self.a.add(r * self.lda + p) }
+        }
+    }
+
+    /// Row `r`, value `p` is `src[r * stride + taps[p]]`.
+    #[derive(Clone, Copy)]
+    pub struct Taps {
+        pub src: *const f32,
+        pub stride: usize,
+        pub taps: *const usize,
+    }
+
+    impl Lhs for Taps {
+        #[inline(always)]
+        fn skip_rows(self, i: usize) -> Self {
+            Taps { src: self.src.wrapping_add(i * self.stride), ..self }
+        }
+        #[inline(always)]
+        unsafe fn get(self, r: usize, p: usize) -> f32 {
+            // SAFETY: the caller keeps p < k (the length of `taps`) and the value inside `src`.
+            unsafe { *self.src.add(r * self.stride + *self.taps.add(p)) }
+        }
+    }
+
     /// # Safety
     /// The CPU must have AVX-512F; `a` and `c` must hold `m` rows as [`PackedB::mul`] checks.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn mul(b: &PackedB, m: usize, a: &[f32], lda: usize, c: &mut [f32], ldc: usize) {
+    pub unsafe fn mul<L: Lhs>(b: &PackedB, m: usize, a: L, c: &mut [f32], ldc: usize) {
         let panels = b.n.div_ceil(LANES);
         let mut j = 0;
         while j < panels {
@@ -103,10 +179,10 @@ mod x86 {
                 // SAFETY: rows i..i + rows of `a` and `c` exist; panels j (and j + 1) exist.
                 unsafe {
                     match (two, rows) {
-                        (true, MR) => block::<MR, 2>(b, j, i, a, lda, c, ldc),
-                        (false, MR) => block::<MR, 1>(b, j, i, a, lda, c, ldc),
-                        (true, r) => tail::<2>(b, j, i, r, a, lda, c, ldc),
-                        (false, r) => tail::<1>(b, j, i, r, a, lda, c, ldc),
+                        (true, MR) => block::<MR, 2, L>(b, j, i, a, c, ldc),
+                        (false, MR) => block::<MR, 1, L>(b, j, i, a, c, ldc),
+                        (true, r) => tail::<2, L>(b, j, i, r, a, c, ldc),
+                        (false, r) => tail::<1, L>(b, j, i, r, a, c, ldc),
                     }
                 }
                 i += rows;
@@ -118,30 +194,29 @@ mod x86 {
     /// The last rows (fewer than [`MR`]), one monomorphised block per count.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tail<const NV: usize>(
+    unsafe fn tail<const NV: usize, L: Lhs>(
         b: &PackedB,
         j: usize,
         i: usize,
         rows: usize,
-        a: &[f32],
-        lda: usize,
+        a: L,
         c: &mut [f32],
         ldc: usize,
     ) {
         // SAFETY: as in `mul`; each arm runs exactly `rows` rows.
         unsafe {
             match rows {
-                1 => block::<1, NV>(b, j, i, a, lda, c, ldc),
-                2 => block::<2, NV>(b, j, i, a, lda, c, ldc),
-                3 => block::<3, NV>(b, j, i, a, lda, c, ldc),
-                4 => block::<4, NV>(b, j, i, a, lda, c, ldc),
-                5 => block::<5, NV>(b, j, i, a, lda, c, ldc),
-                6 => block::<6, NV>(b, j, i, a, lda, c, ldc),
-                7 => block::<7, NV>(b, j, i, a, lda, c, ldc),
-                8 => block::<8, NV>(b, j, i, a, lda, c, ldc),
-                9 => block::<9, NV>(b, j, i, a, lda, c, ldc),
-                10 => block::<10, NV>(b, j, i, a, lda, c, ldc),
-                _ => block::<11, NV>(b, j, i, a, lda, c, ldc),
+                1 => block::<1, NV, L>(b, j, i, a, c, ldc),
+                2 => block::<2, NV, L>(b, j, i, a, c, ldc),
+                3 => block::<3, NV, L>(b, j, i, a, c, ldc),
+                4 => block::<4, NV, L>(b, j, i, a, c, ldc),
+                5 => block::<5, NV, L>(b, j, i, a, c, ldc),
+                6 => block::<6, NV, L>(b, j, i, a, c, ldc),
+                7 => block::<7, NV, L>(b, j, i, a, c, ldc),
+                8 => block::<8, NV, L>(b, j, i, a, c, ldc),
+                9 => block::<9, NV, L>(b, j, i, a, c, ldc),
+                10 => block::<10, NV, L>(b, j, i, a, c, ldc),
+                _ => block::<11, NV, L>(b, j, i, a, c, ldc),
             }
         }
     }
@@ -150,29 +225,28 @@ mod x86 {
     /// one multiply-add chain over `k` each.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn block<const R: usize, const NV: usize>(
+    unsafe fn block<const R: usize, const NV: usize, L: Lhs>(
         b: &PackedB,
         j: usize,
         i: usize,
-        a: &[f32],
-        lda: usize,
+        a: L,
         c: &mut [f32],
         ldc: usize,
     ) {
         let k = b.k;
         let mut acc = [[_mm512_setzero_ps(); NV]; R];
-        let a0 = a.as_ptr().wrapping_add(i * lda);
+        let a0 = a.skip_rows(i);
         let p0 = b.panels.as_ptr().wrapping_add(j * k * LANES);
         for p in 0..k {
-            // SAFETY: panel j + v row p is inside `panels` (j + v < panels count); a[i + r][p]
-            // is inside `a` (r < R, p < k, checked by the caller).
+            // SAFETY: panel j + v row p is inside `panels` (j + v < panels count); value p of
+            // row i + r is inside what `a` reads (r < R, p < k, checked by the caller).
             unsafe {
                 let mut bv = [_mm512_setzero_ps(); NV];
                 for (v, bv) in bv.iter_mut().enumerate() {
                     *bv = _mm512_loadu_ps(p0.add((v * k + p) * LANES));
                 }
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let x = _mm512_set1_ps(*a0.add(r * lda + p));
+                    let x = _mm512_set1_ps(a0.get(r, p));
                     for v in 0..NV {
                         acc[v] = _mm512_fmadd_ps(x, bv[v], acc[v]);
                     }
