@@ -336,7 +336,7 @@ fn the_hook_checks_models_under_odd_names_and_option_like_folders() {
 #[test]
 fn a_signal_during_convert_leaves_nothing_behind() {
     use std::os::unix::process::ExitStatusExt;
-    let input = root().join("model/fashion_mnist.h5");
+    let input = root().join("model/ensemble/fashion_mnist.h5");
     // Signals at several moments of the run: before, while and after the files are staged.
     for (i, ms) in [0u64, 20, 40, 60, 80, 100, 130, 160].into_iter().enumerate() {
         let tmp = tempfile::tempdir().unwrap();

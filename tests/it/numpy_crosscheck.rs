@@ -96,14 +96,14 @@ fn read_npy_f32(bytes: &[u8]) -> Vec<f32> {
     npz.array("a").unwrap().values().map(|v| v as f32).collect()
 }
 
-/// The shipped CNNs (model/, the ensemble, and model/distilled/, written by `fmtool convert`) load
-/// with json.load / numpy.load and a plain NumPy pass on every 10th test image
+/// The shipped CNNs (model/, the distilled CNN, and model/ensemble/, its teacher; both written by
+/// `fmtool convert`) load with json.load / numpy.load and a plain NumPy pass on every 10th test image
 /// (tests/numpy/numpy_forward.py: im2col convolutions, following `inbound` through the ensemble's
 /// towers) gives fmtool's predictions: outputs within 1e-5, and the same class for every image
 /// whose top two scores are more than 1e-5 apart.
 #[test]
 fn shipped_cnns_agree_with_a_numpy_forward_pass() {
-    for model in ["model", "model/distilled"] {
+    for model in ["model", "model/ensemble"] {
         shipped_cnn_agrees_with_a_numpy_forward_pass(&root().join(model));
     }
 }

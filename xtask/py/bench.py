@@ -315,7 +315,7 @@ def main():
         if args.models is not None
         else [
             p
-            for p in ("model", "model/distilled", "model/classic")
+            for p in ("model", "model/ensemble", "model/classic")
             if os.path.exists(os.path.join(ROOT, p, "fashion_mnist.npz"))
         ]
     )

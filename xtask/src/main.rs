@@ -54,9 +54,11 @@ fn main() -> ExitCode {
                 "  student-fixtures    regenerate tests/fixtures/student (student repos: course files, cases, measured points)"
             );
             eprintln!(
-                "  train [--arch ensemble|cnn|mlp] [--towers R:S,...] [--epochs N] [--seed S]   train and export a shipped model (default: model/'s ensemble)"
+                "  train [--arch distilled|ensemble|cnn|mlp] [--views K] [--towers R:S,...] [--epochs N] [--seed S]   train and export a shipped model (default: model/'s distilled CNN, taught by model/ensemble/)"
             );
-            eprintln!("  bench               measure fmtool score against NumPy and Keras, write BENCHMARKS.md");
+            eprintln!(
+                "  bench               measure fmtool score against ONNX Runtime, NumPy and Keras, write BENCHMARKS.md"
+            );
             eprintln!(
                 "  bench-student       the student's own pass: fmtool's parallel test_inference vs the grader's pytest step"
             );
