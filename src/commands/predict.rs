@@ -117,6 +117,7 @@ fn outputs(args: &PredictArgs, out: &Path) -> Result<OutputsReport> {
     let start = Instant::now();
     // Refuse before the run rather than after it; `write_atomic` checks again at the rename.
     atomic::check_target(out, args.force)?;
+    crate::engine::start_workers();
     let (m, model_shown, mut notes) = build(&args.model)?;
     let data = super::score::load_data(args.data.as_deref(), &args.split)?;
     let y = m.predict_pixels(data.pixel_rows(), &|_| {})?;

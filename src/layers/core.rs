@@ -124,10 +124,14 @@ struct Flatten;
 
 impl Op for Flatten {
     fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
-        let x = inputs[0];
+        self.forward_owned(inputs[0].clone())
+    }
+
+    /// The values stay where they are: a Flatten first in a model took a copy of every image.
+    fn forward_owned(&self, x: Tensor) -> Result<Tensor> {
         let n = x.shape()[0];
         let rest: usize = x.shape()[1..].iter().product();
-        x.as_standard_layout().into_owned().into_shape_with_order(IxDyn(&[n, rest])).map_err(|e| err!("Flatten: {e}"))
+        super::reshaped(x, &[n, rest]).map_err(|e| e.context("Flatten"))
     }
 }
 
@@ -220,4 +224,27 @@ pub fn to2(a: &ArrayD<f32>) -> Result<Array2<f32>> {
         .into_owned()
         .into_dimensionality::<Ix2>()
         .map_err(|e: ndarray::ShapeError| Error::new(format!("expected a matrix: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Flatten, Op, Tensor};
+    use ndarray::IxDyn;
+
+    /// An owned tensor in standard layout keeps its buffer; a transposed one is copied in the
+    /// order NumPy's reshape reads it.
+    #[test]
+    fn flatten_reshapes_an_owned_tensor_in_place() {
+        let x = Tensor::from_shape_fn(IxDyn(&[2, 3, 4]), |i| (i[0] * 100 + i[1] * 10 + i[2]) as f32);
+        let owned = x.clone();
+        let at = owned.as_ptr();
+        let y = Flatten.forward_owned(owned).unwrap();
+        assert_eq!(y.shape(), [2, 12]);
+        assert_eq!(y.as_ptr(), at, "the buffer moved");
+        assert_eq!(y.as_slice().unwrap(), x.as_slice().unwrap());
+        let t = x.clone().permuted_axes(IxDyn(&[0, 2, 1]));
+        let want: Vec<f32> = t.iter().copied().collect();
+        assert_eq!(Flatten.forward_owned(t.clone()).unwrap().as_slice().unwrap(), want);
+        assert_eq!(Flatten.forward(&[&t]).unwrap().as_slice().unwrap(), want);
+    }
 }

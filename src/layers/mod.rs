@@ -21,7 +21,7 @@ pub use activation::Activation;
 pub use config::LayerConfig;
 
 use crate::error::Result;
-use ndarray::ArrayD;
+use ndarray::{ArrayD, IxDyn};
 
 /// A batch of activations, batch axis first, channels last (Keras' `channels_last`).
 pub type Tensor = ArrayD<f32>;
@@ -37,6 +37,13 @@ pub fn fmt_shape(shape: &[usize]) -> String {
     }
     s.push(')');
     s
+}
+
+/// `x` with the shape `shape` (batch axis first), the values in row-major order as NumPy's
+/// reshape takes them. A tensor in standard layout keeps its buffer; others are copied into one.
+pub fn reshaped(x: Tensor, shape: &[usize]) -> Result<Tensor> {
+    let x = if x.is_standard_layout() { x } else { x.as_standard_layout().into_owned() };
+    x.into_shape_with_order(IxDyn(shape)).map_err(|e| crate::err!("{e}"))
 }
 
 /// Formats an array shape like NumPy: `(784, 128)`, `(10,)`.

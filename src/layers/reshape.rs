@@ -14,10 +14,13 @@ struct Reshape(Shape);
 
 impl Op for Reshape {
     fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
-        let x = inputs[0];
+        self.forward_owned(inputs[0].clone())
+    }
+
+    fn forward_owned(&self, x: Tensor) -> Result<Tensor> {
         let mut shape = vec![x.shape()[0]];
         shape.extend(&self.0);
-        x.as_standard_layout().into_owned().into_shape_with_order(IxDyn(&shape)).map_err(|e| err!("Reshape: {e}"))
+        super::reshaped(x, &shape).map_err(|e| e.context("Reshape"))
     }
 }
 
