@@ -338,8 +338,9 @@ def main():
         "shifts and flips",
     )
     args = ap.parse_args()
-    # The distilled CNN learns from its teacher for longer (60 epochs) than the towers did (40).
-    epochs = args.epochs or (60 if args.arch == "distilled" else 40)
+    # The distilled CNN learns from its teacher for longer (80 epochs) than the towers did (40):
+    # 80 reached validation 0.9494 where 60 reached 0.9470 (same recipe and seed).
+    epochs = args.epochs or (80 if args.arch == "distilled" else 40)
     try:
         specs = [(r, int(s)) for r, s in (t.split(":") for t in args.towers.split(","))]
         assert all(r in RECIPES for r, _ in specs)
