@@ -240,14 +240,14 @@ impl Model {
             // A one-input layer that is its input's last reader may overwrite it (Op::forward_owned).
             let sole = match node.inputs.as_slice() {
                 [s] => match resolve(s) {
-                    Source::Node(j) if remaining[j] == 1 && Source::Node(j) != result => Some(s),
-                    Source::ModelInput if input_readers == 1 && result != Source::ModelInput => Some(s),
+                    src @ Source::Node(j) if remaining[j] == 1 && src != result => Some(src),
+                    src @ Source::ModelInput if input_readers == 1 && src != result => Some(src),
                     _ => None,
                 },
                 _ => None,
             };
-            let y = if let Some(s) = sole {
-                let input = match resolve(s) {
+            let y = if let Some(src) = sole {
+                let input = match src {
                     Source::Node(j) => outputs[j].take(),
                     Source::ModelInput => x.take(),
                 }
@@ -354,10 +354,9 @@ pub fn start_workers() {
 
 /// Pixels (0 to 255) as float32 divided by 255, the grader's scaling.
 fn scaled(pixels: ArrayView2<u8>) -> Array2<f32> {
-    match pixels.as_slice() {
-        Some(src) => Array2::from_shape_vec(pixels.dim(), layers::fast::pixels(src)).expect("one value per pixel"),
-        None => pixels.mapv(|p| p as f32 / 255.0),
-    }
+    let src = pixels.as_standard_layout();
+    let values = layers::fast::pixels(src.as_slice().expect("standard layout"));
+    Array2::from_shape_vec(pixels.dim(), values).expect("one value per pixel")
 }
 
 /// Lets a Conv2D or Dense apply the element-wise layers after it (BatchNormalization, ReLU) as

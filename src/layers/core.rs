@@ -124,7 +124,7 @@ struct Flatten;
 
 impl Op for Flatten {
     fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
-        self.forward_owned(inputs[0].clone())
+        self.forward_owned(inputs[0].as_standard_layout().into_owned())
     }
 
     /// The values stay where they are: a Flatten first in a model took a copy of every image.

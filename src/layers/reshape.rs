@@ -14,7 +14,7 @@ struct Reshape(Shape);
 
 impl Op for Reshape {
     fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
-        self.forward_owned(inputs[0].clone())
+        self.forward_owned(inputs[0].as_standard_layout().into_owned())
     }
 
     fn forward_owned(&self, x: Tensor) -> Result<Tensor> {
