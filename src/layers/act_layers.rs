@@ -23,7 +23,7 @@ impl Relu {
     }
 
     /// True with Keras' defaults (no max_value, slope 0, threshold 0): [`super::fast::relu_layer`].
-    fn is_plain(&self) -> bool {
+    pub fn is_plain(&self) -> bool {
         self.max_value.is_none() && self.negative_slope == 0.0 && self.threshold == 0.0
     }
 

@@ -128,9 +128,14 @@ impl Conv2d {
         if self.activation.is_elementwise() && self.run_direct(x, n, out, col) {
             return true;
         }
-        match &self.winograd {
-            Some(w) => w.run(x, n, self.gy, self.gx, out, col),
-            None => self.run_im2col(x, n, out, col),
+        if let Some(w) = &self.winograd {
+            if self.activation.is_elementwise() {
+                w.run(x, n, (self.gy, self.gx), out, col, &mut |image| self.finish(image));
+                return true;
+            }
+            w.run(x, n, (self.gy, self.gx), out, col, &mut |_| {});
+        } else {
+            self.run_im2col(x, n, out, col);
         }
         if let Some(b) = &self.bias {
             super::fast::add_bias(out, b);
@@ -159,16 +164,16 @@ impl Conv2d {
                 if !packed.mul_taps(gx.output, src, gx.stride * cin, &t.offsets, c, self.cout) {
                     return false;
                 }
-            }
-            if let Some(b) = &self.bias {
-                super::fast::add_bias(image_out, b);
-            }
-            self.activation.apply_slice(image_out);
-            for p in &self.post {
-                p.apply(image_out);
+                self.finish(c);
             }
         }
         true
+    }
+
+    /// The bias, an element-wise activation and the absorbed layers on one image's outputs, in
+    /// that order (the order of the separate passes, so the same bits).
+    fn finish(&self, image_out: &mut [f32]) {
+        super::finish_rows(image_out, self.cout, self.bias.as_deref(), &self.activation, &self.post);
     }
 
     fn run_im2col(&self, x: &[f32], n: usize, out: &mut [f32], col: &mut Vec<f32>) {

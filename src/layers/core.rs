@@ -162,13 +162,24 @@ impl Op for Dense {
         let x2 = x2.as_slice().expect("standard layout");
         let mut y = Array2::<f32>::zeros((rows, units));
         self.kernel.mul(rows, x2, units_in, y.as_slice_mut().expect("new"), units);
-        if let Some(b) = &self.bias {
+        let elementwise = self.activation.is_elementwise();
+        if elementwise {
+            super::finish_rows(
+                y.as_slice_mut().expect("new"),
+                units,
+                self.bias.as_deref(),
+                &self.activation,
+                &self.post,
+            );
+        } else if let Some(b) = &self.bias {
             super::fast::add_bias(y.as_slice_mut().expect("new"), b);
         }
         *out_shape.last_mut().expect("rank >= 2") = units;
         let mut y = y.into_shape_with_order(IxDyn(&out_shape)).map_err(|e| err!("Dense: {e}"))?;
-        self.activation.apply(&mut y);
-        super::apply_posts(&self.post, &mut y, units);
+        if !elementwise {
+            self.activation.apply(&mut y);
+            super::apply_posts(&self.post, &mut y, units);
+        }
         Ok(y)
     }
 

@@ -14,7 +14,7 @@ macro_rules! dispatch {
             unsafe fn wide($($a: $t),*) {
                 $body($($a),*)
             }
-            if wide_cpu() {
+            if $crate::layers::fast::wide_cpu() {
                 // SAFETY: the CPU has every feature `wide` is compiled for (wide_cpu checks them).
                 return unsafe { wide($($a),*) };
             }
@@ -22,9 +22,10 @@ macro_rules! dispatch {
         $body($($a),*)
     }};
 }
+pub(crate) use dispatch;
 
 #[cfg(target_arch = "x86_64")]
-fn wide_cpu() -> bool {
+pub(crate) fn wide_cpu() -> bool {
     std::is_x86_feature_detected!("avx512f")
         && std::is_x86_feature_detected!("avx512vl")
         && std::is_x86_feature_detected!("avx512bw")
@@ -52,11 +53,33 @@ pub fn add_bias(xs: &mut [f32], bias: &[f32]) {
 
 #[inline(always)]
 fn add_bias_body(xs: &mut [f32], bias: &[f32]) {
+    if bias.len().is_multiple_of(LANES) {
+        for row in xs.chunks_exact_mut(bias.len()) {
+            for (v, b) in lanes(row).zip(bias.chunks_exact(LANES)) {
+                for (v, b) in v.iter_mut().zip(b) {
+                    *v += b;
+                }
+            }
+        }
+        return;
+    }
     for row in xs.chunks_exact_mut(bias.len()) {
         for (v, b) in row.iter_mut().zip(bias) {
             *v += b;
         }
     }
+}
+
+/// Values per AVX-512 register. The loops over rows of channels take rows whose length is a
+/// multiple of it 16 at a time through fixed-size arrays, so each step is one vector operation:
+/// with the row length known only at run time, a 16- or 32-channel row went through the
+/// vectorizer's set-up and remainder code every time (about 9 cycles per 16 values in perf).
+const LANES: usize = 16;
+
+/// `xs` (a multiple of [`LANES`] long) as fixed-size runs of [`LANES`] values.
+#[inline(always)]
+fn lanes(xs: &mut [f32]) -> impl Iterator<Item = &mut [f32; LANES]> {
+    xs.chunks_exact_mut(LANES).map(|c| c.try_into().expect("chunks_exact_mut gives LANES values"))
 }
 
 /// `v * scale[c] + shift[c]` of every row of `scale.len()` values (two roundings, as
@@ -67,6 +90,16 @@ pub fn affine(xs: &mut [f32], scale: &[f32], shift: &[f32]) {
 
 #[inline(always)]
 fn affine_body(xs: &mut [f32], scale: &[f32], shift: &[f32]) {
+    if scale.len().is_multiple_of(LANES) {
+        for row in xs.chunks_exact_mut(scale.len()) {
+            for ((v, s), b) in lanes(row).zip(scale.chunks_exact(LANES)).zip(shift.chunks_exact(LANES)) {
+                for ((v, s), b) in v.iter_mut().zip(s).zip(b) {
+                    *v = *v * s + b;
+                }
+            }
+        }
+        return;
+    }
     for row in xs.chunks_exact_mut(scale.len()) {
         for ((v, s), b) in row.iter_mut().zip(scale).zip(shift) {
             *v = *v * s + b;
@@ -84,6 +117,104 @@ pub fn relu_layer(xs: &mut [f32]) {
 fn relu_layer_body(xs: &mut [f32]) {
     for v in xs {
         *v = if *v >= 0.0 { *v } else { 0.0 * *v };
+    }
+}
+
+/// A layer's element-wise steps on rows of channels, in this order, each optional: its bias
+/// (`v + bias[c]`, [`add_bias`]), the relu activation (`max(v, 0)`, [`relu`]), an absorbed
+/// BatchNormalization (`v * scale[c] + shift[c]`, [`affine`]) and an absorbed ReLU layer with
+/// Keras' defaults ([`relu_layer`]). The sequence a convolution or Dense followed by
+/// BatchNormalization and ReLU needs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+    pub affine: Option<(&'a [f32], &'a [f32])>,
+    pub relu_layer: bool,
+}
+
+/// Applies `e` to every row of `c` values of `xs` in one pass: each run of 16 values goes through
+/// every step in a register and is stored once. The same operations in the same order as the
+/// separate passes, so the same bits (`the_epilogue_gives_the_passes_bits` checks, NaN, -0.0 and
+/// infinities included). Measured on a small CNN: the bias, BatchNormalization and ReLU as three
+/// passes took a seventh of its time, about 4 cycles per 16 values each with the values in the
+/// cache. Written with AVX-512 intrinsics: the same loop over fixed-size arrays came out of the
+/// compiler as scalar shuffles, slower than the passes. False, doing nothing, when the CPU lacks
+/// AVX-512, `c` is not a multiple of 16 or a parameter does not have `c` values (the caller then
+/// makes the passes).
+pub fn epilogue(xs: &mut [f32], c: usize, e: &Epilogue) -> bool {
+    let fits = |v: &[f32]| v.len() == c;
+    let ok =
+        c > 0 && c.is_multiple_of(LANES) && e.bias.is_none_or(fits) && e.affine.is_none_or(|(a, b)| fits(a) && fits(b));
+    #[cfg(target_arch = "x86_64")]
+    if ok && wide_cpu() {
+        // SAFETY: the CPU has AVX-512F (wide_cpu), and every parameter holds `c` values (checked).
+        unsafe { epilogue_avx512(xs, c, e) };
+        return true;
+    }
+    false
+}
+
+/// [`epilogue`] on an AVX-512 CPU.
+///
+/// # Safety
+/// The CPU has AVX-512F; `c` is a multiple of 16 and every parameter of `e` holds `c` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn epilogue_avx512(xs: &mut [f32], c: usize, e: &Epilogue) {
+    // Rows of 16 or 32 channels (a small CNN's) hold the parameters in registers; loading them
+    // for every run of 16 values took half of the pass.
+    match c / LANES {
+        // SAFETY: as this function's.
+        1 => unsafe { epilogue_runs::<1>(xs, c, e) },
+        2 => unsafe { epilogue_runs::<2>(xs, c, e) },
+        _ => unsafe { epilogue_runs::<0>(xs, c, e) },
+    }
+}
+
+/// [`epilogue_avx512`] with the parameters of `R` runs of 16 values in registers (rows of
+/// `16 R` values), or, with `R = 0`, read for each run.
+///
+/// # Safety
+/// As [`epilogue_avx512`]'s; with `R > 0`, `c` is `16 R`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn epilogue_runs<const R: usize>(xs: &mut [f32], c: usize, e: &Epilogue) {
+    use std::arch::x86_64::*;
+    let zero = _mm512_setzero_ps();
+    // SAFETY (every load and store below): run j covers values 16 j to 16 j + 15 of a row of
+    // `c` values and of each parameter of `c` values.
+    let held = |v: Option<&[f32]>| -> [__m512; R] {
+        std::array::from_fn(|j| v.map_or(zero, |v| unsafe { _mm512_loadu_ps(v.as_ptr().add(j * LANES)) }))
+    };
+    let (bias, scale, shift) = (held(e.bias), held(e.affine.map(|a| a.0)), held(e.affine.map(|a| a.1)));
+    let param = |held: &[__m512; R], v: &[f32], j: usize| {
+        if R > 0 { held[j] } else { unsafe { _mm512_loadu_ps(v.as_ptr().add(j * LANES)) } }
+    };
+    for row in xs.chunks_exact_mut(c) {
+        for j in 0..c / LANES {
+            unsafe {
+                let p = row.as_mut_ptr().add(j * LANES);
+                let mut x = _mm512_loadu_ps(p);
+                if let Some(b) = e.bias {
+                    x = _mm512_add_ps(x, param(&bias, b, j));
+                }
+                if e.relu {
+                    // max(x, 0): 0 for a NaN and for -0.0, as `relu` gives.
+                    x = _mm512_max_ps(x, zero);
+                }
+                if let Some((a, b)) = e.affine {
+                    x = _mm512_add_ps(_mm512_mul_ps(x, param(&scale, a, j)), param(&shift, b, j));
+                }
+                if e.relu_layer {
+                    // x where x >= 0, else 0 * x (a NaN stays NaN), as `relu_layer` gives.
+                    let keep = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, zero);
+                    x = _mm512_mask_mul_ps(x, !keep, x, zero);
+                }
+                _mm512_storeu_ps(p, x);
+            }
+        }
     }
 }
 
@@ -142,6 +273,26 @@ fn max_pool_body(img: &[f32], w: usize, c: usize, out: &mut [f32], ow: usize, k:
     if ow * c == 0 {
         return;
     }
+    if c.is_multiple_of(LANES) {
+        for (oy, out_row) in out.chunks_exact_mut(ow * c).enumerate() {
+            for (ox, o) in out_row.chunks_exact_mut(c).enumerate() {
+                for (l, o) in lanes(o).enumerate() {
+                    o.fill(f32::NEG_INFINITY);
+                    for ky in 0..k.0 {
+                        let row = (oy * s.0 + ky) * w + ox * s.1;
+                        for kx in 0..k.1 {
+                            let v: &[f32; LANES] =
+                                img[(row + kx) * c + l * LANES..][..LANES].try_into().expect("LANES values");
+                            for (a, v) in o.iter_mut().zip(v) {
+                                *a = a.max(*v);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (oy, out_row) in out.chunks_exact_mut(ow * c).enumerate() {
         for (ox, o) in out_row.chunks_exact_mut(c).enumerate() {
             o.fill(f32::NEG_INFINITY);
@@ -183,6 +334,95 @@ mod tests {
         super::add_bias(&mut b, &shift);
         for (i, (got, x)) in b.iter().zip(&xs).enumerate() {
             assert_eq!(got.to_bits(), (x + shift[i % 5]).to_bits());
+        }
+    }
+
+    /// Values that tell the steps apart: NaN, both zeros, infinities, and numbers of both signs.
+    fn awkward(len: usize) -> Vec<f32> {
+        let special = [f32::NAN, -0.0, 0.0, f32::INFINITY, f32::NEG_INFINITY, -1e-30, 3.5];
+        (0..len).map(|i| if i % 5 == 0 { special[i / 5 % special.len()] } else { (i as f32 - 40.0) * 0.37 }).collect()
+    }
+
+    fn same_bits(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+    }
+
+    /// Rows of 16, 32 and 48 channels (parameters held in registers, and read for each run),
+    /// every combination of steps: the fused pass gives the bits of the passes one by one.
+    #[test]
+    fn the_epilogue_gives_the_passes_bits() {
+        for c in [16, 32, 48] {
+            let xs = awkward(3 * c);
+            let bias: Vec<f32> = awkward(c + 3)[3..].to_vec();
+            let scale: Vec<f32> = (0..c).map(|i| if i == 7 { -0.0 } else { (i as f32 - 5.0) * 0.3 }).collect();
+            let shift: Vec<f32> = (0..c).map(|i| if i == 9 { f32::NAN } else { 1.0 - i as f32 * 0.1 }).collect();
+            for mask in 0..16 {
+                let e = super::Epilogue {
+                    bias: (mask & 1 != 0).then_some(&bias[..]),
+                    relu: mask & 2 != 0,
+                    affine: (mask & 4 != 0).then_some((&scale[..], &shift[..])),
+                    relu_layer: mask & 8 != 0,
+                };
+                let mut want = xs.clone();
+                if let Some(b) = e.bias {
+                    super::add_bias(&mut want, b);
+                }
+                if e.relu {
+                    super::relu(&mut want);
+                }
+                if let Some((a, b)) = e.affine {
+                    super::affine(&mut want, a, b);
+                }
+                if e.relu_layer {
+                    super::relu_layer(&mut want);
+                }
+                let mut got = xs.clone();
+                if !super::epilogue(&mut got, c, &e) {
+                    assert!(!super::wide_cpu(), "an AVX-512 CPU takes the fused pass");
+                    continue;
+                }
+                assert!(same_bits(&got, &want), "{c} channels, steps {mask:04b}:\n{got:?}\n{want:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_epilogue_refuses_rows_it_does_not_fit() {
+        let mut xs = vec![1.0f32; 48];
+        let (b8, b16) = (vec![0.5f32; 8], vec![0.5f32; 16]);
+        let e = |b| super::Epilogue { bias: Some(b), ..Default::default() };
+        assert!(!super::epilogue(&mut xs, 8, &e(&b8)), "8 channels are not a run of 16");
+        assert!(!super::epilogue(&mut xs, 24, &e(&b16)), "a bias of 16 values on rows of 24");
+        assert!(xs.iter().all(|v| *v == 1.0), "a refused epilogue writes nothing");
+    }
+
+    /// The loops' 16-at-a-time paths (rows of 16 and 32 channels) against the same formulas.
+    #[test]
+    fn loops_on_rows_of_16_channels_compute_their_formulas() {
+        for c in [16, 32] {
+            let xs = awkward(4 * c);
+            let scale: Vec<f32> = (0..c).map(|i| (i as f32 - 5.0) * 0.3).collect();
+            let shift: Vec<f32> = (0..c).map(|i| 1.0 - i as f32 * 0.1).collect();
+            let mut a = xs.clone();
+            super::affine(&mut a, &scale, &shift);
+            let want: Vec<f32> = xs.iter().enumerate().map(|(i, x)| x * scale[i % c] + shift[i % c]).collect();
+            assert!(same_bits(&a, &want), "affine, {c} channels");
+            let mut b = xs.clone();
+            super::add_bias(&mut b, &shift);
+            let want: Vec<f32> = xs.iter().enumerate().map(|(i, x)| x + shift[i % c]).collect();
+            assert!(same_bits(&b, &want), "add_bias, {c} channels");
+            // A 3x3 image pooled by 2x2 windows with stride 1: NaN taps are passed over.
+            let img = awkward(9 * c);
+            let mut out = vec![0f32; 4 * c];
+            super::max_pool(&img, 3, c, &mut out, 2, (2, 2), (1, 1));
+            for (o, got) in out.iter().enumerate() {
+                let (oy, ox, ch) = (o / c / 2, o / c % 2, o % c);
+                let want = (0..2)
+                    .flat_map(|ky| (0..2).map(move |kx| ((oy + ky) * 3 + ox + kx) * c + ch))
+                    .map(|i| img[i])
+                    .fold(f32::NEG_INFINITY, f32::max);
+                assert!(same_bits(&[*got], &[want]), "max_pool, {c} channels, output {o}: {got} vs {want}");
+            }
         }
     }
 

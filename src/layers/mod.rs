@@ -158,6 +158,57 @@ impl Post {
     }
 }
 
+/// A layer's own bias, its element-wise activation (the caller checks
+/// [`activation::Activation::is_elementwise`]) and the steps it absorbed, in that order, on rows
+/// of `c` values: in one pass ([`fast::epilogue`]) when every step has a fused form, else pass by
+/// pass. The same bits either way.
+pub fn finish_rows<'a>(
+    xs: &mut [f32],
+    c: usize,
+    bias: Option<&'a [f32]>,
+    activation: &activation::Activation,
+    posts: &'a [Post],
+) {
+    if let Some(e) = fused(bias, activation, posts)
+        && fast::epilogue(xs, c, &e)
+    {
+        return;
+    }
+    if let Some(b) = bias {
+        fast::add_bias(xs, b);
+    }
+    activation.apply_slice(xs);
+    for p in posts {
+        p.apply(xs);
+    }
+}
+
+/// The steps of [`finish_rows`] as one [`fast::Epilogue`], when they come in its order.
+fn fused<'a>(
+    bias: Option<&'a [f32]>,
+    activation: &activation::Activation,
+    posts: &'a [Post],
+) -> Option<fast::Epilogue<'a>> {
+    let mut e = fast::Epilogue { bias, ..Default::default() };
+    match activation.spec.name {
+        "linear" => {}
+        "relu" => e.relu = true,
+        _ => return None,
+    }
+    let mut posts = posts.iter().peekable();
+    if let Some(Post::Affine { scale, shift }) = posts.peek() {
+        e.affine = Some((scale, shift));
+        posts.next();
+    }
+    if let Some(Post::Relu(r)) = posts.peek()
+        && r.is_plain()
+    {
+        e.relu_layer = true;
+        posts.next();
+    }
+    posts.next().is_none().then_some(e)
+}
+
 /// Applies `posts` in order to every row of `c` values of `y` (standard layout), a block of rows
 /// at a time (each step passes over a block while it is in the cache).
 pub fn apply_posts(posts: &[Post], y: &mut Tensor, c: usize) {
