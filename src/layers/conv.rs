@@ -170,10 +170,11 @@ impl Conv2d {
         true
     }
 
-    /// The bias, an element-wise activation and the absorbed layers on one image's outputs, in
-    /// that order (the order of the separate passes, so the same bits).
-    fn finish(&self, image_out: &mut [f32]) {
-        super::finish_rows(image_out, self.cout, self.bias.as_deref(), &self.activation, &self.post);
+    /// The bias, an element-wise activation and the absorbed layers on whole rows of pixels of
+    /// the output (one output row on the direct path, one image on the Winograd path), in that
+    /// order ([`super::finish_rows`]: the order of the separate passes, so the same bits).
+    fn finish(&self, rows: &mut [f32]) {
+        super::finish_rows(rows, self.cout, self.bias.as_deref(), &self.activation, &self.post);
     }
 
     fn run_im2col(&self, x: &[f32], n: usize, out: &mut [f32], col: &mut Vec<f32>) {
