@@ -123,19 +123,21 @@ impl Conv2d {
     /// images. (Measured against one call per image: no difference in CPU time on the shipped
     /// CNN; matrixmultiply's rows do not depend on the block, so the results are the same bits.)
     /// Returns true when the activation and the absorbed layers have been applied too (the
-    /// direct path); false when the caller still has to apply them.
+    /// direct and Winograd paths, with an element-wise activation); false when the caller still
+    /// has to apply them (im2col, whose separate passes the direct path's test takes as its
+    /// reference, and a softmax activation).
     fn run_rows(&self, x: &[f32], n: usize, out: &mut [f32], col: &mut Vec<f32>) -> bool {
-        if self.activation.is_elementwise() && self.run_direct(x, n, out, col) {
+        let elementwise = self.activation.is_elementwise();
+        if elementwise && self.run_direct(x, n, out, col) {
             return true;
         }
-        if let Some(w) = &self.winograd {
-            if self.activation.is_elementwise() {
+        match &self.winograd {
+            Some(w) if elementwise => {
                 w.run(x, n, (self.gy, self.gx), out, col, &mut |image| self.finish(image));
                 return true;
             }
-            w.run(x, n, (self.gy, self.gx), out, col, &mut |_| {});
-        } else {
-            self.run_im2col(x, n, out, col);
+            Some(w) => w.run(x, n, (self.gy, self.gx), out, col, &mut |_| {}),
+            None => self.run_im2col(x, n, out, col),
         }
         if let Some(b) = &self.bias {
             super::fast::add_bias(out, b);

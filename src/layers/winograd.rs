@@ -90,81 +90,79 @@ fn run_body(
     scratch: &mut Vec<f32>,
     finish: &mut dyn FnMut(&mut [f32]),
 ) {
-    {
-        let (cin, cout) = (w.cin, w.cout);
-        let (th, tw) = (gy.output.div_ceil(2), gx.output.div_ceil(2));
-        let per_image = th * tw;
-        let tiles = n * per_image;
-        // Tile i: its image, and the top-left output pixel of its 2x2 block.
-        let origin = |i: usize| (i / per_image, 2 * (i % per_image / tw), 2 * (i % per_image % tw));
-        let in_len = gy.input * gx.input * cin;
-        let out_len = gy.output * gx.output * cout;
-        let zeros = vec![0f32; cin];
-        // v: per tile, its 16 transformed input vectors [16][cin]; m: its 16 products [16][cout];
-        // t: one tile's half-transformed values.
-        let (vlen, mlen) = (TILE_BLOCK * 16 * cin, TILE_BLOCK * 16 * cout);
-        scratch.resize(vlen + mlen + 16 * cin.max(cout), 0.0);
-        let (v, rest) = scratch.split_at_mut(vlen);
-        let (m, t) = rest.split_at_mut(mlen);
-        let (mut t0, mut finished) = (0, 0);
-        while t0 < tiles {
-            let nb = (tiles - t0).min(TILE_BLOCK);
-            for bi in 0..nb {
-                let (img, y0, x0) = origin(t0 + bi);
-                let image = &x[img * in_len..(img + 1) * in_len];
-                let px = |r: usize, c: usize| -> &[f32] {
-                    let iy = (y0 + r).wrapping_sub(gy.pad_before);
-                    let ix = (x0 + c).wrapping_sub(gx.pad_before);
-                    if iy < gy.input && ix < gx.input { &image[(iy * gx.input + ix) * cin..][..cin] } else { &zeros }
-                };
-                // Bᵀ d B: Bᵀ down each column c (into t[c][r]), then across each row r.
-                for c in 0..4 {
-                    input_1d(px(0, c), px(1, c), px(2, c), px(3, c), &mut t[c * 4 * cin..(c + 1) * 4 * cin]);
-                }
-                let vt = &mut v[bi * 16 * cin..(bi + 1) * 16 * cin];
-                for r in 0..4 {
-                    let at = |c: usize| &t[(c * 4 + r) * cin..][..cin];
-                    input_1d(at(0), at(1), at(2), at(3), &mut vt[r * 4 * cin..(r + 1) * 4 * cin]);
-                }
+    let (cin, cout) = (w.cin, w.cout);
+    let (th, tw) = (gy.output.div_ceil(2), gx.output.div_ceil(2));
+    let per_image = th * tw;
+    let tiles = n * per_image;
+    // Tile i: its image, and the top-left output pixel of its 2x2 block.
+    let origin = |i: usize| (i / per_image, 2 * (i % per_image / tw), 2 * (i % per_image % tw));
+    let in_len = gy.input * gx.input * cin;
+    let out_len = gy.output * gx.output * cout;
+    let zeros = vec![0f32; cin];
+    // v: per tile, its 16 transformed input vectors [16][cin]; m: its 16 products [16][cout];
+    // t: one tile's half-transformed values.
+    let (vlen, mlen) = (TILE_BLOCK * 16 * cin, TILE_BLOCK * 16 * cout);
+    scratch.resize(vlen + mlen + 16 * cin.max(cout), 0.0);
+    let (v, rest) = scratch.split_at_mut(vlen);
+    let (m, t) = rest.split_at_mut(mlen);
+    let (mut t0, mut finished) = (0, 0);
+    while t0 < tiles {
+        let nb = (tiles - t0).min(TILE_BLOCK);
+        for bi in 0..nb {
+            let (img, y0, x0) = origin(t0 + bi);
+            let image = &x[img * in_len..(img + 1) * in_len];
+            let px = |r: usize, c: usize| -> &[f32] {
+                let iy = (y0 + r).wrapping_sub(gy.pad_before);
+                let ix = (x0 + c).wrapping_sub(gx.pad_before);
+                if iy < gy.input && ix < gx.input { &image[(iy * gx.input + ix) * cin..][..cin] } else { &zeros }
+            };
+            // Bᵀ d B: Bᵀ down each column c (into t[c][r]), then across each row r.
+            for c in 0..4 {
+                input_1d(px(0, c), px(1, c), px(2, c), px(3, c), &mut t[c * 4 * cin..(c + 1) * 4 * cin]);
             }
-            for (xi, u) in w.u.iter().enumerate() {
-                // A row's result does not depend on how many rows the product has (PackedB), so
-                // a tile's result cannot depend on `nb`.
-                u.mul(nb, &v[xi * cin..], 16 * cin, &mut m[xi * cout..], 16 * cout);
+            let vt = &mut v[bi * 16 * cin..(bi + 1) * 16 * cin];
+            for r in 0..4 {
+                let at = |c: usize| &t[(c * 4 + r) * cin..][..cin];
+                input_1d(at(0), at(1), at(2), at(3), &mut vt[r * 4 * cin..(r + 1) * 4 * cin]);
             }
-            for bi in 0..nb {
-                let (img, y0, x0) = origin(t0 + bi);
-                let mt = &m[bi * 16 * cout..(bi + 1) * 16 * cout];
-                let at = |r: usize, c: usize| &mt[(r * 4 + c) * cout..][..cout];
-                // Aᵀ M A: Aᵀ down each column (into t[c][0..2]), then across the two rows.
-                for c in 0..4 {
-                    output_1d(at(0, c), at(1, c), at(2, c), at(3, c), &mut t[c * 2 * cout..(c + 1) * 2 * cout]);
-                }
-                let image = &mut out[img * out_len..(img + 1) * out_len];
-                for a in 0..2 {
-                    if y0 + a >= gy.output {
-                        continue;
-                    }
-                    let s = |c: usize| &t[(c * 2 + a) * cout..][..cout];
-                    let row = &mut image[((y0 + a) * gx.output + x0) * cout..];
-                    if x0 + 1 < gx.output {
-                        output_1d(s(0), s(1), s(2), s(3), &mut row[..2 * cout]);
-                    } else {
-                        let (first, _) = row.split_at_mut(cout);
-                        for (i, o) in first.iter_mut().enumerate() {
-                            *o = s(0)[i] + s(1)[i] + s(2)[i];
-                        }
-                    }
-                }
-            }
-            t0 += nb;
-            // Tiles run image by image, so every image before the next tile's is complete.
-            let complete = if t0 == tiles { n } else { t0 / per_image };
-            for image in out.chunks_exact_mut(out_len).take(complete).skip(finished) {
-                finish(image);
-            }
-            finished = complete;
         }
+        for (xi, u) in w.u.iter().enumerate() {
+            // A row's result does not depend on how many rows the product has (PackedB), so
+            // a tile's result cannot depend on `nb`.
+            u.mul(nb, &v[xi * cin..], 16 * cin, &mut m[xi * cout..], 16 * cout);
+        }
+        for bi in 0..nb {
+            let (img, y0, x0) = origin(t0 + bi);
+            let mt = &m[bi * 16 * cout..(bi + 1) * 16 * cout];
+            let at = |r: usize, c: usize| &mt[(r * 4 + c) * cout..][..cout];
+            // Aᵀ M A: Aᵀ down each column (into t[c][0..2]), then across the two rows.
+            for c in 0..4 {
+                output_1d(at(0, c), at(1, c), at(2, c), at(3, c), &mut t[c * 2 * cout..(c + 1) * 2 * cout]);
+            }
+            let image = &mut out[img * out_len..(img + 1) * out_len];
+            for a in 0..2 {
+                if y0 + a >= gy.output {
+                    continue;
+                }
+                let s = |c: usize| &t[(c * 2 + a) * cout..][..cout];
+                let row = &mut image[((y0 + a) * gx.output + x0) * cout..];
+                if x0 + 1 < gx.output {
+                    output_1d(s(0), s(1), s(2), s(3), &mut row[..2 * cout]);
+                } else {
+                    let (first, _) = row.split_at_mut(cout);
+                    for (i, o) in first.iter_mut().enumerate() {
+                        *o = s(0)[i] + s(1)[i] + s(2)[i];
+                    }
+                }
+            }
+        }
+        t0 += nb;
+        // Tiles run image by image, so every image before the next tile's is complete.
+        let complete = if t0 == tiles { n } else { t0 / per_image };
+        for image in out.chunks_exact_mut(out_len).take(complete).skip(finished) {
+            finish(image);
+        }
+        finished = complete;
     }
 }
 

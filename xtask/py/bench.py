@@ -140,22 +140,35 @@ def timed(fn, repeat):
     return statistics.median(times), min(times), out
 
 
-def measured(cmd, env=None):
-    """Runs `cmd` through `cargo xtask measure`: (wall seconds, peak RSS in MiB, stdout)."""
+def measure_argv(report, cmd):
+    """`cmd` run through `cargo xtask measure`, which writes its wall time and peak RSS to `report`."""
     xtask = os.environ.get("FMTOOL_XTASK")
     if not xtask:
         sys.exit("bench: run me as `cargo xtask bench` (FMTOOL_XTASK is not set)")
+    return [xtask, "measure", "--report", report, "--", *cmd]
+
+
+def measure_report(report):
+    """(wall seconds, peak RSS in MiB) from a report of `cargo xtask measure`."""
+    with open(report) as f:
+        m = json.load(f)
+    return m["wall_s"], m["max_rss_kib"] / 1024
+
+
+def worker_argv(kind, d):
+    """This script as the worker `kind` on the model in `d`."""
+    return [sys.executable, os.path.abspath(__file__), "--worker", kind, d]
+
+
+def measured(cmd, env=None):
+    """Runs `cmd` through `cargo xtask measure`: (wall seconds, peak RSS in MiB, stdout)."""
     with tempfile.NamedTemporaryFile("r", suffix=".json") as rep:
         p = subprocess.run(
-            [xtask, "measure", "--report", rep.name, "--", *cmd],
-            capture_output=True,
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
+            measure_argv(rep.name, cmd), capture_output=True, cwd=ROOT, env={**os.environ, **(env or {})}
         )
         if p.returncode != 0:
             sys.exit(f"bench: {cmd} failed: {p.stderr.decode()[-2000:]}")
-        m = json.load(open(rep.name))
-    return m["wall_s"], m["max_rss_kib"] / 1024, p.stdout
+        return (*measure_report(rep.name), p.stdout)
 
 
 def worker_result(kind, d, env=None):
@@ -163,7 +176,7 @@ def worker_result(kind, d, env=None):
     # The course loop multiplies one (1, 784) row at a time, which a second BLAS thread cannot
     # speed up; with two, its time varied fivefold between runs (model/classic: 7 s and 38 s).
     env = {**(env or {}), "OPENBLAS_NUM_THREADS": "1"} if kind == "loop" else env
-    wall, rss, out = measured([sys.executable, os.path.abspath(__file__), "--worker", kind, d], env)
+    wall, rss, out = measured(worker_argv(kind, d), env)
     r = json.loads(out.decode().strip().splitlines()[-1])
     r.update(wall=wall, rss=rss)
     return r
@@ -268,21 +281,9 @@ def ort_beside_fmtool(d, cmd, repeat, ref):
     whichever ran during it (one bench run had bench-cnn's ONNX Runtime median at 0.208 s and the
     next at 0.132 s). Returns fmtool's runs and the ONNX Runtime row (its time the median of the
     `repeat` passes, with wall and peak memory of its process)."""
-    xtask = os.environ["FMTOOL_XTASK"]
     with tempfile.NamedTemporaryFile("r", suffix=".json") as rep:
         server = subprocess.Popen(
-            [
-                xtask,
-                "measure",
-                "--report",
-                rep.name,
-                "--",
-                sys.executable,
-                os.path.abspath(__file__),
-                "--worker",
-                "ort",
-                d,
-            ],
+            measure_argv(rep.name, worker_argv("ort", d)),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=ROOT,
@@ -308,8 +309,7 @@ def ort_beside_fmtool(d, cmd, repeat, ref):
         if server.returncode != 0:
             sys.exit(f"bench: {d}: the ONNX Runtime worker failed (exit {server.returncode})")
         row = json.loads(out.strip().splitlines()[-1])
-        m = json.load(open(rep.name))
-    row.update(wall=m["wall_s"], rss=m["max_rss_kib"] / 1024)
+        row["wall"], row["rss"] = measure_report(rep.name)
     return runs, row
 
 
