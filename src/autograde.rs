@@ -116,12 +116,15 @@ pub fn sheet_not_run(why: &str) -> CreditSheet {
     CreditSheet { rows, total: 0, max }
 }
 
-/// Runs tests of one repo, remembering results: a test is run again only when the `test_acc.txt`
-/// it may read has changed, and `test_inference` (the slow one) once.
+/// Runs tests of one repo, remembering results: the same tests are run again only when the
+/// `test_acc.txt` they may read has changed, and `test_inference` (the slow one) once.
 pub struct Evaluator<'a> {
     runner: &'a Runner,
     pub inspect: Inspect,
-    cache: HashMap<(String, Option<String>), NodeResult>,
+    /// One process's tests and the test_acc.txt it saw, and how it went.
+    cache: HashMap<(Vec<String>, Option<String>), Ran>,
+    /// The repository's own t10k labels, in file order (what its test_inference compares with).
+    pub labels: Option<Vec<u8>>,
     pub inference: Option<InferenceRun>,
     /// Replaces every step's time limit (`--timeout`).
     pub timeout_override: Option<Duration>,
@@ -130,6 +133,7 @@ pub struct Evaluator<'a> {
 }
 
 /// The outcome of one group of tests (one step, or one credit-sheet row).
+#[derive(Clone)]
 struct Ran {
     passed: bool,
     message: String,
@@ -143,7 +147,16 @@ impl<'a> Evaluator<'a> {
         images: usize,
         progress: &'a (dyn Fn(usize) + Sync),
     ) -> Evaluator<'a> {
-        Evaluator { runner, inspect, cache: HashMap::new(), inference: None, timeout_override: None, progress, images }
+        Evaluator {
+            runner,
+            inspect,
+            cache: HashMap::new(),
+            labels: None,
+            inference: None,
+            timeout_override: None,
+            progress,
+            images,
+        }
     }
 
     fn test_acc(&self) -> Option<String> {
@@ -171,47 +184,35 @@ impl<'a> Evaluator<'a> {
                 i += 1;
                 continue;
             }
-            // The tests up to the next parallel test_inference run in one process.
+            // The tests up to the next parallel test_inference run in one process, which passes
+            // them when it exits 0.
             let mut j = i;
             while j < tests.len() && !(tests[j] == "test_inference" && self.inspect.course_inference) {
                 j += 1;
             }
-            let state = self.test_acc();
-            let mut todo: Vec<String> = tests[i..j]
-                .iter()
-                .filter(|t| !self.cache.contains_key(&((*t).clone(), state.clone())))
-                .cloned()
-                .collect();
-            if !todo.is_empty() {
-                // The accuracy tests only read test_acc.txt: run the others along in the same
-                // process, so that the eight accuracy steps cost one Python start, not eight.
-                let more: Vec<String> = self
-                    .inspect
-                    .tests
-                    .iter()
-                    .filter(|t| t.starts_with("test_acc_") && !todo.contains(t))
-                    .filter(|t| !self.cache.contains_key(&((*t).clone(), state.clone())))
-                    .cloned()
-                    .collect();
-                todo.extend(more);
-            }
-            if !todo.is_empty() {
-                let run = self.runner.tests(&todo, timeout);
-                if let Some(f) = &run.failure {
-                    return Ran { passed: false, message: f.clone(), seconds: seconds + run.seconds };
+            let key = (tests[i..j].to_vec(), self.test_acc());
+            let ran = match self.cache.get(&key) {
+                Some(r) => r.clone(),
+                None => {
+                    let run = self.runner.tests(&tests[i..j], timeout);
+                    let message = if run.passed() {
+                        "passed".to_string()
+                    } else if let Some(f) = &run.failure {
+                        f.clone()
+                    } else {
+                        match run.results.iter().find(|r| !r.passed) {
+                            Some(r) => node_message(r, key.1.as_deref()),
+                            None => format!("{} failed", tests[i..j].join(", ")),
+                        }
+                    };
+                    let ran = Ran { passed: run.passed(), message, seconds: run.seconds };
+                    self.cache.insert(key, ran.clone());
+                    ran
                 }
-                seconds += run.seconds;
-                for r in run.results {
-                    self.cache.insert((r.node.clone(), state.clone()), r);
-                }
-            }
-            for t in &tests[i..j] {
-                let Some(r) = self.cache.get(&(t.clone(), state.clone())) else {
-                    return Ran { passed: false, message: format!("{t} gave no result"), seconds };
-                };
-                if !r.passed {
-                    return Ran { passed: false, message: node_message(r, state.as_deref()), seconds };
-                }
+            };
+            seconds += ran.seconds;
+            if !ran.passed {
+                return Ran { passed: false, message: ran.message, seconds };
             }
             i = j;
         }
@@ -232,7 +233,13 @@ impl<'a> Evaluator<'a> {
         if self.inference.is_none() {
             let run = self
                 .runner
-                .parallel_inference(self.images, timeout, self.inspect.output_file.as_deref(), self.progress)
+                .parallel_inference(
+                    self.images,
+                    timeout,
+                    self.inspect.output_file.as_deref(),
+                    self.labels.as_deref(),
+                    self.progress,
+                )
                 .unwrap_or_else(|e| InferenceRun {
                     passed: false,
                     accuracy: None,
@@ -471,6 +478,10 @@ pub enum Cause {
     SoftmaxRow,
     InferenceException,
     DiffersFromModel,
+    /// fmtool stopped the student's code: a limit on the student as a whole, or the total time.
+    Stopped,
+    /// The student's code left a link for fmtool to follow out of its sandbox.
+    PlantedLink,
 }
 
 impl Cause {
@@ -487,6 +498,8 @@ impl Cause {
         Cause::SoftmaxRow,
         Cause::InferenceException,
         Cause::DiffersFromModel,
+        Cause::Stopped,
+        Cause::PlantedLink,
     ];
 }
 
@@ -711,6 +724,15 @@ pub struct RepoGrade {
     pub probe: Option<crate::student::Probe>,
     pub comparison: Option<Comparison>,
     pub diagnosis: Vec<Diagnosis>,
+    /// `bubblewrap` when the student's code ran in its sandbox, `none` when it ran without one.
+    pub isolation: String,
+    /// Why fmtool stopped the student's code, when it did (a limit on the student as a whole, the
+    /// repository's total time, the sandbox killed by the student's code).
+    pub stopped: Option<String>,
+    /// Links the student's code planted for fmtool to follow out of the sandbox.
+    pub planted_links: Vec<crate::student::Planted>,
+    /// What the reader of these points should know (a `--timeout` that is not the workflow's).
+    pub notes: Vec<String>,
     pub seconds: f64,
 }
 
@@ -722,6 +744,26 @@ pub struct RepoOptions<'a> {
     pub images: usize,
     /// Worker processes for test_inference (default: one per core).
     pub workers: Option<usize>,
+    /// In the sandbox, or (said once) without one.
+    pub isolation: crate::student::Isolation,
+}
+
+/// No repository's student code runs longer than this in all, whatever its steps' timeouts add
+/// up to: a class of a hundred must finish.
+const MAX_TOTAL: Duration = Duration::from_secs(30 * 60);
+
+/// The longest one repository's code may run in all: its steps' time limits summed, plus three
+/// more of the longest for the probe, the end of test_inference and the credit sheet's own
+/// tests, capped at [`MAX_TOTAL`].
+fn total_time(workflow: Option<&Workflow>, timeout: Option<Duration>) -> Duration {
+    let steps: Vec<Duration> = match workflow {
+        Some(w) => {
+            w.steps.iter().map(|s| timeout.unwrap_or(Duration::from_secs_f64(s.timeout_seconds().max(1.0)))).collect()
+        }
+        None => vec![timeout.unwrap_or(Duration::from_secs(600)); 3],
+    };
+    let longest = steps.iter().max().copied().unwrap_or(Duration::from_secs(60));
+    (steps.iter().sum::<Duration>() + longest * 3).min(MAX_TOTAL)
 }
 
 /// Grades the repository at `root` as its workflow would, and by the credit sheet.
@@ -753,19 +795,36 @@ pub fn grade_repo(
                 probe: None,
                 comparison: None,
                 diagnosis: Vec::new(),
+                isolation: opts.isolation.name().into(),
+                stopped: None,
+                planted_links: Vec::new(),
+                notes: Vec::new(),
                 seconds: start.elapsed().as_secs_f64(),
             });
         }
     };
     let allowed = allowed_modules(root, workflow.as_ref());
-    let mut runner = Runner::new(root, python.clone(), Some(&allowed))?;
+    let mut runner = Runner::new(root, python.clone(), Some(&allowed), opts.isolation.clone())?;
     if let Some(w) = opts.workers {
         runner.workers = w.clamp(1, 16);
+    }
+    runner.cap = opts.timeout;
+    runner.set_total_time(total_time(workflow.as_ref(), opts.timeout));
+    let mut notes = Vec::new();
+    if let (Some(t), Some(w)) = (opts.timeout, &workflow)
+        && w.steps.iter().any(|s| (s.timeout_seconds() - t.as_secs_f64()).abs() > 0.5)
+    {
+        notes.push(format!(
+            "graded with --timeout {:.0} s instead of the workflow's own step timeouts: a step that takes longer here fails, where GitHub could pass it (and the other way round)",
+            t.as_secs_f64()
+        ));
     }
     let inspect = runner.inspect()?;
     let probe = runner.probe(Duration::from_secs(60)).ok();
     let mut ev = Evaluator::new(&runner, inspect, opts.images, progress);
     ev.timeout_override = opts.timeout;
+    // The labels the repository's own test_inference compares with, read by fmtool.
+    ev.labels = crate::dataset::load_dir(&root.join("data/fashion"), "t10k").ok().map(|d| d.labels);
     let wf = workflow.as_ref().map(|w| ev.workflow(w));
     let credit_sheet = ev.credit_sheet(Duration::from_secs(600));
     let inference = ev.inference.take();
@@ -801,6 +860,29 @@ pub fn grade_repo(
             },
         );
     }
+    let stopped = runner.stopped();
+    if let Some(why) = &stopped {
+        diagnosis.insert(
+            0,
+            Diagnosis {
+                code: Cause::Stopped,
+                message: format!("fmtool stopped your code: {why}"),
+                hint: Some("the steps that ran then, and those after them, failed; run `fmtool score` in your repository to see which".into()),
+            },
+        );
+    }
+    let planted_links = runner.planted_links();
+    for p in &planted_links {
+        diagnosis.push(Diagnosis {
+            code: Cause::PlantedLink,
+            message: format!(
+                "your code left {} as a link to {}: a link out of the repository is how code reaches a grader's files; fmtool never follows one",
+                crate::text::clip(&p.name, 200),
+                crate::text::clip(&p.target, 200)
+            ),
+            hint: Some("write a regular file instead (test_inference writes test_acc.txt itself)".into()),
+        });
+    }
     let (points, max) = match &wf {
         Some(w) => (w.total, w.max),
         None => (credit_sheet.total, credit_sheet.max),
@@ -821,6 +903,10 @@ pub fn grade_repo(
         probe,
         comparison,
         diagnosis,
+        isolation: runner.isolation().name().into(),
+        stopped,
+        planted_links,
+        notes,
         seconds: start.elapsed().as_secs_f64(),
     })
 }

@@ -79,6 +79,10 @@ pub struct ScoreArgs {
     /// Time limit in seconds for each workflow step's tests (default: each step's own timeout).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+    /// Run your code without the sandbox (bubblewrap) even where it can be made. Where it cannot
+    /// (not Linux, no user namespaces), score runs without it anyway and says so.
+    #[arg(long)]
+    pub no_isolation: bool,
     /// Worker processes for the student's test_inference (default: one per core); `fmtool grade`
     /// shares the cores among the repositories it grades at once.
     #[arg(skip)]
@@ -166,8 +170,13 @@ pub struct GradeArgs {
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
     /// Time limit in seconds for each workflow step's tests (default: each step's own timeout).
+    /// Every phase obeys it, and a repository's whole run is bounded by its steps' limits summed.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+    /// Run the students' code without a sandbox. Without this flag, grade refuses to run on a
+    /// machine where bubblewrap cannot make one: only for code you trust.
+    #[arg(long)]
+    pub no_isolation: bool,
     /// Repositories graded at once (default: one per core); the cores are shared among them.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,

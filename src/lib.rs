@@ -137,7 +137,16 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
         Command::Grade(args) => check_grade_files(&args)
             .and_then(|()| commands::grade::run(&args, &report::progress::Bar::on_stderr()))
             .and_then(|r| write_grade_files(&args, &r).map(|()| r))
-            .map(|r| (report::print(&r, args.format, out), ExitStatus::Success)),
+            .map(|r| {
+                // 1 when fmtool stopped a student's code (a limit, the total time): the reports
+                // are written, but those rows need a look.
+                let status = if r.repos.iter().any(|row| row.stopped.is_some()) {
+                    ExitStatus::Failure
+                } else {
+                    ExitStatus::Success
+                };
+                (report::print(&r, args.format, out), status)
+            }),
         Command::Layers(args) => Ok((report::print(&commands::layers::run(), args.format, out), ExitStatus::Success)),
         Command::Hook(HookCommand::Install(args)) => {
             commands::hook::install(&args).map(|r| (report::print(&r, Format::Human, out), ExitStatus::Success))

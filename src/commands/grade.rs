@@ -9,6 +9,7 @@ use super::Progress;
 use crate::cli::{CheckArgs, GradeArgs, ScoreArgs};
 use crate::error::{Error, Result};
 use crate::grader::{Grader, Status};
+use crate::student::Isolation;
 use crate::{Format, err};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -97,6 +98,17 @@ pub struct GradeRow {
     /// The Python and NumPy that ran the student's code.
     pub python: Option<String>,
     pub numpy: Option<String>,
+    /// `bubblewrap` when the student's code ran in its sandbox, `none` without one.
+    #[serde(default)]
+    pub isolation: Option<String>,
+    /// Why fmtool stopped the student's code ("stopped: ..."): a limit on the student as a
+    /// whole, the repository's total time, or its sandbox killed by its own code. The run's exit
+    /// status is 1 when a row has one.
+    #[serde(default)]
+    pub stopped: Option<String>,
+    /// What the reader of this row should know (a `--timeout` that is not the workflow's).
+    #[serde(default)]
+    pub notes: Vec<String>,
     pub seconds: f64,
     /// Taken from the cache (graded by an earlier run on the very same files).
     #[serde(default)]
@@ -152,9 +164,24 @@ pub fn run(args: &GradeArgs, progress: &dyn Progress) -> Result<GradeReport> {
     let (collected, folders): (Vec<PathBuf>, Vec<PathBuf>) =
         args.repos.iter().cloned().partition(|p| p.extension().is_some_and(|x| x == "json") && p.is_file());
     let repos = if folders.is_empty() { Vec::new() } else { discover(&folders)? };
-    if let Some(c) = &args.cache {
-        std::fs::create_dir_all(c).map_err(|e| Error::io("create the cache folder", c, &e))?;
-    }
+    // The students' code runs in a sandbox, or, only when asked, without one.
+    let isolation = if args.no_isolation {
+        Isolation::Off("--no-isolation".into())
+    } else if repos.is_empty() {
+        Isolation::Off("nothing to run".into())
+    } else {
+        Isolation::best().map_err(|why| {
+            err!("not grading: the students' code would run without a sandbox, with your files within its reach: {why}")
+                .with_hint("install bubblewrap (Linux), or grade in a Linux VM or container; --no-isolation runs it unsandboxed, only for code you trust")
+        })?
+    };
+    let key = match &args.cache {
+        Some(c) => {
+            std::fs::create_dir_all(c).map_err(|e| Error::io("create the cache folder", c, &e))?;
+            Some(cache_mac_key(c)?)
+        }
+        None => None,
+    };
     // A Ctrl-C kills the student's processes and removes their temporary copies.
     crate::atomic::clean_up_on_signals();
     let python = crate::student::find_python(args.python.as_deref()).ok();
@@ -166,14 +193,22 @@ pub fn run(args: &GradeArgs, progress: &dyn Progress) -> Result<GradeReport> {
     progress.start(repos.len());
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Result<GradeRow>>>> = repos.iter().map(|_| Mutex::new(None)).collect();
+    let slots: Vec<Mutex<Option<GradeRow>>> = repos.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(repo) = repos.get(i) else { break };
-                    let row = grade_or_cached(repo, args, python.as_ref(), workers);
+                    // A panic in fmtool on one repository is that row's error, not the class's end.
+                    let row = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        grade_or_cached(repo, args, python.as_ref(), workers, &isolation, key.as_deref())
+                    }))
+                    .unwrap_or_else(|_| {
+                        let mut row = empty_row(&repo.display().to_string(), None);
+                        row.error = Some("fmtool failed on this repository (an internal error)".into());
+                        row
+                    });
                     *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(row);
                     progress.update(done.fetch_add(1, Ordering::Relaxed) + 1);
                 }
@@ -183,7 +218,7 @@ pub fn run(args: &GradeArgs, progress: &dyn Progress) -> Result<GradeReport> {
     let mut rows = Vec::with_capacity(repos.len());
     for slot in slots {
         match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(row) => rows.push(row?),
+            Some(row) => rows.push(row),
             None => return Err(err!("a grading thread stopped before its repository was graded")),
         }
     }
@@ -206,20 +241,23 @@ pub fn run(args: &GradeArgs, progress: &dyn Progress) -> Result<GradeReport> {
     })
 }
 
-/// One repository's row: from the cache when it holds the very same files, else graded (and
-/// then cached).
+/// One repository's row: from the cache when it holds the very same files (graded the same way,
+/// with an entry whose MAC checks), else graded (and then cached). Never fails: a row that cannot
+/// be cached is still a row.
 fn grade_or_cached(
     repo: &Path,
     args: &GradeArgs,
     python: Option<&crate::student::Python>,
     workers: usize,
-) -> Result<GradeRow> {
-    let key = cache_key(repo, python, args.timeout);
-    let cached = match (&args.cache, &key, args.force) {
-        (Some(dir), Ok(k), false) => read_cached(&dir.join(format!("{k}.json"))),
+    isolation: &Isolation,
+    mac_key: Option<&[u8]>,
+) -> GradeRow {
+    let key = cache_key(repo, python, args.timeout, isolation);
+    let cached = match (&args.cache, &key, args.force, mac_key) {
+        (Some(dir), Ok(k), false, Some(m)) => read_cached(&dir.join(format!("{k}.json")), m),
         _ => None,
     };
-    Ok(match cached {
+    match cached {
         // The key is the content, not the folder: two identical submissions share a grade, and
         // the row takes this repository's own name and commit.
         Some(mut row) => {
@@ -229,14 +267,55 @@ fn grade_or_cached(
             row
         }
         None => {
-            let row = grade_one(repo, args, workers);
-            if let (Some(dir), Ok(k)) = (&args.cache, &key) {
-                let text = serde_json::to_vec_pretty(&row).map_err(|e| err!("cannot cache a row: {e}"))?;
-                crate::atomic::write_atomic(&dir.join(format!("{k}.json")), &text, true)?;
+            let mut row = grade_one(repo, args, workers);
+            // A stopped row is not cached: the next run tries it again.
+            if let (Some(dir), Ok(k), Some(m), None) = (&args.cache, &key, mac_key, &row.stopped)
+                && let Err(e) = write_cached(&dir.join(format!("{k}.json")), &row, m)
+            {
+                row.notes.push(format!("not cached: {}", e.one_line()));
             }
             row
         }
-    })
+    }
+}
+
+/// The cache's MAC key: 32 random bytes made once in `<cache>/.fmtool-key` (mode 0600). The
+/// cache folder is never inside a sandbox; the key makes an entry that was edited (by anyone)
+/// count as absent, so that row is graded again.
+fn cache_mac_key(dir: &Path) -> Result<Vec<u8>> {
+    let path = dir.join(".fmtool-key");
+    if let Ok(bytes) = crate::fsguard::read(&path, 64)
+        && bytes.len() == 32
+    {
+        return Ok(bytes);
+    }
+    let mut key = vec![0u8; 32];
+    let mut urandom =
+        std::fs::File::open("/dev/urandom").map_err(|e| Error::io("read", Path::new("/dev/urandom"), &e))?;
+    std::io::Read::read_exact(&mut urandom, &mut key).map_err(|e| Error::io("read", Path::new("/dev/urandom"), &e))?;
+    crate::atomic::write_atomic_mode(&path, &key, true, Some(0o600))?;
+    Ok(key)
+}
+
+/// HMAC-SHA256 (RFC 2104) of `data` under `key`.
+fn mac(key: &[u8], data: &[u8]) -> String {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(data).finalize();
+    let outer = Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize();
+    outer.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_cached(path: &Path, row: &GradeRow, key: &[u8]) -> Result<()> {
+    let text = serde_json::to_string(row).map_err(|e| err!("cannot cache a row: {e}"))?;
+    let entry = serde_json::json!({"mac": mac(key, text.as_bytes()), "row": text});
+    let bytes = serde_json::to_vec_pretty(&entry).map_err(|e| err!("cannot cache a row: {e}"))?;
+    crate::atomic::write_atomic(path, &bytes, true)
 }
 
 /// A row from a report `fmtool score --format json` wrote in a student repository (on its CI
@@ -325,6 +404,9 @@ fn empty_row(repo: &str, commit: Option<String>) -> GradeRow {
         error: None,
         python: None,
         numpy: None,
+        isolation: None,
+        stopped: None,
+        notes: Vec::new(),
         seconds: 0.0,
         cached: false,
     }
@@ -349,6 +431,7 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
         no_student_code: false,
         python: args.python.clone(),
         timeout: args.timeout,
+        no_isolation: args.no_isolation,
         workers: Some(workers),
     };
     match super::score::run(&score, &super::Silent) {
@@ -385,6 +468,9 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
                     }));
                     row.python = g.python.as_ref().map(|p| p.version.clone());
                     row.numpy = g.python.as_ref().map(|p| p.numpy.clone());
+                    row.isolation = Some(g.isolation.clone());
+                    row.stopped = g.stopped.as_ref().map(|s| crate::text::clip(&format!("stopped: {s}"), 400));
+                    row.notes.extend(g.notes.iter().map(|n| crate::text::clip(n, 400)));
                     if let Some(why) = &g.not_run {
                         row.error = Some(why.clone());
                     }
@@ -423,16 +509,22 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
 }
 
 /// The cache key: SHA-256 over fmtool's version, the Python that runs the code, the time limit,
-/// and every regular file of the repository but `.git` (relative path and bytes, in path order),
-/// as the sandbox copies it: the same inputs give the same grade.
-fn cache_key(repo: &Path, python: Option<&crate::student::Python>, timeout: Option<f64>) -> Result<String> {
+/// the isolation and the limits on each student, and every regular file of the repository but
+/// `.git` (relative path and bytes, in path order), as the sandbox copies it: the same inputs
+/// give the same grade.
+fn cache_key(
+    repo: &Path,
+    python: Option<&crate::student::Python>,
+    timeout: Option<f64>,
+    isolation: &Isolation,
+) -> Result<String> {
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update([0]);
     if let Some(p) = python {
         h.update(format!("{}\0{}\0{}", p.path.display(), p.version, p.numpy).as_bytes());
     }
-    h.update(format!("\0{timeout:?}\0").as_bytes());
+    h.update(format!("\0{timeout:?}\0{}\0{:?}\0", isolation.name(), crate::student::watchdog::DEFAULT).as_bytes());
     let mut files = Vec::new();
     list_files(repo, repo, &mut files, 0)?;
     files.sort();
@@ -465,9 +557,20 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>, depth: usize) -> R
     Ok(())
 }
 
-fn read_cached(path: &Path) -> Option<GradeRow> {
+/// A cached row, when its MAC is the one `key` gives its text.
+fn read_cached(path: &Path, key: &[u8]) -> Option<GradeRow> {
     let bytes = crate::fsguard::read(path, 1 << 20).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let entry: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let text = entry["row"].as_str()?;
+    let given = entry["mac"].as_str()?;
+    let expected = mac(key, text.as_bytes());
+    // Compared in full whatever the first difference, so the time says nothing of the MAC.
+    let same =
+        given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0;
+    if !same {
+        return None;
+    }
+    serde_json::from_str(text).ok()
 }
 
 /// The commit checked out in `repo` (`.git/HEAD`, following one ref, loose or packed).

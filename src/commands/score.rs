@@ -267,11 +267,27 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
             skipped_layers,
             labels: &data.labels,
         };
+        // In one's own repository the code may run without the sandbox where none can be made,
+        // and the report says so; `fmtool grade` refuses instead (see commands/grade.rs).
+        let isolation = if args.no_isolation {
+            crate::student::Isolation::Off("--no-isolation".into())
+        } else {
+            match crate::student::Isolation::best() {
+                Ok(i) => i,
+                Err(why) => {
+                    report.notes.push(format!(
+                        "your code ran without a sandbox: {why}. It ran in a temporary copy of your repository, but could read and write your other files"
+                    ));
+                    crate::student::Isolation::Off(why)
+                }
+            }
+        };
         let opts = crate::autograde::RepoOptions {
             python: args.python.as_deref(),
             timeout: args.timeout.map(std::time::Duration::from_secs_f64),
             images: data.len(),
             workers: args.workers,
+            isolation,
         };
         progress.start(data.len());
         let grade = crate::autograde::grade_repo(&root, &opts, &view, &|n| progress.update(n));

@@ -1,6 +1,8 @@
 """fmtool's harness for a student's own code (embedded in the fmtool binary, written to a temporary
-folder and run there by `fmtool score`). It runs in a temporary copy of the student's repository, with
-that copy as the working directory, and does what the course's grader does with the student's files:
+folder and run there by `fmtool score` and `fmtool grade`). It runs in a temporary copy of the student's
+repository, inside the repository's sandbox, and does what the course's grader does with the student's
+files. `serve` is how fmtool starts it: a server that never runs the student's code itself, and forks one
+child per request (one workflow step, one worker), each running one of the modes below:
 
   inspect                  read model_test.py without running it: its test functions, and whether
                            test_inference is the course's own (then fmtool may run it in parallel)
@@ -12,9 +14,22 @@ that copy as the working directory, and does what the course's grader does with 
   finish OUT...            the rest of test_inference on the workers' outputs: squeeze, argmax,
                            accuracy, test_acc.txt
 
-Every mode prints one JSON object on the last line of stdout ("@@fmtool@@" + JSON). Imports of
-packages the grader does not have (FMTOOL_ALLOWED, comma-separated top-level names) fail here as
-they fail there.
+A mode's exit status is its result, as pytest's is the grader's: 0 when every test passed (`tests`),
+when the worker classified its images (`infer`), when test_inference wrote its accuracy (`finish`).
+Each mode also prints one JSON object on the last line of stdout ("@@fmtool@@" + JSON), but that is the
+student's process talking: fmtool reads it for messages (which test failed, the traceback), never for
+points. Only `inspect`, which runs none of the student's code, is believed. Imports of packages the
+grader does not have (FMTOOL_ALLOWED, comma-separated top-level names) fail here as they fail there.
+
+The server talks to fmtool over the SOCK_SEQPACKET socket at fd 3, one JSON message a packet:
+  {"op": "run", "id": N, "argv": [MODE, ARGS...], "env": {...}} with the child's stdout and stderr as
+      two file descriptors (SCM_RIGHTS); answered {"id": N, "pid": PID}, then {"id": N, "status": S}
+      (the exit code) or {"id": N, "signal": K} when it ends.
+  {"op": "clean", "id": N}: every process but the server and the sandbox's init is killed (daemons and
+      setsid children too: in the sandbox's own PID namespace that is every process of the student's);
+      answered {"id": N, "cleaned": true}.
+The server is not dumpable, so the student's processes (the same uid) can neither read its memory nor
+open its socket through /proc; they can kill it, and fmtool then says the sandbox was stopped.
 """
 
 import ast
@@ -115,7 +130,7 @@ def mode_inspect(course_path):
            "output_file": None}
     if not out["exists"]:
         emit(out)
-        return
+        return 0
     try:
         with open("model_test.py", encoding="utf-8") as f:
             tree = ast.parse(f.read())
@@ -124,7 +139,7 @@ def mode_inspect(course_path):
     except (SyntaxError, ValueError, UnicodeDecodeError) as e:
         out["error"] = f"{type(e).__name__}: {e}"
         emit(out)
-        return
+        return 0
     out["tests"] = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")]
     mine = function_dump(tree, "test_inference")
     # The parallel path reads these module-level names; they may be edited, but must exist.
@@ -137,6 +152,7 @@ def mode_inspect(course_path):
             v = n.value
             out["output_file"] = v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else None
     emit(out)
+    return 0
 
 
 def finite(v):
@@ -155,7 +171,7 @@ def mode_probe():
     except BaseException as e:  # noqa: BLE001 - student code may raise anything
         res["import"] = describe(e)
         emit(res)
-        return
+        return 0
 
     def call(fn_name, value):
         fn = getattr(nn_predict, fn_name, None)
@@ -174,6 +190,7 @@ def mode_probe():
     res["softmax"]["row"] = call("softmax", np.array([[2.0, 1.0, 0.1]]))
     res["softmax"]["large"] = call("softmax", np.array([[1000.0, 1001.0, 1002.0]]))
     emit(res)
+    return 0
 
 
 def mode_tests(nodes):
@@ -190,7 +207,7 @@ def mode_tests(nodes):
         for n in nodes:
             results.append({"node": n, "passed": False, "error": err, "stdout": buf.getvalue()[-4000:], "collect": True})
         emit({"results": results})
-        return
+        return 1
     for n in nodes:
         fn = getattr(mod, n, None)
         start = time.time()
@@ -205,6 +222,7 @@ def mode_tests(nodes):
         except BaseException as e:  # noqa: BLE001
             results.append({"node": n, "passed": False, "error": describe(e), "stdout": buf.getvalue()[-4000:], "seconds": time.time() - start})
     emit({"results": results})
+    return 0 if results and all(r["passed"] for r in results) else 1
 
 
 def mode_infer(start, end, out):
@@ -227,15 +245,17 @@ def mode_infer(start, end, out):
                 err = describe(e)
                 err["image"] = start + k
                 emit({"error": err, "seconds": time.time() - t0})
-                return
+                return 1
             if k % 50 == 49:
                 sys.stdout.write(f"\n@@progress {k + 1}\n")
                 sys.stdout.flush()
         arr = np.array(outs)
         np.savez(out, outputs=arr, labels=np.asarray(y_test[start:end]))
         emit({"error": None, "shape": list(arr.shape), "dtype": str(arr.dtype), "seconds": time.time() - t0})
+        return 0
     except Exception as e:
         emit({"error": describe(e), "seconds": time.time() - t0})
+        return 1
 
 
 def mode_finish(error, outs):
@@ -267,23 +287,198 @@ def mode_finish(error, outs):
         except Exception:
             pass
     emit({"accuracy": None if acc is None else float(acc), "written": None if acc is None else str(acc), "error": message})
+    return 1 if acc is None else 0
+
+
+def forget_shadowed_modules():
+    """The server imported NumPy before any of the student's code ran; a repository with its own
+    `numpy.py` (or any third-party name) must get that module, as pytest's import would give it."""
+    for name in list(sys.modules):
+        top = name.split(".")[0]
+        if top in sys.stdlib_module_names or top.startswith("_"):
+            continue
+        if os.path.exists(os.path.join(REPO, top + ".py")) or os.path.isdir(os.path.join(REPO, top)):
+            del sys.modules[name]
+
+
+def run_mode(argv):
+    """Runs one mode; returns its exit status."""
+    mode = argv[0]
+    if mode == "inspect":
+        # Runs none of the student's code: its answer is the one fmtool believes.
+        return mode_inspect(argv[1])
+    forget_shadowed_modules()
+    install_import_guard()
+    if mode == "probe":
+        return mode_probe()
+    if mode == "tests":
+        return mode_tests(argv[1:])
+    if mode == "infer":
+        return mode_infer(*argv[1:4])
+    if mode == "finish":
+        return mode_finish(argv[1], argv[2:])
+    emit({"error": f"unknown mode {mode}"})
+    return 2
+
+
+def not_dumpable():
+    """PR_SET_DUMPABLE 0: processes of the same uid (the student's) cannot ptrace this one, read its
+    memory or open its file descriptors through /proc."""
+    if not sys.platform.startswith("linux"):
+        return True
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) == 0
+
+
+def in_own_pid_namespace():
+    """The sandbox's server is pid 2 under bubblewrap's init (pid 1) in a PID namespace of its own:
+    only there may it kill every process it can signal."""
+    return os.getpid() == 2 and os.getppid() == 1
+
+
+def child(req, fds, sock, isolated):
+    """A forked child: the request's stdout and stderr, the request's environment, one mode; never
+    returns."""
+    code = 70
+    try:
+        sock.close()
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        os.closerange(3, 4096)
+        if not isolated:
+            # Its own session and group: fmtool's clean-up kills the group.
+            os.setsid()
+        os.environ.clear()
+        os.environ.update(req.get("env", {}))
+        nproc = os.environ.get("FMTOOL_NPROC")
+        if isolated and nproc:
+            import resource
+
+            # Counted per user namespace for the sandbox's unprivileged uid: the student as a whole.
+            try:
+                resource.setrlimit(resource.RLIMIT_NPROC, (int(nproc), int(nproc)))
+            except (ValueError, OSError):
+                pass
+        sys.argv = [os.path.abspath(__file__), *req["argv"]]
+        code = run_mode(req["argv"])
+    except BaseException:  # noqa: BLE001 - whatever happens, the child ends here with a status
+        try:
+            traceback.print_exc()
+        except BaseException:  # noqa: BLE001, S110
+            pass
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:  # noqa: BLE001, S110
+            pass
+        os._exit(code)
+
+
+def clean(running, groups, isolated):
+    """Kills every process of the student's. True when none is left."""
+    import signal
+
+    if isolated and in_own_pid_namespace():
+        me = os.getpid()
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+            reap(running, None)
+            left = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+            if not left:
+                return True
+            time.sleep(0.005)
+        return False
+    for g in groups:
+        try:
+            os.killpg(g, signal.SIGKILL)
+        except OSError:
+            pass
+    reap(running, None)
+    return True
+
+
+def reap(running, send):
+    """Collects the children that ended; tells fmtool how each ended (`send`), or drops them."""
+    while running:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            running.clear()
+            return
+        if pid == 0:
+            return
+        rid = running.pop(pid, None)
+        if rid is None or send is None:
+            continue
+        if os.WIFSIGNALED(status):
+            send({"id": rid, "signal": os.WTERMSIG(status)})
+        else:
+            send({"id": rid, "status": os.waitstatus_to_exitcode(status)})
+
+
+def serve(isolated):
+    import select
+    import socket
+
+    if not not_dumpable():
+        sys.stderr.write("fmtool's harness: cannot make itself non-dumpable (prctl)\n")
+        return 3
+    os.closerange(4, 4096)
+    try:
+        # Imported once here, from the interpreter's own site-packages (the repository is not on
+        # sys.path yet); every child has it already. A repository that shadows it gets its own.
+        import numpy  # noqa: F401
+    except Exception:  # noqa: BLE001, S110 - the child's own import says what is wrong
+        pass
+    sock = socket.socket(fileno=3)
+    running = {}
+    groups = []
+
+    def send(obj):
+        sock.send(json.dumps(obj).encode())
+
+    while True:
+        ready, _, _ = select.select([sock], [], [], 0.01 if running else None)
+        if ready:
+            try:
+                msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 2)
+            except OSError:
+                return 0
+            if not msg:
+                return 0
+            req = json.loads(msg)
+            if req["op"] == "run" and len(fds) == 2:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    child(req, fds, sock, isolated)
+                for fd in fds:
+                    os.close(fd)
+                running[pid] = req["id"]
+                groups.append(pid)
+                send({"id": req["id"], "pid": pid})
+            elif req["op"] == "clean":
+                ok = clean(running, groups, isolated)
+                groups.clear()
+                send({"id": req["id"], "cleaned": ok})
+            else:
+                for fd in fds:
+                    os.close(fd)
+                send({"id": req.get("id"), "error": "bad request"})
+        reap(running, send)
 
 
 def main():
-    mode = sys.argv[1]
-    install_import_guard()
-    if mode == "inspect":
-        mode_inspect(sys.argv[2])
-    elif mode == "probe":
-        mode_probe()
-    elif mode == "tests":
-        mode_tests(sys.argv[2:])
-    elif mode == "infer":
-        mode_infer(*sys.argv[2:5])
-    elif mode == "finish":
-        mode_finish(sys.argv[2], sys.argv[3:])
-    else:
-        emit({"error": f"unknown mode {mode}"})
+    if sys.argv[1] == "serve":
+        sys.exit(serve(isolated=sys.argv[2:] != ["--no-isolation"]))
+    sys.exit(run_mode(sys.argv[1:]))
 
 
 if __name__ == "__main__":

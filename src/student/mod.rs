@@ -4,17 +4,22 @@
 //! slow one, runs in one worker process per core when it is the course's own; each worker calls the
 //! student's `nn_inference` exactly as the test does, so the predictions are the same.
 
+mod beneath;
+mod bwrap;
 pub mod sandbox;
+pub mod watchdog;
 
 use crate::err;
 use crate::error::Result;
+pub use beneath::Planted;
+pub use sandbox::Isolation;
 use sandbox::{Limits, Outcome, Sandbox};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-const HARNESS: &str = include_str!("harness.py");
+pub(crate) const HARNESS: &str = include_str!("harness.py");
 /// The course's `model_test.py` as distributed: its `test_inference` is the one fmtool may run in
 /// parallel (compared by syntax tree, so comments and spacing do not matter).
 pub const COURSE_MODEL_TEST: &str = include_str!("course/model_test.py");
@@ -29,7 +34,17 @@ pub struct Python {
     pub path: PathBuf,
     pub version: String,
     pub numpy: String,
+    /// `sys.executable`: what the sandbox runs (not a pyenv shim, which is a shell script).
+    #[serde(skip)]
+    pub executable: PathBuf,
+    /// The interpreter's folders (prefixes, `sys.path`, NumPy's), read-only in the sandbox.
+    #[serde(skip)]
+    pub folders: Vec<PathBuf>,
 }
+
+/// What the interpreter says of itself, in isolated mode (-I: no PYTHONPATH, no user site), as
+/// the sandbox runs it.
+const ASK_PYTHON: &str = "import json, os, sys, numpy\nprint(json.dumps({'version': sys.version.split()[0], 'numpy': numpy.__version__, 'executable': sys.executable, 'folders': [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(os.path.dirname(numpy.__file__))] + sys.path}))";
 
 /// Finds a Python with NumPy: `requested`, else `python3` on PATH. The error says why the student's
 /// code cannot be run, for the "not run" rows.
@@ -42,7 +57,7 @@ pub fn find_python(requested: Option<&Path>) -> std::result::Result<Python, Stri
         return Err(format!("no {} on PATH; install Python 3 with NumPy or pass --python", exe.display()));
     };
     let out = std::process::Command::new(&path)
-        .args(["-c", "import sys, numpy; print(sys.version.split()[0], numpy.__version__)"])
+        .args(["-I", "-c", ASK_PYTHON])
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
@@ -55,11 +70,23 @@ pub fn find_python(requested: Option<&Path>) -> std::result::Result<Python, Stri
             path.display()
         ));
     }
+    #[derive(Deserialize)]
+    struct Said {
+        version: String,
+        numpy: String,
+        executable: PathBuf,
+        folders: Vec<PathBuf>,
+    }
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut words = text.split_whitespace();
-    let version = words.next().unwrap_or("?").to_string();
-    let numpy = words.next().unwrap_or("?").to_string();
-    Ok(Python { path, version, numpy })
+    let said: Said =
+        text.lines().rev().find_map(|l| serde_json::from_str(l).ok()).ok_or_else(|| {
+            format!("{} did not say what it is: {}", path.display(), crate::text::clip(text.trim(), 200))
+        })?;
+    let executable = if said.executable.as_os_str().is_empty() { path.clone() } else { said.executable };
+    let mut folders = said.folders;
+    folders.extend(executable.parent().map(Path::to_path_buf));
+    folders.push(executable.clone());
+    Ok(Python { path, version: said.version, numpy: said.numpy, executable, folders })
 }
 
 fn which(name: &Path) -> Option<PathBuf> {
@@ -165,16 +192,20 @@ pub struct NodeResult {
 /// One process's run of several test functions (one pytest invocation of a workflow step).
 #[derive(Debug, Clone, Serialize)]
 pub struct TestsRun {
+    /// The process's exit status decided it: 0 when every test passed, as pytest's.
+    pub passed: bool,
+    /// What the process said about each test: for messages only (the student's code may print
+    /// anything), never for points.
     pub results: Vec<NodeResult>,
     pub seconds: f64,
-    /// Why the process gave no results (timeout, out of memory, a crash), if it did not.
+    /// Why the process failed as a whole (time limit, killed, no result), if it did.
     pub failure: Option<String>,
     pub timed_out: bool,
 }
 
 impl TestsRun {
     pub fn passed(&self) -> bool {
-        self.failure.is_none() && !self.results.is_empty() && self.results.iter().all(|r| r.passed)
+        self.passed
     }
 }
 
@@ -205,35 +236,55 @@ pub struct InferenceRun {
 pub struct Runner {
     sandbox: Sandbox,
     python: Python,
-    harness: PathBuf,
-    course_test: PathBuf,
+    course_test: String,
     /// Top-level modules the grader's runner has besides the standard library.
     allowed: String,
     pub memory: u64,
     pub workers: usize,
+    /// The most any one step's processes may run (`--timeout`), probes and finishing included.
+    pub cap: Option<Duration>,
 }
 
 impl Runner {
     /// Copies `repo` and prepares the harness. `allowed` lists the third-party top-level modules
     /// the grader's runner has (from the workflow's setup commands); None lets every import through.
-    pub fn new(repo: &Path, python: Python, allowed: Option<&[String]>) -> Result<Runner> {
-        let sandbox = Sandbox::copy_of(repo)?;
-        let harness = sandbox.write_work("fmtool_harness.py", HARNESS.as_bytes())?;
-        let course_test = sandbox.write_work("course_model_test.py", COURSE_MODEL_TEST.as_bytes())?;
+    pub fn new(repo: &Path, python: Python, allowed: Option<&[String]>, isolation: Isolation) -> Result<Runner> {
+        let sandbox = Sandbox::copy_of(repo, isolation, &python.executable, &python.folders)?;
+        sandbox.write_harness("fmtool_harness.py", HARNESS.as_bytes())?;
+        let course_test = sandbox.write_harness("course_model_test.py", COURSE_MODEL_TEST.as_bytes())?;
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 16);
         Ok(Runner {
             sandbox,
             python,
-            harness,
             course_test,
             allowed: allowed.map(|a| a.join(",")).unwrap_or_else(|| "\u{0}".into()),
             memory: DEFAULT_MEMORY,
             workers,
+            cap: None,
         })
     }
 
     pub fn python(&self) -> &Python {
         &self.python
+    }
+
+    pub fn isolation(&self) -> &Isolation {
+        self.sandbox.isolation()
+    }
+
+    /// Bounds the repository as a whole: nothing runs past `total` from now.
+    pub fn set_total_time(&mut self, total: Duration) {
+        self.sandbox.set_total_time(total);
+    }
+
+    /// Why fmtool stopped the student's code (a limit on the student as a whole, the total time).
+    pub fn stopped(&self) -> Option<String> {
+        self.sandbox.stopped()
+    }
+
+    /// Links the student's code planted for fmtool to follow.
+    pub fn planted_links(&self) -> Vec<Planted> {
+        self.sandbox.planted_links()
     }
 
     /// The sandbox's copy of the repository (where `test_acc.txt` is written).
@@ -247,48 +298,58 @@ impl Runner {
     }
 
     fn harness(&self, args: &[String], timeout: Duration, on_line: &(dyn Fn(&str) + Sync)) -> Result<Outcome> {
-        let mut all = vec!["-B".to_string(), self.harness.display().to_string()];
-        all.extend_from_slice(args);
+        let timeout = self.cap.map_or(timeout, |c| c.min(timeout));
         let env: Vec<(&str, String)> =
             if self.allowed == "\u{0}" { Vec::new() } else { vec![("FMTOOL_ALLOWED", self.allowed.clone())] };
-        self.sandbox.run(&self.python.path, &all, &env, Limits { timeout, memory: self.memory }, on_line)
+        self.sandbox.run(args, &env, Limits { timeout, memory: self.memory }, on_line)
     }
 
-    /// Reads model_test.py's tests without running any student code.
+    /// Reads model_test.py's tests without running any student code (the one mode whose printed
+    /// answer fmtool believes: no code of the student's runs in its process, and it runs first).
     pub fn inspect(&self) -> Result<Inspect> {
-        let out = self.harness(
-            &["inspect".into(), self.course_test.display().to_string()],
-            Duration::from_secs(60),
-            &|_| {},
-        )?;
+        let out = self.harness(&["inspect".into(), self.course_test.clone()], Duration::from_secs(60), &|_| {})?;
         parse_result(&out, "reading model_test.py")
     }
 
-    /// Calls the student's relu and softmax directly.
+    /// Calls the student's relu and softmax directly (for the diagnosis only: what it prints is
+    /// the student's process talking).
     pub fn probe(&self, timeout: Duration) -> Result<Probe> {
         let out = self.harness(&["probe".into()], timeout, &|_| {})?;
         parse_result(&out, "calling relu() and softmax()")
     }
 
-    /// Runs test functions of model_test.py in one process, in order, as one pytest command does.
+    /// Runs test functions of model_test.py in one process, in order, as one pytest command does:
+    /// they pass when the process exits 0.
     pub fn tests(&self, nodes: &[String], timeout: Duration) -> TestsRun {
         let mut args = vec!["tests".to_string()];
         args.extend_from_slice(nodes);
         match self.harness(&args, timeout, &|_| {}) {
-            Err(e) => TestsRun { results: Vec::new(), seconds: 0.0, failure: Some(e.message), timed_out: false },
+            Err(e) => TestsRun {
+                passed: false,
+                results: Vec::new(),
+                seconds: 0.0,
+                failure: Some(e.message),
+                timed_out: false,
+            },
             Ok(out) => {
                 #[derive(Deserialize)]
                 struct R {
                     results: Vec<NodeResult>,
                 }
-                match parse_result::<R>(&out, "running model_test.py") {
-                    Ok(r) => TestsRun { results: r.results, seconds: out.seconds, failure: None, timed_out: false },
-                    Err(e) => TestsRun {
-                        results: Vec::new(),
-                        seconds: out.seconds,
-                        failure: Some(e.message),
-                        timed_out: out.timed_out,
-                    },
+                let said = parse_result::<R>(&out, "running model_test.py");
+                let passed = out.code == Some(0) && !out.timed_out;
+                let failure = match (&said, passed) {
+                    (_, true) => None,
+                    (Ok(r), false) if r.results.iter().any(|n| !n.passed) => None,
+                    (Ok(_), false) => Some(exit_message(&out, "running model_test.py")),
+                    (Err(e), false) => Some(e.message.clone()),
+                };
+                TestsRun {
+                    passed,
+                    results: said.map(|r| r.results).unwrap_or_default(),
+                    seconds: out.seconds,
+                    failure,
+                    timed_out: out.timed_out,
                 }
             }
         }
@@ -302,28 +363,30 @@ impl Runner {
         images: usize,
         timeout: Duration,
         output_file: Option<&str>,
+        labels: Option<&[u8]>,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<InferenceRun> {
         let n = self.workers.min(images.max(1));
         let start = std::time::Instant::now();
         let counts: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
         let ranges: Vec<(usize, usize)> = (0..n).map(|i| (images * i / n, images * (i + 1) / n)).collect();
-        let results: Vec<Result<(Outcome, PathBuf)>> = std::thread::scope(|s| {
+        let results: Vec<Result<(Outcome, String)>> = std::thread::scope(|s| {
             let handles: Vec<_> = ranges
                 .iter()
                 .enumerate()
                 .map(|(i, &(a, b))| {
                     let counts = &counts;
                     s.spawn(move || {
-                        let out = self.sandbox.work.join(format!("outputs_{i}.npz"));
+                        let name = format!("outputs_{i}.npz");
                         let on_line = |line: &str| {
                             if let Some(k) = line.strip_prefix("@@progress ").and_then(|k| k.trim().parse().ok()) {
                                 counts[i].store(k, Ordering::Relaxed);
                                 progress(counts.iter().map(|c| c.load(Ordering::Relaxed)).sum());
                             }
                         };
-                        let args = vec!["infer".to_string(), a.to_string(), b.to_string(), out.display().to_string()];
-                        self.harness(&args, timeout, &on_line).map(|o| (o, out))
+                        let args =
+                            vec!["infer".to_string(), a.to_string(), b.to_string(), self.sandbox.output_path(&name)];
+                        self.harness(&args, timeout, &on_line).map(|o| (o, name))
                     })
                 })
                 .collect();
@@ -335,15 +398,23 @@ impl Runner {
         let mut error: Option<String> = None;
         let mut timed_out = false;
         for r in results {
-            let (o, path) = r?;
+            let (o, name) = r?;
             serial += o.seconds;
             timed_out |= o.timed_out;
+            if let Some(why) = &o.stopped {
+                error.get_or_insert_with(|| format!("fmtool stopped the student's code: {why}"));
+                continue;
+            }
+            if o.code == Some(0) {
+                outs.push(name);
+                continue;
+            }
+            // Failed, by its exit status; what it printed only says why.
             #[derive(Deserialize)]
             struct W {
                 error: Option<PyError>,
             }
             match parse_result::<W>(&o, "test_inference") {
-                Ok(W { error: None }) => outs.push(path),
                 Ok(W { error: Some(e) }) => {
                     // The first failing image in file order is the one to report.
                     if exception.as_ref().is_none_or(|x| x.image > e.image) {
@@ -351,27 +422,33 @@ impl Runner {
                         exception = Some(e);
                     }
                 }
-                Err(e) => {
-                    error.get_or_insert(e.message);
+                _ => {
+                    error.get_or_insert_with(|| exit_message(&o, "test_inference"));
                 }
             }
         }
         progress(images);
-        // The rest of test_inference: in Rust when the outputs are the usual (n, 1, classes) and
-        // the accuracy prints as Python prints it (a Python start saved), else in Python.
-        let fast = match (&error, output_file) {
+        let late =
+            |t: bool| t.then(|| format!("the run took longer than the step's limit of {:.0} s", timeout.as_secs_f64()));
+        // The rest of test_inference: in Rust when the outputs are the usual (n, 1, classes), the
+        // labels are the repository's own and the accuracy prints as Python prints it (a Python
+        // start saved), else in Python.
+        let fast = match (&error, output_file, labels) {
             // test_inference removes the file first and writes it last: the same end state.
-            (None, Some(file)) => finish_here(&outs).and_then(|(accuracy, outputs, predictions, text)| {
-                self.sandbox.write_in_copy(file, text.as_bytes()).ok().map(|()| (accuracy, outputs, predictions))
-            }),
+            (None, Some(file), Some(labels)) => {
+                let bytes: Option<Vec<Vec<u8>>> =
+                    outs.iter().map(|n| self.sandbox.read_output(n, crate::fsguard::budget::NPZ)).collect();
+                bytes.and_then(|b| finish_here(&b, labels)).and_then(|(accuracy, outputs, predictions, text)| {
+                    self.sandbox.write_in_copy(file, text.as_bytes()).ok().map(|()| (accuracy, outputs, predictions))
+                })
+            }
             _ => None,
         };
         if let Some((accuracy, outputs, predictions)) = fast {
             return Ok(InferenceRun {
                 passed: !timed_out && serial <= timeout.as_secs_f64(),
                 accuracy: Some(accuracy),
-                error: timed_out
-                    .then(|| format!("the run took longer than the step's limit of {:.0} s", timeout.as_secs_f64())),
+                error: late(timed_out),
                 exception,
                 workers: n,
                 seconds: start.elapsed().as_secs_f64(),
@@ -382,27 +459,34 @@ impl Runner {
             });
         }
         // It runs even when a worker failed, as the test itself would have (and removes a stale
-        // test_acc.txt).
+        // test_acc.txt). Its result is its exit status and the test_acc.txt it leaves.
         let mut args = vec!["finish".to_string(), error.clone().unwrap_or_default()];
         if error.is_none() {
-            args.extend(outs.iter().map(|p| p.display().to_string()));
+            args.extend(outs.iter().map(|n| self.sandbox.output_path(n)));
         }
         let fin = self.harness(&args, Duration::from_secs(120), &|_| {})?;
+        let written = output_file
+            .and_then(|f| self.read_in_copy(f))
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<f64>().ok()));
+        let accuracy = written.filter(|_| fin.code == Some(0));
         #[derive(Deserialize)]
         struct F {
-            accuracy: Option<f64>,
             error: Option<String>,
         }
-        let f: F = parse_result(&fin, "test_inference")?;
-        let (outputs, predictions) = if f.accuracy.is_some() { self.read_result() } else { (None, None) };
+        let said = parse_result::<F>(&fin, "test_inference").ok().and_then(|f| f.error);
+        let (outputs, predictions) = if accuracy.is_some() { self.read_result() } else { (None, None) };
         let run_error = if timed_out {
-            Some(format!("the run took longer than the step's limit of {:.0} s", timeout.as_secs_f64()))
+            late(true)
+        } else if let Some(why) = &fin.stopped {
+            Some(format!("fmtool stopped the student's code: {why}"))
+        } else if accuracy.is_none() {
+            Some(error.or(said).unwrap_or_else(|| exit_message(&fin, "test_inference")))
         } else {
-            f.error.or(error)
+            None
         };
         Ok(InferenceRun {
-            passed: f.accuracy.is_some() && !timed_out && serial <= timeout.as_secs_f64(),
-            accuracy: f.accuracy,
+            passed: accuracy.is_some() && !timed_out && serial <= timeout.as_secs_f64(),
+            accuracy,
             error: run_error,
             exception,
             workers: n,
@@ -415,7 +499,10 @@ impl Runner {
     }
 
     fn read_result(&self) -> (Option<ndarray::Array2<f64>>, Option<Vec<usize>>) {
-        let Ok(npz) = crate::model::npz::read_npz(&self.sandbox.work.join("result.npz")) else {
+        let Some(bytes) = self.sandbox.read_output("result.npz", crate::fsguard::budget::NPZ) else {
+            return (None, None);
+        };
+        let Ok(npz) = crate::model::npz::read_npz_bytes(&self.sandbox.output_host_path("result.npz"), &bytes) else {
             return (None, None);
         };
         let outputs = npz.array("outputs").ok().and_then(|a| a.to_f64().into_dimensionality::<ndarray::Ix2>().ok());
@@ -426,31 +513,32 @@ impl Runner {
 
 /// The end of the course's test_inference, done here for the usual case: every worker's outputs
 /// of shape (k, 1, classes) (what `np.array` of the (1, classes) results gives), so that
-/// `outputs.squeeze(axis=1)` is (n, classes); NumPy's argmax; `correct / len(y_test)`; the
-/// accuracy written as Python's `str` writes it. None (the harness does it instead) for anything
-/// else: another shape, a worker's file that does not read, an accuracy Python would print in
-/// exponent form.
-fn finish_here(outs: &[PathBuf]) -> Option<(f64, ndarray::Array2<f64>, Vec<usize>, String)> {
+/// `outputs.squeeze(axis=1)` is (n, classes); NumPy's argmax against the repository's own labels
+/// (read by fmtool, not by the student's code); `correct / len(y_test)`; the accuracy written as
+/// Python's `str` writes it. None (the harness does it instead) for anything else: another shape,
+/// a worker's file that does not read, an accuracy Python would print in exponent form.
+fn finish_here(outs: &[Vec<u8>], labels: &[u8]) -> Option<(f64, ndarray::Array2<f64>, Vec<usize>, String)> {
     let mut rows: Vec<f64> = Vec::new();
-    let mut labels: Vec<f64> = Vec::new();
+    let mut n = 0;
     let mut classes = None;
-    for p in outs {
-        let npz = crate::model::npz::read_npz(p).ok()?;
+    for bytes in outs {
+        let npz = crate::model::npz::read_npz_bytes(Path::new("outputs.npz"), bytes).ok()?;
         let o = npz.array("outputs").ok()?;
-        let l = npz.array("labels").ok()?;
         let [k, 1, c] = o.shape[..] else { return None };
-        if *classes.get_or_insert(c) != c || l.shape != [k] || c == 0 {
+        if *classes.get_or_insert(c) != c || c == 0 {
             return None;
         }
         rows.extend(o.values());
-        labels.extend(l.values());
+        n += k;
     }
     let c = classes?;
-    let n = labels.len();
+    if n != labels.len() {
+        return None;
+    }
     let outputs = ndarray::Array2::from_shape_vec((n, c), rows).ok()?;
     let predictions: Vec<usize> =
         outputs.rows().into_iter().map(|r| crate::grader::argmax(r.iter().copied())).collect();
-    let correct = predictions.iter().zip(&labels).filter(|(p, l)| **p as f64 == **l).count();
+    let correct = predictions.iter().zip(labels).filter(|(p, l)| **p == **l as usize).count();
     let accuracy = correct as f64 / n as f64;
     let text = python_float(accuracy)?;
     Some((accuracy, outputs, predictions, text))
@@ -464,23 +552,31 @@ fn python_float(x: f64) -> Option<String> {
     if x.fract() == 0.0 { Some(format!("{x:.1}")) } else { Some(format!("{x}")) }
 }
 
-/// The harness's JSON result (the last line starting with the mark), or why there is none.
+/// What the harness printed (the last line starting with the mark), or why there is none.
 fn parse_result<T: serde::de::DeserializeOwned>(out: &Outcome, what: &str) -> Result<T> {
     if let Some(line) = out.stdout.lines().rev().find_map(|l| l.strip_prefix(MARK)) {
         return serde_json::from_str(line).map_err(|e| err!("fmtool's harness gave an unreadable result ({e})"));
     }
+    Err(err!("{}", exit_message(out, what)))
+}
+
+/// Why a process ended as it did, for a message.
+fn exit_message(out: &Outcome, what: &str) -> String {
+    if let Some(why) = &out.stopped {
+        return format!("{what} was stopped: {why}");
+    }
     if out.timed_out {
-        return Err(err!("{what} did not finish in {:.0} s; fmtool stopped it", out.seconds));
+        return format!("{what} did not finish in {:.0} s; fmtool stopped it", out.seconds);
     }
     let last = out.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
     let why = match out.code {
         None => "it was killed (out of memory, or a signal)".to_string(),
         Some(c) => format!("it exited with code {c}"),
     };
-    Err(err!(
+    format!(
         "{what} stopped before it finished: {why}{}",
         if last.is_empty() { String::new() } else { format!(": {}", crate::text::clip(last, 300)) }
-    ))
+    )
 }
 
 #[cfg(test)]
