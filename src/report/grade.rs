@@ -25,7 +25,7 @@ fn mark(s: Option<Status>) -> &'static str {
 /// What the staff should read first: why it could not be graded, else the likely cause in the
 /// student's code, else `fmtool check`'s first error, else its first warning.
 fn first_problem(r: &GradeRow) -> &str {
-    r.error.as_deref().or(r.cause.as_deref()).or(r.first_finding.as_deref()).unwrap_or("")
+    r.error.as_deref().or(r.stopped.as_deref()).or(r.cause.as_deref()).or(r.first_finding.as_deref()).unwrap_or("")
 }
 
 /// `79/100`, or the points alone without a maximum, or `missing`.
@@ -92,7 +92,7 @@ pub fn csv(report: &GradeReport) -> String {
         out.push(',');
         out.push_str(&field(&format!("step: {s}")));
     }
-    out.push_str(",first_problem,seconds,cached\n");
+    out.push_str(",first_problem,isolation,stopped,seconds,cached\n");
     let status = |s: Option<Status>| match s {
         Some(Status::Passed) => "passed",
         Some(Status::Failed) => "failed",
@@ -119,6 +119,8 @@ pub fn csv(report: &GradeReport) -> String {
             cells.push(r.steps.iter().find(|s| &s.name == name).map(|s| s.points.to_string()).unwrap_or_default());
         }
         cells.push(field(first_problem(r)));
+        cells.push(field(r.isolation.as_deref().unwrap_or("")));
+        cells.push(field(r.stopped.as_deref().unwrap_or("")));
         cells.push(format!("{:.3}", r.seconds));
         cells.push(r.cached.to_string());
         out.push_str(&cells.join(","));

@@ -165,33 +165,31 @@ pub fn options(dirs: &Folders, python: &[PathBuf], info_fd: i32) -> Vec<String> 
     args.extend(system_binds());
     args.extend(python_binds(python));
     let d = |p: &Path| p.display().to_string();
-    args.extend(
-        [
-            "--proc".into(),
-            "/proc".into(),
-            "--dev".into(),
-            "/dev".into(),
-            "--bind".into(),
-            d(dirs.tmp),
-            "/tmp".into(),
-            "--bind".into(),
-            d(dirs.home),
-            HOME.into(),
-            "--bind".into(),
-            d(dirs.repo),
-            REPO.into(),
-            "--ro-bind".into(),
-            d(dirs.harness),
-            HARNESS_DIR.into(),
-            "--bind".into(),
-            d(dirs.out),
-            OUT_DIR.into(),
-            "--chdir".into(),
-            REPO.into(),
-            "--info-fd".into(),
-            info_fd.to_string(),
-        ],
-    );
+    args.extend([
+        "--proc".into(),
+        "/proc".into(),
+        "--dev".into(),
+        "/dev".into(),
+        "--bind".into(),
+        d(dirs.tmp),
+        "/tmp".into(),
+        "--bind".into(),
+        d(dirs.home),
+        HOME.into(),
+        "--bind".into(),
+        d(dirs.repo),
+        REPO.into(),
+        "--ro-bind".into(),
+        d(dirs.harness),
+        HARNESS_DIR.into(),
+        "--bind".into(),
+        d(dirs.out),
+        OUT_DIR.into(),
+        "--chdir".into(),
+        REPO.into(),
+        "--info-fd".into(),
+        info_fd.to_string(),
+    ]);
     args
 }
 

@@ -940,14 +940,14 @@ fn confine(cmd: &mut Command, memory: u64, fds: [i32; 3], own_session: bool) {
 #[cfg(not(unix))]
 fn confine(_cmd: &mut Command, _memory: u64, _fds: [i32; 3], _own_session: bool) {}
 
-#[cfg(all(test, target_os = "linux"))]
-pub(crate) mod tests {
+#[cfg(test)]
+mod tests {
     use super::*;
     use std::process::Command as Cmd;
 
     /// The sandbox, or None when this machine cannot make one (then the test says so and passes;
     /// on CI, where bubblewrap is installed, it fails instead).
-    pub(crate) fn sandbox_or_skip(test: &str) -> Option<(Isolation, crate::student::Python)> {
+    fn sandbox_or_skip(test: &str) -> Option<(Isolation, crate::student::Python)> {
         let isolation = match Isolation::best() {
             Ok(i) => i,
             Err(why) if std::env::var_os("CI").is_some() => panic!("{test}: no sandbox on CI: {why}"),
@@ -1068,6 +1068,22 @@ pub(crate) mod tests {
         let out = run(&sb, "test_spread", 60);
         let why = out.stopped.unwrap_or_default();
         assert!(why.contains("MiB of memory"), "{why}");
+    }
+
+    /// Forked children share their parent's pages: a parent of 200 MB with five children that only
+    /// read is 200 MB, not 1.2 GB, and passes a 512 MiB limit.
+    #[test]
+    fn memory_shared_with_forked_children_counts_once() {
+        let Some((iso, py)) = sandbox_or_skip("memory_shared_with_forked_children_counts_once") else { return };
+        let (_repo, mut sb) = sandbox_with(
+            "import os, time\n\ndef test_share():\n    b = bytearray(200_000_000)\n    for _ in range(5):\n        if os.fork() == 0:\n            time.sleep(3)\n            os._exit(0)\n    time.sleep(3)\n",
+            iso,
+            &py,
+        );
+        sb.limits.memory = 512 << 20;
+        let out = run(&sb, "test_share", 60);
+        assert_eq!(out.stopped, None);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
     }
 
     /// What the student's code sees of the machine: its own uid, its own /proc (pid 1 is the

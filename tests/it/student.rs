@@ -613,8 +613,25 @@ pub fn interrupt_once_copied(child: &mut std::process::Child, tmp: &Path, copies
     let left: Vec<_> = std::fs::read_dir(tmp).unwrap().flatten().map(|e| e.path()).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let ps = Command::new("pgrep").args(["-f", &tmp.display().to_string()]).output().unwrap();
-    assert!(ps.stdout.is_empty(), "student processes still running: {}", String::from_utf8_lossy(&ps.stdout));
+    let left = processes_using(tmp);
+    assert!(left.is_empty(), "student processes still running: {left:?}");
+}
+
+/// The processes whose command line names `dir`, or that have a folder of it mounted (a sandbox:
+/// inside bubblewrap the student's processes see their copy as /repo, and only their mount table
+/// says where it is on the host).
+pub fn processes_using(dir: &Path) -> Vec<u32> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let mounts = std::fs::read_to_string(e.path().join("mountinfo")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&needle) || mounts.contains(&needle) {
+            found.push(pid);
+        }
+    }
+    found
 }
 
 /// A package the workflow installs but the local Python lacks: fmtool says its rows are not what

@@ -13,7 +13,7 @@ fn on_path() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn apt(args: &[&str]) -> bool {
+pub(crate) fn apt(args: &[&str]) -> bool {
     let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
     let mut cmd = if root { Command::new("apt-get") } else { Command::new("sudo") };
     if !root {

@@ -1,6 +1,7 @@
 //! Developer tasks for fmtool: `cargo xtask test | lint-py | wheel | wheel-check | sweep | fixtures | check-fixtures | student-fixtures | train | bench | measure`. Python work runs in a venv that
 //! these tasks create themselves (`.venv/` at the repo root, ignored by git), with pinned versions.
 
+mod bubblewrap;
 mod chromium;
 mod measure;
 mod python;

@@ -74,11 +74,12 @@ pub fn run_test_script(script: &str, args: &[String]) -> Result<(), String> {
 }
 
 /// `cargo xtask test`: makes `.venv-test` with [`TEST_REQUIREMENTS`] if needed, puts it first on
-/// PATH, finds (or installs) chromium for the HTML report's test and runs `cargo test --workspace` with the given extra arguments.
+/// PATH, finds (or installs) chromium for the HTML report's test and bubblewrap for the sandbox and runs `cargo test --workspace` with the given extra arguments.
 pub fn test(args: &[String]) -> Result<(), String> {
     let root = repo_root();
     let bin = ensure_venv(".venv-test", TEST_REQUIREMENTS)?;
     let chromium = crate::chromium::ensure()?;
+    crate::bubblewrap::ensure()?;
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![bin.clone()];
     paths.extend(std::env::split_paths(&path));
