@@ -309,3 +309,46 @@ fn ctrl_c_during_a_class_leaves_nothing_behind() {
         .collect();
     assert!(written.is_empty(), "written: {written:?}");
 }
+
+/// A cached row is believed only with its MAC: an entry edited to give 100 points is graded again
+/// (and gets its real points), and the MAC's key is the grader's alone (mode 0600). A change of
+/// isolation is another key: the same files graded without the sandbox are not the sandbox's row.
+#[cfg(unix)]
+#[test]
+fn a_tampered_cache_entry_is_graded_again() {
+    use std::os::unix::fs::PermissionsExt;
+    let python = require_workflow_python();
+    let class = tempdir();
+    copy_tree(student_repo("tensorflow_import").path(), &class.path().join("alice"));
+    let cache = tempdir();
+    let grade = |extra: &[&str]| {
+        let mut args = vec!["grade", class.path().to_str().unwrap(), "--python", &python, "--format", "json"];
+        args.extend(["--cache", cache.path().to_str().unwrap()]);
+        args.extend(extra);
+        json_of(&fmtool(&args))
+    };
+    let first = grade(&[]);
+    let real = first["repos"][0]["points"].clone();
+    assert_eq!(real, 0, "{first:#}");
+    let key = cache.path().join(".fmtool-key");
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let entries: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(grade(&[])["repos"][0]["cached"], true);
+    // Edited as a student with the old harness could: the row's points set to the maximum.
+    let mut entry: Value = serde_json::from_slice(&std::fs::read(&entries[0]).unwrap()).unwrap();
+    let mut row: Value = serde_json::from_str(entry["row"].as_str().unwrap()).unwrap();
+    row["points"] = 100.into();
+    entry["row"] = row.to_string().into();
+    std::fs::write(&entries[0], entry.to_string()).unwrap();
+    let again = grade(&[]);
+    assert_eq!((again["repos"][0]["cached"].clone(), again["repos"][0]["points"].clone()), (false.into(), real));
+    let unsandboxed = grade(&["--no-isolation"]);
+    assert_eq!(unsandboxed["repos"][0]["cached"], false, "the isolation is part of the key");
+    assert_eq!(unsandboxed["repos"][0]["isolation"], "none");
+}

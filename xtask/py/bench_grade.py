@@ -1,4 +1,4 @@
-"""A class graded: `cargo xtask bench-grade [--repos N] [--out BENCHMARKS.md]`.
+"""A class graded: `cargo xtask bench-grade [--repos N] [--baseline FMTOOL] [--rounds K] [--out BENCHMARKS.md]`.
 
 Assembles N student repositories from tests/fixtures/student's MLP cases (the course's files, each
 case's nn_predict.py and model, the t10k data; each one's nn_predict.py ends with its own comment,
@@ -6,9 +6,13 @@ so no two are the same submission), then times, on the same machine:
   - every repository's workflow run for real, one repository after another, as GitHub Classroom
     runs each (tests/student/run_workflow.py: each command-grader step through sh + pytest);
   - `fmtool grade` over the same class (no cache), with --jobs 1 and with its default (one
-    repository per core).
-Checks that both give every repository the same points, and writes the section between the markers
-in BENCHMARKS.md.
+    repository per core);
+  - the cost of the sandbox: the default `fmtool grade` (each repository in bubblewrap), the same
+    with `--no-isolation`, and, with `--baseline FMTOOL`, another fmtool binary (the release before
+    the sandbox), run in turns for K rounds so that a slow spell of the machine falls on each; the
+    medians are compared.
+Checks that all of them give every repository the same points, and writes the section between the
+markers in BENCHMARKS.md.
 """
 
 import argparse
@@ -33,6 +37,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--repos", type=int, default=30)
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    ap.add_argument("--baseline", help="an fmtool binary to compare with (the release before the sandbox)")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args(argv)
     fmtool = fmtool_binary()
     if not os.path.exists(PYTHON):
@@ -81,6 +87,27 @@ def main(argv=None):
                 sys.exit(f"fmtool grade --jobs {jobs} and the workflows disagree on {differ}")
         one, graded = times["1"], times[str(os.cpu_count())]
 
+        # The sandbox's cost: the variants in turns, K rounds, default --jobs.
+        variants = [("sandbox", [fmtool], []), ("no-isolation", [fmtool], ["--no-isolation"])]
+        if args.baseline:
+            variants.append(("baseline", [args.baseline], []))
+        runs = {v[0]: [] for v in variants}
+        for _ in range(args.rounds):
+            for label, cmd, extra in variants:
+                t = time.perf_counter()
+                out = subprocess.run(
+                    [*cmd, "grade", os.path.join(tmp, "class"), "--python", PYTHON, "--format", "json", *extra],
+                    capture_output=True,
+                    text=True,
+                )
+                runs[label].append(time.perf_counter() - t)
+                rows = json.loads(out.stdout)["repos"]
+                fm_points = {os.path.basename(r["repo"]): r["points"] for r in rows}
+                differ = [n for n in names if fm_points.get(n) != serial_points[n]]
+                if differ:
+                    sys.exit(f"fmtool grade ({label}) and the workflows disagree on {differ}")
+        medians = {k: sorted(v)[len(v) // 2] for k, v in runs.items()}
+
     import numpy
 
     text = f"""{BEGIN}
@@ -99,9 +126,30 @@ Python {platform.python_version()}, NumPy {numpy.__version__}, {os.cpu_count()} 
 | `fmtool grade --jobs 1`: one repository at a time, its images on every core | {one:.1f} s ({serial / one:.2f}x sooner) |
 | `fmtool grade` (default `--jobs {os.cpu_count()}`: the same points, plus the credit sheet, the engine's accuracy and `check`) | {graded:.1f} s ({serial / graded:.2f}x sooner) |
 
+The sandbox's cost: each variant run {args.rounds} times in turns (default `--jobs`), every run giving every
+repository the same points as the workflows; medians, with every run's time.
+
+| variant | median | runs |
+|---|---|---|
+{sandbox_rows(runs, medians)}
+
 {END}"""
     print(text)
     write(args.out, text, BEGIN, END)
+
+
+def sandbox_rows(runs, medians):
+    what = {
+        "sandbox": "`fmtool grade`: each repository in its bubblewrap sandbox",
+        "no-isolation": "`fmtool grade --no-isolation`: the same server, no sandbox",
+        "baseline": "the release before the sandbox (`--baseline`)",
+    }
+    base = medians.get("baseline")
+    rows = []
+    for k, v in runs.items():
+        vs = f" ({medians[k] / base:.2f}x the baseline)" if base and k != "baseline" else ""
+        rows.append(f"| {what[k]} | {medians[k]:.1f} s{vs} | {', '.join(f'{t:.1f}' for t in v)} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
