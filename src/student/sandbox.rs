@@ -108,6 +108,7 @@ pub struct Sandbox {
     /// When the repository's total time is up, and that total.
     deadline: Option<(Instant, Duration)>,
     server: Mutex<Option<Arc<Server>>>,
+    spawner: Spawner,
     /// The first reason the sandbox was stopped for (see [`Outcome::stopped`]).
     stopped: Arc<Mutex<Option<String>>>,
     planted: Mutex<Vec<Planted>>,
@@ -144,6 +145,7 @@ impl Sandbox {
             disk_base,
             deadline: None,
             server: Mutex::new(None),
+            spawner: Spawner::new(),
             stopped: Arc::new(Mutex::new(None)),
             planted: Mutex::new(Vec::new()),
         })
@@ -447,6 +449,33 @@ fn make_removable(dir: &Path) {
     let _ = dir;
 }
 
+/// Starts the sandbox's server from one thread that lives as long as the sandbox. bubblewrap's
+/// `--die-with-parent` (PR_SET_PDEATHSIG) ends the sandbox when the *thread* that started it
+/// ends, and a server restarted after a time limit may be started by a short-lived thread (a
+/// worker of test_inference): started here, it lives until the sandbox is dropped, or fmtool dies.
+struct Spawner {
+    tx: Mutex<std::sync::mpsc::Sender<(Command, std::sync::mpsc::Sender<std::io::Result<Child>>)>>,
+}
+
+impl Spawner {
+    fn new() -> Spawner {
+        let (tx, rx) = std::sync::mpsc::channel::<(Command, std::sync::mpsc::Sender<std::io::Result<Child>>)>();
+        std::thread::spawn(move || {
+            while let Ok((mut cmd, reply)) = rx.recv() {
+                let _ = reply.send(cmd.spawn());
+            }
+        });
+        Spawner { tx: Mutex::new(tx) }
+    }
+
+    fn spawn(&self, cmd: Command) -> std::io::Result<Child> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        let sent = self.tx.lock().unwrap_or_else(|p| p.into_inner()).send((cmd, reply));
+        sent.map_err(|_| std::io::Error::other("the sandbox's spawning thread is gone"))?;
+        answer.recv().map_err(|_| std::io::Error::other("the sandbox's spawning thread is gone"))?
+    }
+}
+
 /// How a run ended.
 enum End {
     Exited(i32),
@@ -596,7 +625,7 @@ impl Server {
             info.as_ref().map_or(-1, |i| i.1.as_raw_fd()),
         ];
         confine(&mut cmd, memory, fds, matches!(sb.isolation, Isolation::Off(_)));
-        let mut child = cmd.spawn().map_err(|e| {
+        let mut child = sb.spawner.spawn(cmd).map_err(|e| {
             err!("cannot start the sandbox for the student's code ({}): {e}", sb.python.display())
                 .with_hint("pass --python PATH, a Python 3 with NumPy installed")
         })?;
@@ -702,7 +731,7 @@ impl Server {
         }
         let mut r = self.replies.lock().unwrap_or_else(|p| p.into_inner());
         r.gone.get_or_insert_with(|| {
-            Gone::Stopped("fmtool's server in the sandbox ended: the student's code killed it".into())
+            Gone::Stopped("fmtool's server in the sandbox ended unexpectedly (did the student's code kill it?)".into())
         });
         self.done.store(true, Ordering::SeqCst);
         self.cond.notify_all();
@@ -1033,6 +1062,32 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         assert_eq!(out.stopped, None, "a step's time limit is the step's failure, not the repository's");
         assert_eq!(run(&sb, "test_ok", 30).code, Some(0));
+    }
+
+    /// A server restarted by a short-lived thread (a worker of test_inference, after a time limit
+    /// killed the last one) outlives that thread: bubblewrap dies with the thread that started it.
+    #[test]
+    fn a_server_outlives_the_thread_that_started_it() {
+        let Some((iso, py)) = sandbox_or_skip("a_server_outlives_the_thread_that_started_it") else { return };
+        let (_repo, sb) = sandbox_with(
+            "import time\n\ndef test_hang():\n    time.sleep(60)\n\ndef test_ok():\n    pass\n\ndef test_slow():\n    time.sleep(2)\n",
+            iso,
+            &py,
+        );
+        assert!(run(&sb, "test_hang", 1).timed_out);
+        let slow = std::thread::scope(|s| {
+            // Starts the new server, and ends while the other thread's step runs on it.
+            s.spawn(|| {
+                assert_eq!(run(&sb, "test_ok", 30).code, Some(0));
+                std::thread::sleep(Duration::from_millis(1000));
+            });
+            let slow = s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(300));
+                run(&sb, "test_slow", 30)
+            });
+            slow.join().unwrap()
+        });
+        assert_eq!((slow.code, slow.stopped), (Some(0), None), "{}", slow.stderr);
     }
 
     /// Children that call setsid escape a process group, not the sandbox: the student's process
