@@ -11,6 +11,7 @@ mod grade;
 mod hook;
 mod hostile_engine;
 mod hostile_readers;
+mod hostile_students;
 mod keras_fixtures;
 mod lenient;
 mod numpy_crosscheck;
