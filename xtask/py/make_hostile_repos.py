@@ -787,7 +787,7 @@ ATTACKS = [
     (
         "reads_parent_memory",
         READS_PARENT_MEMORY,
-        "reads fmtool's stack through /proc/<fmtool>/mem (ptrace's access check) for `FMTOOL_TEST_*` and "
+        "reads fmtool's stack through `/proc/<fmtool>/mem` (ptrace's access check) for `FMTOOL_TEST_*` and "
         "raises what it found",
         "`FMTOOL_TEST_SECRET`'s value in fmtool's outputs",
         "reads_and_forgeries_are_contained",
@@ -878,7 +878,7 @@ ATTACKS = [
     (
         "parent_fds",
         PARENT_FDS,
-        "opens /proc/<fmtool>/fd/N of every pipe fmtool holds (its stdout and stderr among them) and writes "
+        "opens `/proc/<fmtool>/fd/N` of every pipe fmtool holds (its stdout and stderr among them) and writes "
         "a line into each",
         "the line in fmtool's stdout, stderr or JSON; stdout that is not fmtool's JSON",
         "writes_outside_the_copy_change_nothing",
@@ -920,6 +920,13 @@ def readme():
     ]
     for name, _, tries, must_not, test in ATTACKS:
         lines.append(f"| `{name}` | {tries} | {must_not} | `{test}` |")
+    lines += [
+        "",
+        "Not here: TIOCSTI on `/dev/tty` (typing into the grader's terminal; Linux refuses it by default "
+        "since 6.2, a test has no terminal, and on a developer's machine without a sandbox it would type "
+        "into theirs), and `ptrace(PTRACE_ATTACH)` of fmtool (it stops fmtool; `reads_parent_memory` "
+        "passes the same access check without stopping it).",
+    ]
     return "\n".join(lines) + "\n"
 
 
