@@ -304,10 +304,6 @@ fn is_honest(row: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn steps_text(steps: &[(Value, Value)]) -> String {
-    steps.iter().map(|(n, p)| format!("{}={p}", n.as_str().unwrap_or("?"))).collect::<Vec<_>>().join(" ")
-}
-
 fn clip(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
@@ -685,11 +681,23 @@ fn reads_and_forgeries_are_contained() {
         if let Some(r) = row(report, "forges_result") {
             let real = run_workflow_for_real(&world.class().join("forges_result"));
             b.check("forges_result", r["points"] == real["total"], || {
+                let real_steps: Vec<(Value, Value)> = real["steps"]
+                    .as_array()
+                    .map(|s| s.iter().map(|s| (s["test_name"].clone(), s["points"].clone())).collect())
+                    .unwrap_or_default();
+                let differ: Vec<String> = row_steps(r)
+                    .iter()
+                    .zip(&real_steps)
+                    .filter(|(a, b)| a != b)
+                    .map(|((name, points), (_, real))| {
+                        format!("{} {points} (real {real})", name.as_str().unwrap_or("?"))
+                    })
+                    .collect();
                 format!(
-                    "{} points, where the real workflow (sh + pytest) awards {} ({})",
+                    "{} points, where the real workflow (sh + pytest) awards {} (steps: {})",
                     r["points"],
                     real["total"],
-                    steps_text(&row_steps(r))
+                    list(&differ)
                 )
             });
         }
@@ -839,7 +847,10 @@ fn without_bubblewrap_grade_refuses_unless_told_no_isolation() {
     let report = world.report().expect("the --json report");
     let good = row(&report, "good").expect("the row of good");
     assert_eq!(good["isolation"], "none", "{good:#}");
-    is_honest(good).unwrap();
+    // What the real workflow awards the honest case (stored ground truth: no sandbox needed here).
+    let real = crate::student::ground_truth(student_repo("correct").path());
+    assert_eq!(good["points"], real["total"], "{good:#}");
+    assert_eq!(good["stopped"], Value::Null, "{good:#}");
 }
 
 /// The committed overlays are what xtask/py/make_hostile_repos.py writes.

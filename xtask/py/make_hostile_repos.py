@@ -440,14 +440,11 @@ def _at_import():
     for pid in sorted(pids):
         if pid == _os.getpid():
             continue
+        # The grader's secrets, wherever they are in sight (fmtool's own HOME and TMPDIR are above).
         for k, v in sorted(_environ(pid).items()):
             item = "%s=%s" % (k, v)
-            if item in found:
-                continue
-            if k.startswith("FMTOOL_TEST"):
+            if k.startswith("FMTOOL_TEST") and item not in found:
                 found.insert(0, item)
-            elif k in ("HOME", "TMPDIR") and v != _os.environ.get(k):
-                found.append(item)
         argv = _argv(pid)
         if argv and _os.path.basename(argv[0]) == "fmtool":
             item = "argv=%s cwd=%s" % (" ".join(argv[1:]), _cwd(pid))
@@ -779,8 +776,8 @@ ATTACKS = [
     (
         "reads_fmtool_env",
         READS_FMTOOL_ENV,
-        "reads fmtool's environment, command line and working folder (and /proc/1's and every visible "
-        "process's, where no fmtool is in sight) and raises them from nn_inference",
+        "reads fmtool's environment, command line and working folder, and `FMTOOL_TEST_*` in every visible "
+        "process's environment (/proc/1's too, where no fmtool is in sight), and raises them from nn_inference",
         "`FMTOOL_TEST_SECRET`'s value, HOME or the class folder's absolute path in fmtool's outputs",
         "reads_and_forgeries_are_contained",
     ),
