@@ -129,3 +129,29 @@ pub fn write_sample(dir: &Path, step: usize) -> fmtool::dataset::Dataset {
     assert_eq!((sample.len(), &sample.labels), (picked.len(), &labels));
     sample
 }
+
+/// Whether bubblewrap can make a sandbox here (`bwrap`, or `$FMTOOL_BWRAP`): the tests of the
+/// students' sandbox start with it. Where it cannot, the test is skipped with the reason on stderr,
+/// except under CI (`$CI` set), which must run them: there it fails with the reason.
+pub fn sandbox_or_skip(why: &str) -> bool {
+    let bwrap = std::env::var_os("FMTOOL_BWRAP").unwrap_or_else(|| "bwrap".into());
+    let tried = Command::new(&bwrap)
+        .args(["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--", "/bin/true"])
+        .stdin(std::process::Stdio::null())
+        .output();
+    let reason = match tried {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => format!(
+            "{} cannot make a sandbox here ({}): {}",
+            Path::new(&bwrap).display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => format!("cannot run {}: {e}", Path::new(&bwrap).display()),
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("{why}: {reason} (CI is set: these tests must run; install bubblewrap and allow user namespaces)");
+    }
+    eprintln!("skipped: {why}: {reason}");
+    false
+}
