@@ -726,8 +726,8 @@ pub struct RepoGrade {
     pub diagnosis: Vec<Diagnosis>,
     /// `bubblewrap` when the student's code ran in its sandbox, `none` when it ran without one.
     pub isolation: String,
-    /// Why fmtool stopped the student's code, when it did (a limit on the student as a whole, the
-    /// repository's total time, the sandbox killed by the student's code).
+    /// Why fmtool stopped the student's code, when it did (a limit on the student as a whole, a
+    /// step's time limit, the repository's total time, the sandbox killed by the student's code).
     pub stopped: Option<String>,
     /// Links the student's code planted for fmtool to follow out of the sandbox.
     pub planted_links: Vec<crate::student::Planted>,

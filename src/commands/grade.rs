@@ -102,7 +102,8 @@ pub struct GradeRow {
     #[serde(default)]
     pub isolation: Option<String>,
     /// Why fmtool stopped the student's code ("stopped: ..."): a limit on the student as a
-    /// whole, the repository's total time, or its sandbox killed by its own code. The run's exit
+    /// whole, a step's time limit, the repository's total time, or its sandbox killed by its own
+    /// code. The run's exit
     /// status is 1 when a row has one.
     #[serde(default)]
     pub stopped: Option<String>,

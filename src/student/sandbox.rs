@@ -308,6 +308,10 @@ impl Sandbox {
         server.kill(why);
     }
 
+    fn note_stop(&self, why: String) {
+        self.stopped.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(why);
+    }
+
     fn total_limit_message(&self) -> String {
         let secs = self.deadline.map_or(0.0, |(_, d)| d.as_secs_f64());
         format!("the repository's total time limit of {secs:.0} s ran out")
@@ -370,8 +374,14 @@ impl Sandbox {
                 self.stop(&server, Gone::Stopped(why.clone()));
                 (None, true, Some(why))
             }
-            // Another run of this sandbox reached its time limit: this one ends with it.
+            // A hang: the step fails (as GitHub fails a step at its timeout), and the repository's
+            // row says fmtool had to kill its code. Another run of this sandbox that reached its
+            // time limit ends this one with it.
             End::TimedOut | End::Died(Gone::TimedOut) => {
+                self.note_stop(format!(
+                    "the student's code ran past a step's time limit of {:.0} s and was killed",
+                    limits.timeout.as_secs_f64()
+                ));
                 self.stop(&server, Gone::TimedOut);
                 (None, true, None)
             }
@@ -1060,7 +1070,8 @@ mod tests {
         let out = run(&sb, "test_hang", 1);
         assert!(out.timed_out && out.code.is_none(), "{out:?}");
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-        assert_eq!(out.stopped, None, "a step's time limit is the step's failure, not the repository's");
+        assert_eq!(out.stopped, None, "a step's time limit fails the step; the sandbox goes on");
+        assert!(sb.stopped().is_some_and(|w| w.contains("time limit of 1 s")), "{:?}", sb.stopped());
         assert_eq!(run(&sb, "test_ok", 30).code, Some(0));
     }
 

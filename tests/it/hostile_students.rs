@@ -20,6 +20,7 @@ use crate::student::{copy_tree, require_workflow_python, run_workflow_for_real, 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -569,12 +570,27 @@ fn writes_outside_the_copy_change_nothing() {
         // Every cached row is the row fmtool reported for that repository, as it reported it.
         let rows = report["repos"].as_array().cloned().unwrap_or_default();
         let cache = world.path("work/cache");
-        let files: Vec<PathBuf> = std::fs::read_dir(&cache).unwrap().flatten().map(|e| e.path()).collect();
+        // The cache holds its MAC key (`.fmtool-key`, mode 0600) and one entry per row: the row's
+        // JSON text and its MAC.
+        let key_mode = std::fs::metadata(cache.join(".fmtool-key")).map(|m| m.permissions().mode() & 0o777);
+        b.check("escape_writes", key_mode.as_ref().is_ok_and(|m| *m == 0o600), || {
+            format!("the cache's key is not the grader's alone: {key_mode:?}")
+        });
+        let files: Vec<PathBuf> = std::fs::read_dir(&cache)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().is_some_and(|n| n != ".fmtool-key"))
+            .collect();
         b.check("escape_writes", files.len() == rows.len(), || {
             format!("{} files in the cache for {} rows", files.len(), rows.len())
         });
         for f in &files {
-            let cached: Option<Value> = std::fs::read(f).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let entry: Option<Value> = std::fs::read(f).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let cached: Option<Value> = entry
+                .as_ref()
+                .filter(|e| e["mac"].as_str().is_some_and(|m| m.len() == 64))
+                .and_then(|e| serde_json::from_str(e["row"].as_str()?).ok());
             let ours = cached.as_ref().and_then(|c| rows.iter().find(|r| r["repo"] == c["repo"]));
             b.check("escape_writes", cached.is_some() && ours == cached.as_ref(), || {
                 let c = cached.as_ref();
