@@ -290,12 +290,28 @@ fn cache_mac_key(dir: &Path) -> Result<Vec<u8>> {
     {
         return Ok(bytes);
     }
-    let mut key = vec![0u8; 32];
-    let mut urandom =
-        std::fs::File::open("/dev/urandom").map_err(|e| Error::io("read", Path::new("/dev/urandom"), &e))?;
-    std::io::Read::read_exact(&mut urandom, &mut key).map_err(|e| Error::io("read", Path::new("/dev/urandom"), &e))?;
+    let key = random_key()?;
     crate::atomic::write_atomic_mode(&path, &key, true, Some(0o600))?;
     Ok(key)
+}
+
+/// 32 bytes from the OS's random source: /dev/urandom, or where there is none (Windows) the
+/// standard library's randomly seeded hasher keys, stretched by SHA-256.
+fn random_key() -> Result<Vec<u8>> {
+    let mut key = vec![0u8; 32];
+    if let Ok(mut urandom) = std::fs::File::open("/dev/urandom") {
+        std::io::Read::read_exact(&mut urandom, &mut key)
+            .map_err(|e| Error::io("read", Path::new("/dev/urandom"), &e))?;
+        return Ok(key);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = Sha256::new();
+    for i in 0..4u64 {
+        let mut s = std::collections::hash_map::RandomState::new().build_hasher();
+        s.write_u64(i);
+        h.update(s.finish().to_le_bytes());
+    }
+    Ok(h.finalize().to_vec())
 }
 
 /// HMAC-SHA256 (RFC 2104) of `data` under `key`.
@@ -596,4 +612,23 @@ fn git_commit(repo: &Path) -> Option<String> {
         let (sha, r) = l.split_once(' ')?;
         (r == name && is_sha(sha)).then(|| sha.to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 4231's test cases 1, 2 and 6 (a key longer than the block).
+    #[test]
+    fn the_cache_mac_is_hmac_sha256() {
+        assert_eq!(mac(&[0x0b; 20], b"Hi There"), "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+        assert_eq!(
+            mac(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            mac(&[0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First"),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
 }

@@ -107,6 +107,7 @@ pub struct Sandbox {
     disk_base: (u64, u64),
     /// When the repository's total time is up, and that total.
     deadline: Option<(Instant, Duration)>,
+    #[cfg(unix)]
     server: Mutex<Option<Arc<Server>>>,
     spawner: Spawner,
     /// The first reason the sandbox was stopped for (see [`Outcome::stopped`]).
@@ -144,6 +145,7 @@ impl Sandbox {
             limits: watchdog::DEFAULT,
             disk_base,
             deadline: None,
+            #[cfg(unix)]
             server: Mutex::new(None),
             spawner: Spawner::new(),
             stopped: Arc::new(Mutex::new(None)),
@@ -284,6 +286,7 @@ impl Sandbox {
         .collect()
     }
 
+    #[cfg(unix)]
     /// The running server, started when there is none (the first step, or after fmtool stopped
     /// the last one).
     fn server(&self, memory: u64) -> Result<Arc<Server>> {
@@ -301,6 +304,7 @@ impl Sandbox {
 
     /// Stops the sandbox: every process of the student's is killed; the next run starts a new one.
     /// A reason other than a time limit is the repository's `stopped`.
+    #[cfg(unix)]
     fn stop(&self, server: &Server, why: Gone) {
         if let Gone::Stopped(w) = &why {
             self.stopped.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(w.clone());
@@ -321,6 +325,24 @@ impl Sandbox {
     /// stdout line as it arrives (for progress). At the time limit the sandbox is stopped; when no
     /// other run is in flight, every process the run left behind is killed.
     pub fn run(
+        &self,
+        args: &[String],
+        env: &[(&str, String)],
+        limits: Limits,
+        on_line: &(dyn Fn(&str) + Sync),
+    ) -> Result<Outcome> {
+        #[cfg(unix)]
+        return self.run_here(args, env, limits, on_line);
+        #[cfg(not(unix))]
+        {
+            let _ = (args, env, limits, on_line);
+            Err(err!("fmtool runs a student's code on Linux and macOS only")
+                .with_hint("grade in a Linux VM or container (see the README's section on the sandbox), or in WSL"))
+        }
+    }
+
+    #[cfg(unix)]
+    fn run_here(
         &self,
         args: &[String],
         env: &[(&str, String)],
@@ -426,6 +448,7 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        #[cfg(unix)]
         if let Some(s) = self.server.lock().unwrap_or_else(|p| p.into_inner()).take() {
             s.kill(Gone::TimedOut);
         }
@@ -536,6 +559,7 @@ impl Output {
     }
 }
 
+#[cfg(unix)]
 /// Reads a pipe on a thread of its own into `buf` (which keeps the tail); `@@progress` lines also
 /// go to `progress`, dropped when the caller is behind. The thread may outlive the run: a daemon
 /// of the student's can hold the pipe until the step's clean-up.
@@ -563,18 +587,30 @@ fn spawn_reader(fd: std::os::fd::OwnedFd, buf: Arc<Output>, progress: Option<std
     });
 }
 
+#[cfg(unix)]
 fn pipe() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     use std::os::fd::FromRawFd;
     let mut fds = [0i32; 2];
-    // SAFETY: pipe2 fills two descriptors we then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(err!("cannot make a pipe: {}", std::io::Error::last_os_error()));
+    // SAFETY: pipe fills two descriptors we then own; close-on-exec is set on both before any
+    // other thread can spawn a process (Linux: atomically, by pipe2).
+    unsafe {
+        #[cfg(target_os = "linux")]
+        let r = libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC);
+        #[cfg(not(target_os = "linux"))]
+        let r = libc::pipe(fds.as_mut_ptr());
+        if r != 0 {
+            return Err(err!("cannot make a pipe: {}", std::io::Error::last_os_error()));
+        }
+        #[cfg(not(target_os = "linux"))]
+        for fd in fds {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+        Ok((std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])))
     }
-    // SAFETY: both are new descriptors owned by nobody else.
-    Ok(unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// The harness's server in one sandbox, and fmtool's end of its socket.
+#[cfg(unix)]
 struct Server {
     child: Mutex<Child>,
     /// The host pid of the sandbox's init (bubblewrap), whose death ends every process inside.
@@ -597,6 +633,7 @@ struct Replies {
     gone: Option<Gone>,
 }
 
+#[cfg(unix)]
 impl Server {
     fn start(sb: &Sandbox, memory: u64) -> Result<Arc<Server>> {
         use std::os::fd::AsRawFd;
@@ -718,6 +755,11 @@ impl Server {
         !self.done.load(Ordering::SeqCst)
     }
 
+    /// Whether the server's process (bwrap, or the Python itself) has ended.
+    fn exited(&self) -> bool {
+        self.child.lock().unwrap_or_else(|p| p.into_inner()).try_wait().is_ok_and(|s| s.is_some())
+    }
+
     fn read_replies(&self) {
         use std::os::fd::AsRawFd;
         let mut buf = vec![0u8; 1 << 16];
@@ -770,7 +812,8 @@ impl Server {
                 (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as _;
                 std::ptr::copy_nonoverlapping(raw.as_ptr(), libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), raw.len());
             }
-            if libc::sendmsg(self.sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) < 0 {
+            // No MSG_NOSIGNAL (not on macOS): Rust's runtime ignores SIGPIPE.
+            if libc::sendmsg(self.sock.as_raw_fd(), &msg, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
         }
@@ -814,6 +857,12 @@ impl Server {
             }
             if let Some(gone) = self.replies.lock().unwrap_or_else(|p| p.into_inner()).gone.clone() {
                 return End::Died(gone);
+            }
+            if self.exited() {
+                self.done.store(true, Ordering::SeqCst);
+                return End::Died(Gone::Stopped(
+                    "fmtool's server in the sandbox ended unexpectedly (did the student's code kill it?)".into(),
+                ));
             }
             if Instant::now() >= deadline {
                 return End::TimedOut;
@@ -869,17 +918,28 @@ impl Server {
     }
 }
 
+#[cfg(unix)]
 fn socket_pair() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     use std::os::fd::FromRawFd;
     let mut fds = [0i32; 2];
-    // SOCK_SEQPACKET keeps each JSON message whole and says when the peer is gone.
+    // SOCK_SEQPACKET keeps each JSON message whole and says when the peer is gone. Elsewhere
+    // (macOS has no SOCK_SEQPACKET for unix sockets) datagrams keep messages whole, and the
+    // server's end is noticed by its exit instead ([`Server::wait`]).
     // SAFETY: socketpair fills two descriptors we then own.
-    let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
-    if r != 0 {
-        return Err(err!("cannot make a socket for the sandbox: {}", std::io::Error::last_os_error()));
+    unsafe {
+        #[cfg(target_os = "linux")]
+        let kind = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+        #[cfg(not(target_os = "linux"))]
+        let kind = libc::SOCK_DGRAM;
+        if libc::socketpair(libc::AF_UNIX, kind, 0, fds.as_mut_ptr()) != 0 {
+            return Err(err!("cannot make a socket for the sandbox: {}", std::io::Error::last_os_error()));
+        }
+        #[cfg(not(target_os = "linux"))]
+        for fd in fds {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+        Ok((std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])))
     }
-    // SAFETY: both are new descriptors owned by nobody else.
-    Ok(unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) })
 }
 
 fn copy_tree(from: &Path, to: &Path, budget: &mut (u64, usize), depth: usize) -> Result<()> {
