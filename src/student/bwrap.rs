@@ -134,7 +134,9 @@ fn system_binds() -> Vec<String> {
 }
 
 /// The interpreter's folders, read-only where they are: those under /usr are there already, and a
-/// folder inside another one listed is covered by it. The root itself is never bound.
+/// folder inside another one listed is covered by it. The root itself is never bound, nor a folder
+/// that holds the user's `$HOME` or the temporary folder (where the copies and the class may be):
+/// a `.pth` file that puts `$HOME` on `sys.path` must not hand it to the student.
 /// Each folder is taken as named and as resolved: a prefix reached through a link is used under
 /// both names (a venv's `bin/python` links to its base interpreter).
 fn python_binds(paths: &[PathBuf]) -> Vec<String> {
@@ -144,6 +146,7 @@ fn python_binds(paths: &[PathBuf]) -> Vec<String> {
         .iter()
         .filter(|p| p.is_absolute() && p.exists() && p.parent().is_some())
         .filter(|p| !p.starts_with("/usr") && !p.starts_with("/proc") && !p.starts_with("/dev"))
+        .filter(|p| !holds_private(p))
         .cloned()
         .collect();
     keep.sort();
@@ -155,6 +158,13 @@ fn python_binds(paths: &[PathBuf]) -> Vec<String> {
         }
     }
     out.into_iter().flat_map(|p| ["--ro-bind".into(), p.display().to_string(), p.display().to_string()]).collect()
+}
+
+/// Whether binding `p` would show the user's home or temporary folder whole.
+fn holds_private(p: &Path) -> bool {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let tmp = std::env::temp_dir();
+    home.iter().chain([&tmp]).any(|private| private.starts_with(p))
 }
 
 /// bwrap's options for a sandbox over `dirs`, with the interpreter's folders `python` read-only;
@@ -208,6 +218,7 @@ mod tests {
             PathBuf::from("/"),
             PathBuf::from("/usr/lib/python3"),
             d.path().join("missing"),
+            std::env::temp_dir(),
         ]);
         assert_eq!(args, vec!["--ro-bind".to_string(), venv.display().to_string(), venv.display().to_string()]);
     }
