@@ -44,29 +44,47 @@ fn program() -> Option<PathBuf> {
 /// Whether this machine can make the sandbox: bubblewrap is there and starts a process inside
 /// one. Asked once per run; the error says why not and how to fix it.
 pub fn available() -> Result<PathBuf, String> {
-    static ANSWER: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    ANSWER.get_or_init(probe).clone()
+    probed().clone().map(|(bwrap, _)| bwrap)
 }
 
-fn probe() -> Result<PathBuf, String> {
-    if !cfg!(target_os = "linux") {
-        return Err("the sandbox needs Linux (bubblewrap and user namespaces)".into());
-    }
-    let Some(bwrap) = program() else {
-        return Err("bubblewrap (bwrap) is not installed: `sudo apt-get install bubblewrap` (Debian, Ubuntu) or `sudo dnf install bubblewrap`".into());
+fn probed() -> &'static Result<(PathBuf, bool), String> {
+    static ANSWER: std::sync::OnceLock<Result<(PathBuf, bool), String>> = std::sync::OnceLock::new();
+    ANSWER.get_or_init(|| {
+        if !cfg!(target_os = "linux") {
+            return Err("the sandbox needs Linux (bubblewrap and user namespaces)".into());
+        }
+        match program() {
+            Some(bwrap) => probe(&bwrap),
+            None => Err("bubblewrap (bwrap) is not installed: `sudo apt-get install bubblewrap` (Debian, Ubuntu) or `sudo dnf install bubblewrap`".into()),
+        }
+    })
+}
+
+/// Starts `true` in a sandbox made as fmtool makes them. bubblewrap before 0.8 (Ubuntu 22.04's
+/// 0.6) has no `--disable-userns`: then the sandbox is made without it (the second value is
+/// false), and the student's code may make a user namespace of its own inside, in which the
+/// read-only binds stay read-only (the kernel locks the flags of mounts it inherits).
+fn probe(bwrap: &Path) -> Result<(PathBuf, bool), String> {
+    let attempt = |disable_userns: bool| {
+        let mut args = namespaces(disable_userns);
+        args.extend(system_binds());
+        args.extend(["--proc", "/proc", "--dev", "/dev", "--", "true"].map(String::from));
+        std::process::Command::new(bwrap)
+            .args(&args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot start {}: {e}", bwrap.display()))
     };
-    let mut args = namespaces();
-    args.extend(system_binds());
-    args.extend(["--proc", "/proc", "--dev", "/dev", "--", "true"].map(String::from));
-    let out = std::process::Command::new(&bwrap)
-        .args(&args)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot start {}: {e}", bwrap.display()))?;
+    let mut out = attempt(true)?;
+    let mut disable_userns = true;
+    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--disable-userns") {
+        disable_userns = false;
+        out = attempt(false)?;
+    }
     if out.status.success() {
-        return Ok(bwrap);
+        return Ok((bwrap.to_path_buf(), disable_userns));
     }
     let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
     let why = crate::text::clip(&said, 300);
@@ -82,24 +100,27 @@ fn probe() -> Result<PathBuf, String> {
 }
 
 /// The namespaces, identity and lifetime of the sandbox.
-fn namespaces() -> Vec<String> {
-    [
-        "--unshare-all",
-        "--unshare-user",
-        "--disable-userns",
-        "--uid",
-        UID,
-        "--gid",
-        UID,
-        "--cap-drop",
-        "ALL",
-        "--new-session",
-        "--die-with-parent",
-        "--hostname",
-        "fmtool-sandbox",
-    ]
-    .map(String::from)
-    .to_vec()
+fn namespaces(disable_userns: bool) -> Vec<String> {
+    let mut args: Vec<String> = ["--unshare-all", "--unshare-user"].map(String::from).to_vec();
+    if disable_userns {
+        args.push("--disable-userns".into());
+    }
+    args.extend(
+        [
+            "--uid",
+            UID,
+            "--gid",
+            UID,
+            "--cap-drop",
+            "ALL",
+            "--new-session",
+            "--die-with-parent",
+            "--hostname",
+            "fmtool-sandbox",
+        ]
+        .map(String::from),
+    );
+    args
 }
 
 /// The system's programs and libraries, read-only; the top-level links of a merged /usr stay links.
@@ -171,7 +192,8 @@ fn holds_private(p: &Path) -> bool {
 /// `info_fd` is where bwrap writes its init's pid. They go through `--args`; bwrap takes the
 /// command itself (after `--`) from its own argv only.
 pub fn options(dirs: &Folders, python: &[PathBuf], info_fd: i32) -> Vec<String> {
-    let mut args = namespaces();
+    let disable_userns = probed().as_ref().map_or(true, |(_, d)| *d);
+    let mut args = namespaces(disable_userns);
     args.extend(system_binds());
     args.extend(python_binds(python));
     let d = |p: &Path| p.display().to_string();
@@ -221,6 +243,36 @@ mod tests {
             std::env::temp_dir(),
         ]);
         assert_eq!(args, vec!["--ro-bind".to_string(), venv.display().to_string(), venv.display().to_string()]);
+    }
+
+    /// An older bubblewrap (Ubuntu 22.04's 0.6) refuses `--disable-userns`: the sandbox is made
+    /// without that one option rather than not at all.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_bubblewrap_without_disable_userns_still_makes_the_sandbox() {
+        let Some(real) = program() else {
+            assert!(std::env::var_os("CI").is_none(), "no bwrap on CI");
+            return;
+        };
+        let d = tempfile::tempdir().unwrap();
+        let old = d.path().join("bwrap-0.6");
+        let script = format!(
+            "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --disable-userns ] && {{ echo 'bwrap: Unknown option --disable-userns' >&2; exit 1; }}; done\nexec {} \"$@\"\n",
+            real.display()
+        );
+        std::fs::write(&old, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
+        match probe(&real) {
+            Ok((_, true)) => {}
+            Ok((_, false)) => panic!("a current bubblewrap was taken for an old one"),
+            Err(why) if std::env::var_os("CI").is_none() => {
+                eprintln!("skipped: no sandbox here: {why}");
+                return;
+            }
+            Err(why) => panic!("{why}"),
+        }
+        assert_eq!(probe(&old).map(|(_, d)| d), Ok(false));
     }
 
     #[test]
