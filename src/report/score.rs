@@ -123,7 +123,10 @@ fn grade_human(g: &crate::autograde::RepoGrade, w: &mut dyn Write) -> io::Result
     use crate::text::clip;
     writeln!(w, "\nwhat the grader will give you (your nn_predict.py and model_test.py in {}):", clip(&g.root, 200))?;
     match (&g.python, &g.not_run) {
-        (Some(p), _) => writeln!(w, "  run with Python {} and NumPy {} ({})", p.version, p.numpy, p.path.display())?,
+        (Some(p), _) => {
+            let place = if g.isolation == "bubblewrap" { "in a sandbox" } else { "without a sandbox" };
+            writeln!(w, "  run {place} with Python {} and NumPy {} ({})", p.version, p.numpy, p.path.display())?
+        }
         (None, Some(why)) => writeln!(w, "  {why}")?,
         (None, None) => {}
     }
