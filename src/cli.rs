@@ -29,7 +29,10 @@ pub enum Command {
     /// List the layer types and activations fmtool runs, and which the course template runs.
     Layers(LayersArgs),
     /// Grade a whole class: every student repository as `fmtool score` grades it there, plus
-    /// `fmtool check`'s findings, in one table (and CSV / JSON files).
+    /// `fmtool check`'s findings, in one table (and CSV / JSON files). Each repository's code runs
+    /// in a bubblewrap sandbox of its own. Exit status: 0 when every repository was graded, 1 when
+    /// fmtool stopped some student's code (a limit, a time limit: those rows say `stopped`), 2 when
+    /// it could not run.
     Grade(GradeArgs),
     /// Manage the git pre-commit hook that runs `fmtool check` on every commit.
     #[command(subcommand)]
