@@ -1135,6 +1135,22 @@ mod tests {
         assert_eq!(run(&sb, "test_ok", 30).code, Some(0));
     }
 
+    /// The repository's total time bounds every step after it: a step that would run past it is
+    /// killed there, and the ones after it do not start; the row says why.
+    #[test]
+    fn the_total_time_bounds_the_repository() {
+        let Some((iso, py)) = sandbox_or_skip("the_total_time_bounds_the_repository") else { return };
+        let (_repo, mut sb) = sandbox_with("import time\n\ndef test_slow():\n    time.sleep(60)\n", iso, &py);
+        sb.set_total_time(Duration::from_secs(2));
+        let t = Instant::now();
+        let first = run(&sb, "test_slow", 30);
+        assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
+        assert!(first.timed_out && first.stopped.as_deref().is_some_and(|s| s.contains("total time limit of 2 s")));
+        let second = run(&sb, "test_slow", 30);
+        assert!(second.timed_out && second.seconds < 0.5, "{second:?}");
+        assert!(sb.stopped().is_some_and(|s| s.contains("total time limit")));
+    }
+
     /// A server restarted by a short-lived thread (a worker of test_inference, after a time limit
     /// killed the last one) outlives that thread: bubblewrap dies with the thread that started it.
     #[test]

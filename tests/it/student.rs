@@ -702,3 +702,45 @@ fn a_relative_python_path_is_the_one_beside_the_caller() {
     assert_eq!(v["grade"]["not_run"], Value::Null, "{:#}", v["grade"]);
     assert!(v["grade"]["python"]["path"].as_str().unwrap().starts_with('/'), "{:#}", v["grade"]["python"]);
 }
+
+/// `fmtool score` in one's own repository where no sandbox can be made (here: a bwrap that is not
+/// there) still grades it, says once that the code ran without one, and gives the same points;
+/// a `--timeout` other than the workflow's is said with the points.
+#[test]
+fn score_without_a_sandbox_says_so_and_grades_the_same() {
+    let python = require_workflow_python();
+    let repo = student_repo("tensorflow_import");
+    let run = |extra: &[&str], bwrap: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fmtool"));
+        cmd.args(["score", "--python", &python]).args(extra).current_dir(repo.path());
+        if let Some(b) = bwrap {
+            cmd.env("FMTOOL_BWRAP", b);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, text) = run(&[], Some("/nonexistent/bwrap"));
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(text.matches("ran without a sandbox").count(), 1, "{text}");
+    assert!(text.contains("run without a sandbox with Python"), "{text}");
+    let (_, json) = run(&["--format", "json", "--timeout", "30"], Some("/nonexistent/bwrap"));
+    let unsandboxed: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(unsandboxed["grade"]["isolation"], "none");
+    let notes = unsandboxed["grade"]["notes"].to_string();
+    assert!(notes.contains("--timeout 30 s instead of the workflow's own"), "{notes}");
+    if crate::common::sandbox_or_skip("score_without_a_sandbox_says_so_and_grades_the_same") {
+        let (_, json) = run(&["--format", "json", "--timeout", "30"], None);
+        let sandboxed: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(sandboxed["grade"]["isolation"], "bubblewrap");
+        assert_eq!(sandboxed["points"], unsandboxed["points"]);
+        let steps = |v: &Value| -> Vec<(Value, Value)> {
+            v["grade"]["workflow"]["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| (s["name"].clone(), s["points"].clone()))
+                .collect()
+        };
+        assert_eq!(steps(&sandboxed), steps(&unsandboxed));
+    }
+}
