@@ -42,9 +42,89 @@ impl Op for Pool2d {
             }
             return Ok(ArrayD::from_shape_vec(IxDyn(&[n, gy.output, gx.output, c]), out).expect("sizes computed above"));
         }
+        if !self.max && uses_table(&gy, &gx) {
+            let mut table = Vec::new();
+            for i in 0..n {
+                let img = &xs[i * in_len..(i + 1) * in_len];
+                let o = &mut out[i * out_len..(i + 1) * out_len];
+                // Infinities would turn every window's difference of sums into NaN: such an
+                // image is averaged tap by tap, as any other.
+                if img.iter().all(|v| v.is_finite()) {
+                    average_by_table(img, &gy, &gx, c, &mut table, o);
+                } else {
+                    self.by_taps(img, o);
+                }
+            }
+        } else {
+            for i in 0..n {
+                self.by_taps(&xs[i * in_len..(i + 1) * in_len], &mut out[i * out_len..(i + 1) * out_len]);
+            }
+        }
+        Ok(ArrayD::from_shape_vec(IxDyn(&[n, gy.output, gx.output, c]), out).expect("sizes computed above"))
+    }
+}
+
+/// Average pooling windows of more taps than this are summed through a summed-area table: each
+/// output then costs four reads whatever its window's size, where summing its taps costs the
+/// window's area (AveragePooling2D(1000, strides=1, padding="same") on a 28x28 image: 784 taps
+/// for each of 784 outputs). Smaller windows keep the tap-by-tap sum, and with it the bits every
+/// existing model computes.
+const TABLE_TAPS: usize = 64;
+
+/// Whether average pooling over `gy` x `gx` goes through a summed-area table: contiguous windows
+/// (no dilation) of more than [`TABLE_TAPS`] taps.
+fn uses_table(gy: &AxisGeom, gx: &AxisGeom) -> bool {
+    gy.dilation == 1 && gx.dilation == 1 && gy.kernel.saturating_mul(gx.kernel) > TABLE_TAPS
+}
+
+/// The input rows (or columns) output `o` averages: the taps inside the input, contiguous.
+fn window(g: &AxisGeom, o: usize) -> (usize, usize) {
+    let taps = g.taps(o);
+    let base = o * g.stride;
+    ((base + taps.start).saturating_sub(g.pad_before), (base + taps.end).saturating_sub(g.pad_before))
+}
+
+/// Average pooling of one image through a summed-area table in float64: `table[y][x][ch]` is the
+/// sum of the pixels above and left of (y, x), and a window's sum is four reads. Float64 keeps
+/// the differences of large sums exact to well below float32's precision.
+fn average_by_table(img: &[f32], gy: &AxisGeom, gx: &AxisGeom, c: usize, table: &mut Vec<f64>, out: &mut [f32]) {
+    let w = gx.input + 1;
+    table.clear();
+    table.resize((gy.input + 1) * w * c, 0.0);
+    let mut row = vec![0f64; c];
+    for y in 0..gy.input {
+        row.fill(0.0);
+        for x in 0..gx.input {
+            let px = &img[(y * gx.input + x) * c..][..c];
+            let (above, here) = table.split_at_mut(((y + 1) * w + x + 1) * c);
+            let above = &above[(y * w + x + 1) * c..][..c];
+            for ch in 0..c {
+                row[ch] += f64::from(px[ch]);
+                here[ch] = above[ch] + row[ch];
+            }
+        }
+    }
+    for oy in 0..gy.output {
+        let (y0, y1) = window(gy, oy);
+        for ox in 0..gx.output {
+            let (x0, x1) = window(gx, ox);
+            let count = ((y1 - y0) * (x1 - x0)) as f64;
+            let at = |y: usize, x: usize| &table[(y * w + x) * c..][..c];
+            let (a, b, d, e) = (at(y1, x1), at(y0, x1), at(y1, x0), at(y0, x0));
+            let o = &mut out[(oy * gx.output + ox) * c..][..c];
+            for ch in 0..c {
+                o[ch] = ((a[ch] - b[ch] - d[ch] + e[ch]) / count) as f32;
+            }
+        }
+    }
+}
+
+impl Pool2d {
+    /// One image pooled tap by tap: the maximum, or the float32 sum divided by the taps inside.
+    fn by_taps(&self, img: &[f32], out: &mut [f32]) {
+        let (gy, gx, c) = (self.gy, self.gx, self.c);
         let mut acc = vec![0f32; c];
-        for i in 0..n {
-            let img = &xs[i * in_len..(i + 1) * in_len];
+        {
             for oy in 0..gy.output {
                 for ox in 0..gx.output {
                     acc.fill(if self.max { f32::NEG_INFINITY } else { 0.0 });
@@ -66,7 +146,7 @@ impl Op for Pool2d {
                             }
                         }
                     }
-                    let o = &mut out[i * out_len + (oy * gx.output + ox) * c..][..c];
+                    let o = &mut out[(oy * gx.output + ox) * c..][..c];
                     if self.max {
                         o.copy_from_slice(&acc);
                     } else {
@@ -78,7 +158,6 @@ impl Op for Pool2d {
                 }
             }
         }
-        Ok(ArrayD::from_shape_vec(IxDyn(&[n, gy.output, gx.output, c]), out).expect("sizes computed above"))
     }
 }
 
@@ -197,6 +276,55 @@ mod tests {
         assert!(t.elapsed().as_millis() < 500, "{:?}", t.elapsed());
         assert_eq!(y.shape(), &[2, 1, 1, 1]);
         assert!((y[[0, 0, 0, 0]] - 391.5).abs() < 1e-3, "{}", y[[0, 0, 0, 0]]);
+    }
+
+    /// Windows past [`TABLE_TAPS`] go through the summed-area table: the same averages as the
+    /// tap-by-tap sum (to float32 rounding), valid and same, any stride, odd shapes, several
+    /// channels, and a window past the image's edge; smaller windows keep the tap-by-tap path.
+    #[test]
+    fn huge_average_windows_go_through_the_table_with_the_same_averages() {
+        let mut seed = 12345u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 33) as f32 / (1u64 << 31) as f32) * 4.0 - 2.0
+        };
+        for (h, w, k, stride, same, c) in [
+            (28, 28, 1000, 1, true, 1),
+            (28, 28, 9, 1, true, 3),
+            (13, 17, 12, 5, false, 2),
+            (13, 17, 11, 2, true, 4),
+            (28, 28, 30, 3, true, 1),
+        ] {
+            let gy = AxisGeom::new(h, k, stride, 1, same).unwrap();
+            let gx = AxisGeom::new(w, k, stride, 1, same).unwrap();
+            assert!(uses_table(&gy, &gx), "{k}x{k} windows go through the table");
+            let img: Vec<f32> = (0..h * w * c).map(|_| next()).collect();
+            let p = Pool2d { gy, gx, c, max: false };
+            let mut taps = vec![0f32; gy.output * gx.output * c];
+            p.by_taps(&img, &mut taps);
+            let mut table = Vec::new();
+            let mut tabled = vec![0f32; taps.len()];
+            average_by_table(&img, &gy, &gx, c, &mut table, &mut tabled);
+            for (a, b) in taps.iter().zip(&tabled) {
+                assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{h}x{w} k={k} s={stride}: {a} vs {b}");
+            }
+        }
+        let small = AxisGeom::new(28, 3, 1, 1, true).unwrap();
+        assert!(!uses_table(&small, &small), "3x3 windows keep their bits");
+        let dilated = AxisGeom::new(28, 10, 1, 2, true).unwrap();
+        assert!(!uses_table(&dilated, &dilated), "dilated windows are not contiguous");
+    }
+
+    /// An infinity in the image leaves the windows without it finite (the image is averaged tap
+    /// by tap, since a table's differences would be inf - inf).
+    #[test]
+    fn an_infinite_pixel_spoils_only_its_windows() {
+        let mut x = Array4::<f32>::ones((1, 28, 28, 1));
+        x[[0, 0, 0, 0]] = f32::INFINITY;
+        let g = AxisGeom::new(28, 10, 10, 1, false).unwrap();
+        let y = Pool2d { gy: g, gx: g, c: 1, max: false }.forward(&[&x.into_dyn()]).unwrap();
+        assert_eq!(y[[0, 0, 0, 0]], f32::INFINITY);
+        assert_eq!(y[[0, 1, 1, 0]], 1.0);
     }
 
     #[test]
