@@ -150,6 +150,9 @@ pub struct Dense {
     pub activation: Activation,
     /// Element-wise layers after this one that it applies itself (see [`super::Post`]).
     pub post: Vec<super::Post>,
+    /// How many vectors of one image the kernel multiplies: 1 for a flat input, H x W for an
+    /// (H, W, C) one (Dense acts on the last axis at every position of the others).
+    pub positions: u64,
 }
 
 impl Op for Dense {
@@ -184,7 +187,7 @@ impl Op for Dense {
     }
 
     fn flops_per_sample(&self) -> u64 {
-        2 * (self.kernel.rows() * self.kernel.cols()) as u64
+        self.positions.saturating_mul(2 * (self.kernel.rows() * self.kernel.cols()) as u64)
     }
 
     fn absorb(&mut self, post: &super::Post) -> bool {
@@ -204,9 +207,10 @@ pub fn build_dense(ctx: &BuildCtx) -> Result<Built> {
     let kernel =
         super::packed::PackedB::new(units_in, units, kernel.as_slice().expect("to2 gives standard layout"), units);
     let activation = super::activation::layer_activation(&ctx.layer, "activation")?;
+    let positions = input[..input.len() - 1].iter().fold(1u64, |p, &d| p.saturating_mul(d as u64));
     let mut out = input.clone();
     *out.last_mut().expect("checked above") = units;
-    Ok(Built { op: Box::new(Dense { kernel, bias, activation, post: Vec::new() }), output_shape: out })
+    Ok(Built { op: Box::new(Dense { kernel, bias, activation, post: Vec::new(), positions }), output_shape: out })
 }
 
 /// An `Activation` layer.

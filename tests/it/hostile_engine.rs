@@ -152,6 +152,21 @@ fn same_pooling_with_a_huge_pool_answers_at_once() {
     }
 }
 
+/// Dense acts on the last axis at every position of the others: on a (112, 112, 1024) tensor a
+/// Dense(1024) costs 2.6e10 operations per image, not the 2.1e6 its kernel alone would say, and is
+/// refused by the per-layer limit before anything runs (issue 28: it ran for hours).
+#[test]
+fn dense_over_a_spatial_tensor_is_costed_over_every_position() {
+    let layers = json!([
+        {"name": "up", "type": "UpSampling2D", "config": {"size": 4}, "weights": []},
+        {"name": "wide", "type": "Dense", "config": {"units": 1024}, "weights": ["w0", "w1"]},
+        {"name": "spatial_dense", "type": "Dense", "config": {"units": 1024}, "weights": ["s0", "s1"]},
+        {"name": "f", "type": "Flatten", "config": {}, "weights": []},
+    ]);
+    let arrays: &[(&str, &[usize])] = &[("w0", &[1, 1024]), ("w1", &[1024]), ("s0", &[1024, 1024]), ("s1", &[1024])];
+    both_refuse(layers, arrays, "spatial_dense", "floating-point operations per image");
+}
+
 #[test]
 fn terminal_escapes_in_layer_names_are_escaped() {
     let tmp = tempfile::tempdir().unwrap();
