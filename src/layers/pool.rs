@@ -62,6 +62,21 @@ impl Op for Pool2d {
         }
         Ok(ArrayD::from_shape_vec(IxDyn(&[n, gy.output, gx.output, c]), out).expect("sizes computed above"))
     }
+
+    /// The taps it visits: each output reads its window's pixels inside the image (windows are
+    /// clipped to it), or through the summed-area table four sums per output and two per pixel to
+    /// build it. Counted, so that the per-layer limit refuses a 2800-pixel window over a
+    /// 2800x2800 tensor (3e13 taps per image) before it runs for days.
+    fn flops_per_sample(&self) -> u64 {
+        let (gy, gx, c) = (self.gy, self.gx, self.c as u64);
+        if !self.max && uses_table(&gy, &gx) {
+            let build = (gy.input as u64).saturating_mul(gx.input as u64).saturating_mul(2);
+            let read = (gy.output as u64).saturating_mul(gx.output as u64).saturating_mul(4);
+            return build.saturating_add(read).saturating_mul(c);
+        }
+        let taps = |g: &AxisGeom| (0..g.output).fold(0u64, |sum, o| sum.saturating_add(g.taps(o).len() as u64));
+        taps(&gy).saturating_mul(taps(&gx)).saturating_mul(c)
+    }
 }
 
 /// Average pooling windows of more taps than this are summed through a summed-area table: each

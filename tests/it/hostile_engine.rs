@@ -167,6 +167,19 @@ fn dense_over_a_spatial_tensor_is_costed_over_every_position() {
     both_refuse(layers, arrays, "spatial_dense", "floating-point operations per image");
 }
 
+/// Pooling is costed by the taps it visits: a 2800-pixel max-pooling window over a 2800x2800
+/// upsampled image (3e13 taps per image, days of work) is refused by the per-layer limit before it
+/// runs; the same window as an average goes through the summed-area table and is cheap.
+#[test]
+fn a_huge_max_pooling_window_over_a_huge_image_is_refused_before_it_runs() {
+    let layers = json!([
+        {"name": "up", "type": "UpSampling2D", "config": {"size": 100}, "weights": []},
+        {"name": "huge_pool", "type": "MaxPooling2D", "config": {"pool_size": 2800, "strides": 1, "padding": "same"}, "weights": []},
+        {"name": "f", "type": "Flatten", "config": {}, "weights": []},
+    ]);
+    both_refuse(layers, &[], "huge_pool", "floating-point operations per image");
+}
+
 #[test]
 fn terminal_escapes_in_layer_names_are_escaped() {
     let tmp = tempfile::tempdir().unwrap();
