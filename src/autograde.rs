@@ -195,7 +195,7 @@ impl<'a> Evaluator<'a> {
                 Some(r) => r.clone(),
                 None => {
                     let run = self.runner.tests(&tests[i..j], timeout);
-                    let message = if run.passed() {
+                    let message = if run.passed {
                         "passed".to_string()
                     } else if let Some(f) = &run.failure {
                         f.clone()
@@ -205,7 +205,7 @@ impl<'a> Evaluator<'a> {
                             None => format!("{} failed", tests[i..j].join(", ")),
                         }
                     };
-                    let ran = Ran { passed: run.passed(), message, seconds: run.seconds };
+                    let ran = Ran { passed: run.passed, message, seconds: run.seconds };
                     self.cache.insert(key, ran.clone());
                     ran
                 }
@@ -829,8 +829,7 @@ pub fn grade_repo(
     let credit_sheet = ev.credit_sheet(Duration::from_secs(600));
     let inference = ev.inference.take();
     // An edited test_inference ran as written, in one process: its accuracy is what it wrote.
-    let written_accuracy =
-        runner.read_in_copy("test_acc.txt").and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<f64>().ok()));
+    let written_accuracy = runner.accuracy_in_copy("test_acc.txt");
     let comparison = match (&inference, engine.outputs) {
         (Some(InferenceRun { outputs: Some(s), .. }), Some(e)) => compare(s, e, engine.labels),
         _ => None,

@@ -203,12 +203,6 @@ pub struct TestsRun {
     pub timed_out: bool,
 }
 
-impl TestsRun {
-    pub fn passed(&self) -> bool {
-        self.passed
-    }
-}
-
 /// `test_inference` run by fmtool's workers.
 #[derive(Debug, Clone, Serialize)]
 pub struct InferenceRun {
@@ -295,6 +289,11 @@ impl Runner {
     /// A text file the student's code wrote in its copy (`test_acc.txt`).
     pub fn read_in_copy(&self, name: &str) -> Option<String> {
         self.sandbox.read_in_copy(name)
+    }
+
+    /// The accuracy the first line of `name` in the copy holds, as `load_test_acc` reads it.
+    pub fn accuracy_in_copy(&self, name: &str) -> Option<f64> {
+        self.read_in_copy(name).and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<f64>().ok()))
     }
 
     fn harness(&self, args: &[String], timeout: Duration, on_line: &(dyn Fn(&str) + Sync)) -> Result<Outcome> {
@@ -465,9 +464,7 @@ impl Runner {
             args.extend(outs.iter().map(|n| self.sandbox.output_path(n)));
         }
         let fin = self.harness(&args, Duration::from_secs(120), &|_| {})?;
-        let written = output_file
-            .and_then(|f| self.read_in_copy(f))
-            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<f64>().ok()));
+        let written = output_file.and_then(|f| self.accuracy_in_copy(f));
         let accuracy = written.filter(|_| fin.code == Some(0));
         #[derive(Deserialize)]
         struct F {

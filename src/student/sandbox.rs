@@ -307,11 +307,12 @@ impl Sandbox {
     #[cfg(unix)]
     fn stop(&self, server: &Server, why: Gone) {
         if let Gone::Stopped(w) = &why {
-            self.stopped.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(w.clone());
+            self.note_stop(w.clone());
         }
         server.kill(why);
     }
 
+    /// Keeps the first reason the sandbox was stopped for.
     fn note_stop(&self, why: String) {
         self.stopped.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(why);
     }
@@ -410,9 +411,8 @@ impl Sandbox {
             End::Died(Gone::Stopped(why)) => {
                 // The watchdog's reason when it stopped the sandbox, else the server's own end.
                 server.kill(Gone::Stopped(why.clone()));
-                let why = self.stopped().unwrap_or(why);
-                self.stopped.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(why.clone());
-                (None, false, Some(why))
+                self.note_stop(why);
+                (None, false, self.stopped())
             }
         };
         if last && server.alive() && !server.clean() {
@@ -433,7 +433,7 @@ impl Sandbox {
     fn not_started(&self, total_limit: bool, start: Instant) -> Outcome {
         let why = if total_limit { self.total_limit_message() } else { "no time was left for this step".to_string() };
         if total_limit {
-            self.stopped.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(why.clone());
+            self.note_stop(why.clone());
         }
         Outcome {
             code: None,
@@ -589,10 +589,9 @@ fn spawn_reader(fd: std::os::fd::OwnedFd, buf: Arc<Output>, progress: Option<std
 
 #[cfg(unix)]
 fn pipe() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
-    use std::os::fd::FromRawFd;
     let mut fds = [0i32; 2];
-    // SAFETY: pipe fills two descriptors we then own; close-on-exec is set on both before any
-    // other thread can spawn a process (Linux: atomically, by pipe2).
+    // SAFETY: pipe fills two descriptors we then own. Close-on-exec: atomically on Linux (pipe2);
+    // elsewhere just after, so that a process another thread spawns meanwhile could inherit them.
     unsafe {
         #[cfg(target_os = "linux")]
         let r = libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC);
@@ -601,11 +600,24 @@ fn pipe() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
         if r != 0 {
             return Err(err!("cannot make a pipe: {}", std::io::Error::last_os_error()));
         }
+        Ok(owned_pair(fds))
+    }
+}
+
+/// Two new descriptors, owned; close-on-exec set where the call that made them could not.
+///
+/// # Safety
+/// `fds` must be two open descriptors that nothing else owns.
+#[cfg(unix)]
+unsafe fn owned_pair(fds: [i32; 2]) -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the caller's descriptors, given to OwnedFd once each.
+    unsafe {
         #[cfg(not(target_os = "linux"))]
         for fd in fds {
             libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
         }
-        Ok((std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])))
+        (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1]))
     }
 }
 
@@ -920,7 +932,6 @@ impl Server {
 
 #[cfg(unix)]
 fn socket_pair() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
-    use std::os::fd::FromRawFd;
     let mut fds = [0i32; 2];
     // SOCK_SEQPACKET keeps each JSON message whole and says when the peer is gone. Elsewhere
     // (macOS has no SOCK_SEQPACKET for unix sockets) datagrams keep messages whole, and the
@@ -934,11 +945,7 @@ fn socket_pair() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
         if libc::socketpair(libc::AF_UNIX, kind, 0, fds.as_mut_ptr()) != 0 {
             return Err(err!("cannot make a socket for the sandbox: {}", std::io::Error::last_os_error()));
         }
-        #[cfg(not(target_os = "linux"))]
-        for fd in fds {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-        Ok((std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])))
+        Ok(owned_pair(fds))
     }
 }
 
