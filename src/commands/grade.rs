@@ -103,8 +103,7 @@ pub struct GradeRow {
     pub isolation: Option<String>,
     /// Why fmtool stopped the student's code ("stopped: ..."): a limit on the student as a
     /// whole, a step's time limit, the repository's total time, or its sandbox killed by its own
-    /// code. The run's exit
-    /// status is 1 when a row has one.
+    /// code. The run's exit status is 1 when a row has one.
     #[serde(default)]
     pub stopped: Option<String>,
     /// What the reader of this row should know (a `--timeout` that is not the workflow's).
