@@ -195,7 +195,6 @@ pub fn options(dirs: &Folders, python: &[PathBuf], info_fd: i32) -> Vec<String> 
     let disable_userns = probed().as_ref().map_or(true, |(_, d)| *d);
     let mut args = namespaces(disable_userns);
     args.extend(system_binds());
-    args.extend(python_binds(python));
     let d = |p: &Path| p.display().to_string();
     args.extend([
         "--proc".into(),
@@ -217,11 +216,11 @@ pub fn options(dirs: &Folders, python: &[PathBuf], info_fd: i32) -> Vec<String> 
         "--bind".into(),
         d(dirs.out),
         OUT_DIR.into(),
-        "--chdir".into(),
-        REPO.into(),
-        "--info-fd".into(),
-        info_fd.to_string(),
     ]);
+    // After the sandbox's own /tmp and $HOME: an interpreter under the host's /tmp or
+    // /home/runner (a venv in a CI checkout) would otherwise be hidden beneath them.
+    args.extend(python_binds(python));
+    args.extend(["--chdir".into(), REPO.into(), "--info-fd".into(), info_fd.to_string()]);
     args
 }
 
@@ -273,6 +272,20 @@ mod tests {
             Err(why) => panic!("{why}"),
         }
         assert_eq!(probe(&old).map(|(_, d)| d), Ok(false));
+    }
+
+    /// bwrap mounts in order: the interpreter's folders come after /tmp and $HOME, so that a venv
+    /// under the host's /tmp (a fresh clone there) is not hidden by the sandbox's own /tmp.
+    #[test]
+    fn the_interpreter_is_bound_after_the_sandboxs_own_tmp_and_home() {
+        let d = tempfile::tempdir().unwrap();
+        let venv = d.path().join("venv");
+        std::fs::create_dir(&venv).unwrap();
+        let f = Folders { repo: d.path(), tmp: d.path(), home: d.path(), harness: d.path(), out: d.path() };
+        let args = options(&f, std::slice::from_ref(&venv), 5);
+        let at = |target: &str| args.windows(3).position(|w| w[0].ends_with("bind") && w[2] == target).unwrap() + 2;
+        let venv_at = args.iter().rposition(|a| *a == venv.display().to_string()).unwrap();
+        assert!(venv_at > at("/tmp") && venv_at > at(HOME), "{args:?}");
     }
 
     #[test]
