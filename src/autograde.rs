@@ -35,6 +35,10 @@ pub struct StepResult {
     pub timeout_seconds: f64,
     /// How long the step's tests ran here (for test_inference: the serial estimate).
     pub seconds: f64,
+    /// The workflow's own command, run as GitHub runs it, awarded other points than fmtool's
+    /// harness (the points are the command's; the message says both).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub differs: bool,
 }
 
 /// The points a repo's workflow awards.
@@ -297,6 +301,7 @@ impl<'a> Evaluator<'a> {
             tests: Vec::new(),
             timeout_seconds: timeout.as_secs_f64(),
             seconds: 0.0,
+            differs: false,
         };
         let mut setup_note = None;
         match interpret_setup(&setup) {
@@ -435,6 +440,40 @@ fn node_message(r: &NodeResult, test_acc: Option<&str>) -> String {
         return format!("{}: assertion failed{acc}{src}", r.node);
     }
     format!("{}: {}", r.node, e.summary())
+}
+
+/// One step of the real run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RealStep {
+    pub name: String,
+    pub command: String,
+    pub points: u64,
+    pub max: u64,
+    /// The shell's exit status; None when it did not run to its end (time limit, signal).
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub seconds: f64,
+    /// The end of what the command printed.
+    pub output: String,
+}
+
+/// The workflow's commands run as GitHub runs them.
+#[derive(Debug, Clone, Serialize)]
+pub struct RealRun {
+    /// Why it ran: a departure, the audit sample, or `--exact`.
+    pub reason: String,
+    pub steps: Vec<RealStep>,
+    pub total: u64,
+    pub max: u64,
+    pub seconds: f64,
+}
+
+/// What the student's code gets under the course's own files.
+#[derive(Debug, Clone, Serialize)]
+pub struct CourseFilesPoints {
+    pub workflow: WorkflowPoints,
+    pub total: u64,
+    pub max: u64,
 }
 
 /// How fmtool's engine saw the same model, for the comparison with the student's outputs.
@@ -733,229 +772,22 @@ pub struct RepoGrade {
     pub planted_links: Vec<crate::student::Planted>,
     /// What the reader of these points should know (a `--timeout` that is not the workflow's).
     pub notes: Vec<String>,
+    /// Every departure from the course's rules: course files changed, added or removed, gaming
+    /// routes, and a workflow that behaves differently under fmtool.
+    pub integrity: Vec<crate::repo::integrity::Departure>,
+    /// The workflow's commands run as GitHub runs them (for a repository with a departure, the
+    /// audit sample, `--exact`): `points` are then this run's.
+    pub real_run: Option<RealRun>,
+    /// fmtool's harness's total for the workflow, when the real run replaced it.
+    pub harness_points: Option<u64>,
+    /// What the student's code gets under the course's own files, when a course file was edited.
+    pub course_files: Option<CourseFilesPoints>,
     pub seconds: f64,
-}
-
-/// How to run a repo's code.
-pub struct RepoOptions<'a> {
-    pub python: Option<&'a std::path::Path>,
-    /// Replaces every step's time limit.
-    pub timeout: Option<Duration>,
-    pub images: usize,
-    /// Worker processes for test_inference (default: one per core).
-    pub workers: Option<usize>,
-    /// In the sandbox, or (said once) without one.
-    pub isolation: crate::student::Isolation,
-}
-
-/// No repository's student code runs longer than this in all, whatever its steps' timeouts add
-/// up to: a class of a hundred must finish.
-const MAX_TOTAL: Duration = Duration::from_secs(30 * 60);
-
-/// The longest one repository's code may run in all: its steps' time limits summed, plus three
-/// more of the longest for the probe, the end of test_inference and the credit sheet's own
-/// tests, capped at [`MAX_TOTAL`].
-fn total_time(workflow: Option<&Workflow>, timeout: Option<Duration>) -> Duration {
-    let steps: Vec<Duration> = match workflow {
-        Some(w) => {
-            w.steps.iter().map(|s| timeout.unwrap_or(Duration::from_secs_f64(s.timeout_seconds().max(1.0)))).collect()
-        }
-        None => vec![timeout.unwrap_or(Duration::from_secs(600)); 3],
-    };
-    let longest = steps.iter().max().copied().unwrap_or(Duration::from_secs(60));
-    (steps.iter().sum::<Duration>() + longest * 3).min(MAX_TOTAL)
-}
-
-/// Grades the repository at `root` as its workflow would, and by the credit sheet.
-pub fn grade_repo(
-    root: &std::path::Path,
-    opts: &RepoOptions,
-    engine: &EngineView,
-    progress: &(dyn Fn(usize) + Sync),
-) -> crate::error::Result<RepoGrade> {
-    let start = std::time::Instant::now();
-    let workflows = crate::repo::workflow::find_workflows(root)?;
-    let workflow = workflows.into_iter().find(|w| !w.steps.is_empty());
-    let python = match crate::student::find_python(opts.python) {
-        Ok(p) => p,
-        Err(why) => {
-            let why = format!("not run: {why}");
-            let credit_sheet = sheet_not_run(&why);
-            let wf = workflow.as_ref().map(|w| not_run_workflow(w, &why));
-            return Ok(RepoGrade {
-                root: root.display().to_string(),
-                python: None,
-                not_run: Some(why),
-                max: wf.as_ref().map(|w| w.max).unwrap_or(credit_sheet.max),
-                workflow: wf,
-                credit_sheet,
-                points: 0,
-                student_accuracy: None,
-                inference: None,
-                probe: None,
-                comparison: None,
-                diagnosis: Vec::new(),
-                isolation: opts.isolation.name().into(),
-                stopped: None,
-                planted_links: Vec::new(),
-                notes: Vec::new(),
-                seconds: start.elapsed().as_secs_f64(),
-            });
-        }
-    };
-    let allowed = allowed_modules(root, workflow.as_ref());
-    let mut runner = Runner::new(root, python.clone(), Some(&allowed), opts.isolation.clone())?;
-    if let Some(w) = opts.workers {
-        runner.workers = w.clamp(1, 16);
-    }
-    runner.cap = opts.timeout;
-    runner.set_total_time(total_time(workflow.as_ref(), opts.timeout));
-    let mut notes = Vec::new();
-    if let (Some(t), Some(w)) = (opts.timeout, &workflow)
-        && w.steps.iter().any(|s| (s.timeout_seconds() - t.as_secs_f64()).abs() > 0.5)
-    {
-        notes.push(format!(
-            "graded with --timeout {:.0} s instead of the workflow's own step timeouts: a step that takes longer here fails, where GitHub could pass it (and the other way round)",
-            t.as_secs_f64()
-        ));
-    }
-    let inspect = runner.inspect()?;
-    let probe = runner.probe(Duration::from_secs(60)).ok();
-    let mut ev = Evaluator::new(&runner, inspect, opts.images, progress);
-    ev.timeout_override = opts.timeout;
-    // The labels the repository's own test_inference compares with, read by fmtool.
-    ev.labels = crate::dataset::load_dir(&root.join("data/fashion"), "t10k").ok().map(|d| d.labels);
-    let wf = workflow.as_ref().map(|w| ev.workflow(w));
-    let credit_sheet = ev.credit_sheet(Duration::from_secs(600));
-    let inference = ev.inference.take();
-    // An edited test_inference ran as written, in one process: its accuracy is what it wrote.
-    let written_accuracy = runner.accuracy_in_copy("test_acc.txt");
-    let comparison = match (&inference, engine.outputs) {
-        (Some(InferenceRun { outputs: Some(s), .. }), Some(e)) => compare(s, e, engine.labels),
-        _ => None,
-    };
-    let mut diagnosis = diagnose(probe.as_ref(), inference.as_ref(), comparison.as_ref(), engine);
-    // An import the grader's runner would satisfy but this Python cannot: the rows that need it
-    // are not what the grader gives.
-    let mut messages: Vec<&str> = credit_sheet.rows.iter().map(|r| r.message.as_str()).collect();
-    if let Some(w) = &wf {
-        messages.extend(w.steps.iter().map(|s| s.message.as_str()));
-    }
-    let import_error = probe.as_ref().and_then(|p| p.import.as_ref()).map(|e| e.message.clone());
-    messages.extend(import_error.as_deref());
-    if let Some(module) = missing_here(&messages, &allowed) {
-        diagnosis.insert(
-            0,
-            Diagnosis {
-                code: Cause::PythonLacksPackage,
-                message: format!(
-                    "{} cannot import {module}, which the grader's workflow installs: the rows that import it fail here but not on the grader",
-                    python.path.display()
-                ),
-                hint: Some(format!(
-                    "install it for that Python ({} -m pip install {module}) or pass --python with one that has it, and run fmtool again",
-                    python.path.display()
-                )),
-            },
-        );
-    }
-    let stopped = runner.stopped();
-    if let Some(why) = &stopped {
-        diagnosis.insert(
-            0,
-            Diagnosis {
-                code: Cause::Stopped,
-                message: format!("fmtool stopped your code: {why}"),
-                hint: Some("the steps that ran then, and those after them, failed; run `fmtool score` in your repository to see which".into()),
-            },
-        );
-    }
-    let planted_links = runner.planted_links();
-    for p in &planted_links {
-        diagnosis.push(Diagnosis {
-            code: Cause::PlantedLink,
-            message: format!(
-                "your code left {} as a link to {}: a link out of the repository is how code reaches a grader's files; fmtool never follows one",
-                crate::text::clip(&p.name, 200),
-                crate::text::clip(&p.target, 200)
-            ),
-            hint: Some("write a regular file instead (test_inference writes test_acc.txt itself)".into()),
-        });
-    }
-    let (points, max) = match &wf {
-        Some(w) => (w.total, w.max),
-        None => (credit_sheet.total, credit_sheet.max),
-    };
-    Ok(RepoGrade {
-        root: root.display().to_string(),
-        python: Some(python),
-        not_run: None,
-        workflow: wf,
-        credit_sheet,
-        points,
-        max,
-        student_accuracy: match &inference {
-            Some(i) => i.accuracy,
-            None => written_accuracy,
-        },
-        inference,
-        probe,
-        comparison,
-        diagnosis,
-        isolation: runner.isolation().name().into(),
-        stopped,
-        planted_links,
-        notes,
-        seconds: start.elapsed().as_secs_f64(),
-    })
-}
-
-/// The first module named in a "No module named 'X'" message that the grader's runner has.
-fn missing_here(messages: &[&str], allowed: &[String]) -> Option<String> {
-    messages.iter().find_map(|m| {
-        let rest = m.split("No module named '").nth(1)?;
-        let name = rest.split('\'').next()?.split('.').next()?;
-        allowed.iter().any(|a| a == name).then(|| name.to_string())
-    })
-}
-
-fn not_run_workflow(w: &Workflow, why: &str) -> WorkflowPoints {
-    let steps: Vec<StepResult> = w
-        .steps
-        .iter()
-        .map(|s| StepResult {
-            name: s.title(),
-            file: w.file.clone(),
-            line: s.line,
-            setup_command: s.setup_command.clone().unwrap_or_default(),
-            command: s.command.clone().unwrap_or_default(),
-            points: 0,
-            max: s.max_score,
-            passed: false,
-            status: Status::NotRun,
-            message: why.to_string(),
-            tests: Vec::new(),
-            timeout_seconds: s.timeout_seconds(),
-            seconds: 0.0,
-        })
-        .collect();
-    WorkflowPoints { file: w.file.clone(), steps, total: 0, max: w.max_total() }
 }
 
 /// The course's setup-command installs these; a repo without a workflow is graded as if it had
 /// the course's.
 pub const COURSE_PACKAGES: &[&str] = &["pytest", "pandas", "argparse"];
-
-/// Third-party modules the grader's runner can import: what the workflow's setup-commands install,
-/// with their dependencies (the course's when the repo has no workflow), and the repo's own.
-fn allowed_modules(root: &std::path::Path, workflow: Option<&Workflow>) -> Vec<String> {
-    use crate::repo::lint::{Available, own_modules};
-    let available = match workflow {
-        Some(w) => Available::from_repo(root, std::slice::from_ref(w)),
-        None => Available::new(&COURSE_PACKAGES.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &own_modules(root)),
-    };
-    available.modules().map(str::to_string).collect()
-}
 
 #[cfg(test)]
 mod tests {

@@ -90,6 +90,19 @@ pub struct ScoreArgs {
     /// shares the cores among the repositories it grades at once.
     #[arg(skip)]
     pub workers: Option<usize>,
+    /// A checkout of the assignment's template repository: its model_test.py, utils/, test set
+    /// and workflow are the course's files that a student must not change (default: the course's
+    /// files built into fmtool).
+    #[arg(long, value_name = "DIR")]
+    pub course: Option<PathBuf>,
+    /// Also run the workflow's commands as GitHub runs them (`sh -c` in the sandbox, with pytest),
+    /// whose points then count. fmtool does so anyway where the repository departs from the
+    /// course's rules.
+    #[arg(long)]
+    pub exact: bool,
+    /// Picked by `fmtool grade --audit` for the real run.
+    #[arg(skip)]
+    pub audit_sampled: bool,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +156,17 @@ pub struct CheckArgs {
     /// `classic` turns layers the course template would skip from warnings into errors.
     #[arg(long, value_enum, default_value_t)]
     pub grader: Grader,
+    /// In a student repository: departures from the course's rules (edited course files, pytest
+    /// configuration, tricks) are errors, not warnings.
+    #[arg(long)]
+    pub strict: bool,
+    /// A checkout of the assignment's template repository, whose files are the course's (default:
+    /// the course's files built into fmtool).
+    #[arg(long, value_name = "DIR")]
+    pub course: Option<PathBuf>,
+    /// Leave the departures from the course's rules out (`fmtool grade` has them from score).
+    #[arg(skip)]
+    pub no_integrity: bool,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +211,17 @@ pub struct GradeArgs {
     /// rate, the most common findings, one section per student) into this folder.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// A checkout of the assignment's template repository, whose files are the course's (default:
+    /// the course's files built into fmtool).
+    #[arg(long, value_name = "DIR")]
+    pub course: Option<PathBuf>,
+    /// The share of repositories without a departure whose workflow is also run as GitHub runs it
+    /// (0 to 1; repositories with a departure always are). A difference is flagged.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.1)]
+    pub audit: f64,
+    /// Run every repository's workflow as GitHub runs it (as --audit 1).
+    #[arg(long)]
+    pub exact: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

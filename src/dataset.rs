@@ -62,6 +62,11 @@ impl Dataset {
     }
 }
 
+/// The embedded test set's IDX files as distributed (images, labels), uncompressed.
+pub fn embedded_idx() -> (&'static [u8], &'static [u8]) {
+    (EMBEDDED_IMAGES, EMBEDDED_LABELS)
+}
+
 /// The course's test set (10,000 images), from the copy embedded in the binary.
 pub fn embedded_test_set() -> Dataset {
     let images = decode_idx(EMBEDDED_IMAGES, "embedded t10k-images-idx3-ubyte", 3).expect("embedded data is valid");

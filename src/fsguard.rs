@@ -133,6 +133,9 @@ pub mod budget {
     pub const IDX: u64 = 128 << 20;
     /// A picture for `predict`.
     pub const PICTURE: u64 = 64 << 20;
+    /// A student's Python or configuration file that fmtool reads (model_test.py, conftest.py,
+    /// pytest.ini): the course's are a few kilobytes.
+    pub const SOURCE: u64 = 1 << 20;
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! assignment. `run` dispatches a parsed command line; commands compute values, `report` prints them.
 
 pub mod atomic;
+pub mod audit;
 pub mod autograde;
 pub mod checks;
 pub mod cli;

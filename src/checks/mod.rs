@@ -243,6 +243,32 @@ codes! {
     WorkflowTimeout => "workflow-timeout",
     /// nn_predict.py imports a module the grader's runner does not have
     GraderMissingImport => "grader-missing-import",
+    /// a file the course distributes (model_test.py, utils/, the test set, the workflow) was changed
+    CourseFileChanged => "course-file-changed",
+    /// a file was added where the course's files are (utils/, .github/workflows/)
+    CourseFileAdded => "course-file-added",
+    /// a file the course distributes is missing
+    CourseFileRemoved => "course-file-removed",
+    /// a pytest configuration file (pytest.ini, tox.ini, setup.cfg, pyproject.toml) sets options for the grader's pytest
+    PytestConfig => "pytest-config",
+    /// a conftest.py that pytest loads before the tests
+    Conftest => "conftest",
+    /// sitecustomize.py, usercustomize.py or a .pth file: code Python may run at start-up
+    StartupHook => "startup-hook",
+    /// a module of the repository's that shadows NumPy, pytest or the standard library
+    ShadowModule => "shadow-module",
+    /// code that ends the test process (os._exit, sys.exit, os.kill) outside `if __name__ == "__main__"`
+    EndsProcess => "ends-process",
+    /// code that replaces parts of NumPy, pytest or the builtins
+    PatchesLibrary => "patches-library",
+    /// code that reads the test set (its labels or images), which the grader's accuracy is computed on
+    ReadsTestSet => "reads-test-set",
+    /// code that reads or writes test_acc.txt, where test_inference writes the accuracy
+    TestAccFile => "test-acc-file",
+    /// a test_acc.txt committed to the repository
+    CommittedTestAcc => "committed-test-acc",
+    /// the workflow's commands, run as GitHub runs them, award other points than fmtool's harness
+    BehavesDifferently => "behaves-differently",
 }
 
 impl serde::Serialize for Code {

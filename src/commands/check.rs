@@ -155,11 +155,19 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
         report.checked.extend(checked);
     }
     let mut roots: Vec<PathBuf> = Vec::new();
+    let course = match &args.course {
+        Some(dir) => crate::repo::course::Course::from_dir(dir)?,
+        None => crate::repo::course::Course::embedded(),
+    };
     for unit in &units {
         if let Some(root) = unit.json.as_deref().and_then(student_repo_root)
             && !roots.contains(&root)
         {
             report.findings.extend(repo_findings(&root));
+            if !args.no_integrity {
+                let departures = crate::repo::rules::departures(&root, &course);
+                report.findings.extend(shown_in(&root, crate::repo::rules::findings(&departures, args.strict)));
+            }
             roots.push(root);
         }
     }
@@ -188,10 +196,6 @@ fn student_repo_root(json: &Path) -> Option<PathBuf> {
 /// the grader does not have. File names are shown relative to the current folder.
 fn repo_findings(root: &Path) -> Vec<Finding> {
     use crate::repo::{findings, lint, tests_py, workflow};
-    let shown_root = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| root.strip_prefix(&cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| root.to_path_buf());
     let mut out = Vec::new();
     let workflows = match workflow::find_workflows(root) {
         Ok(w) => w,
@@ -214,6 +218,15 @@ fn repo_findings(root: &Path) -> Vec<Finding> {
         };
         out.extend(lint::lint_nn_predict("nn_predict.py", &text, &available));
     }
+    shown_in(root, out)
+}
+
+/// Findings with their files named relative to the current folder.
+fn shown_in(root: &Path, mut out: Vec<Finding>) -> Vec<Finding> {
+    let shown_root = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| root.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| root.to_path_buf());
     if shown_root.as_os_str().is_empty() {
         return out;
     }

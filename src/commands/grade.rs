@@ -109,10 +109,42 @@ pub struct GradeRow {
     /// What the reader of this row should know (a `--timeout` that is not the workflow's).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Every departure from the course's rules, as `fmtool score` lists them.
+    #[serde(default)]
+    pub integrity: Vec<IntegrityCell>,
+    /// Why the workflow's commands also ran as GitHub runs them (a departure, the audit sample,
+    /// `--exact`); `points` are then that run's. None when they did not run.
+    #[serde(default)]
+    pub real_run: Option<String>,
+    /// fmtool's harness's points, when the real run awarded others.
+    #[serde(default)]
+    pub harness_points: Option<u64>,
+    /// What the student's code gets under the course's own files, when a course file was edited.
+    #[serde(default)]
+    pub course_files_points: Option<u64>,
     pub seconds: f64,
     /// Taken from the cache (graded by an earlier run on the very same files).
     #[serde(default)]
     pub cached: bool,
+}
+
+/// One departure from the course's rules, for the class table (see `repo::integrity::Departure`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct IntegrityCell {
+    pub code: String,
+    /// `changes the grade` or `suspicious`.
+    pub effect: String,
+    /// `file:line` or `file`.
+    pub place: String,
+    pub message: String,
+    #[serde(default)]
+    pub details: Vec<String>,
+}
+
+impl IntegrityCell {
+    pub fn changes_the_grade(&self) -> bool {
+        self.effect == crate::repo::integrity::Effect::ChangesTheGrade.as_str()
+    }
 }
 
 /// The result of `fmtool grade`. Its JSON form is described by `schemas/grade-report.schema.json`.
@@ -159,6 +191,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 pub fn run(args: &GradeArgs, progress: &dyn Progress) -> Result<GradeReport> {
     let start = Instant::now();
+    if !(0.0..=1.0).contains(&args.audit) {
+        return Err(err!("--audit {}: give the share of repositories to audit, from 0 to 1", args.audit)
+            .with_hint("--audit 0.1 runs one repository in ten as GitHub runs it; --exact runs all"));
+    }
     // Reports collected from the repositories' own CI (`fmtool score --format json`) are rows as
     // they are; folders are graded here.
     let (collected, folders): (Vec<PathBuf>, Vec<PathBuf>) =
@@ -252,7 +288,7 @@ fn grade_or_cached(
     isolation: &Isolation,
     mac_key: Option<&[u8]>,
 ) -> GradeRow {
-    let key = cache_key(repo, python, args.timeout, isolation);
+    let key = cache_key(repo, python, args, isolation);
     let cached = match (&args.cache, &key, args.force, mac_key) {
         (Some(dir), Ok(k), false, Some(m)) => read_cached(&dir.join(format!("{k}.json")), m),
         _ => None,
@@ -423,6 +459,10 @@ fn empty_row(repo: &str, commit: Option<String>) -> GradeRow {
         isolation: None,
         stopped: None,
         notes: Vec::new(),
+        integrity: Vec::new(),
+        real_run: None,
+        harness_points: None,
+        course_files_points: None,
         seconds: 0.0,
         cached: false,
     }
@@ -449,6 +489,9 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
         timeout: args.timeout,
         no_isolation: args.no_isolation,
         workers: Some(workers),
+        course: args.course.clone(),
+        exact: args.exact,
+        audit_sampled: audit_sampled(repo, args.audit),
     };
     match super::score::run(&score, &super::Silent) {
         Ok(r) => {
@@ -487,6 +530,20 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
                     row.isolation = Some(g.isolation.clone());
                     row.stopped = g.stopped.as_ref().map(|s| crate::text::clip(&format!("stopped: {s}"), 400));
                     row.notes.extend(g.notes.iter().map(|n| crate::text::clip(n, 400)));
+                    row.integrity = g
+                        .integrity
+                        .iter()
+                        .map(|d| IntegrityCell {
+                            code: d.code.as_str().into(),
+                            effect: d.effect.as_str().into(),
+                            place: crate::text::clip(&d.place(), 200),
+                            message: crate::text::clip(&d.message, 400),
+                            details: d.details.iter().take(12).map(|x| crate::text::clip(x, 300)).collect(),
+                        })
+                        .collect();
+                    row.real_run = g.real_run.as_ref().map(|r| r.reason.clone());
+                    row.harness_points = g.harness_points.filter(|h| Some(*h) != row.points);
+                    row.course_files_points = g.course_files.as_ref().map(|c| c.total);
                     if let Some(why) = &g.not_run {
                         row.error = Some(why.clone());
                     }
@@ -499,7 +556,15 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
         }
         Err(e) => row.error = Some(e.one_line()),
     }
-    let check = CheckArgs { paths: vec![repo.join("model")], format: Format::Human, grader: Grader::Full };
+    // The departures come from score, measured; check's would repeat them.
+    let check = CheckArgs {
+        paths: vec![repo.join("model")],
+        format: Format::Human,
+        grader: Grader::Full,
+        strict: false,
+        course: None,
+        no_integrity: true,
+    };
     match super::check::run(&check) {
         Ok(c) => {
             row.check_errors = c.errors;
@@ -524,6 +589,17 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
     row
 }
 
+/// Whether a repository is in the audit sample: its workflow then also runs as GitHub runs it. A
+/// fresh random draw each run (the hasher's keys are random per process), so that no student can
+/// tell in advance.
+fn audit_sampled(repo: &Path, fraction: f64) -> bool {
+    use std::hash::BuildHasher;
+    if fraction <= 0.0 {
+        return false;
+    }
+    (std::collections::hash_map::RandomState::new().hash_one(repo) as f64) < fraction * u64::MAX as f64
+}
+
 /// The cache key: SHA-256 over fmtool's version, the Python that runs the code, the time limit,
 /// the isolation and the limits on each student, and every regular file of the repository but
 /// `.git` (relative path and bytes, in path order), as the sandbox copies it: the same inputs
@@ -531,9 +607,10 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
 fn cache_key(
     repo: &Path,
     python: Option<&crate::student::Python>,
-    timeout: Option<f64>,
+    args: &GradeArgs,
     isolation: &Isolation,
 ) -> Result<String> {
+    let timeout = args.timeout;
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update([0]);
@@ -541,6 +618,8 @@ fn cache_key(
         h.update(format!("{}\0{}\0{}", p.path.display(), p.version, p.numpy).as_bytes());
     }
     h.update(format!("\0{timeout:?}\0{}\0{:?}\0", isolation.name(), crate::student::watchdog::DEFAULT).as_bytes());
+    // The reference for the departures, and whether every workflow runs as GitHub runs it.
+    h.update(format!("{:?}\0{}\0{}\0", args.course, args.exact, python.is_some_and(|p| p.pytest)).as_bytes());
     let mut files = Vec::new();
     list_files(repo, repo, &mut files, 0)?;
     files.sort();

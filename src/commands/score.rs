@@ -282,15 +282,26 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
                 }
             }
         };
-        let opts = crate::autograde::RepoOptions {
+        let course = match &args.course {
+            Some(dir) => crate::repo::course::Course::from_dir(dir)?,
+            None => crate::repo::course::Course::embedded(),
+        };
+        let real_run = match (args.exact, args.audit_sampled) {
+            (true, _) => crate::audit::RealRunPolicy::Always,
+            (false, true) => crate::audit::RealRunPolicy::Sampled,
+            (false, false) => crate::audit::RealRunPolicy::Departures,
+        };
+        let opts = crate::audit::RepoOptions {
             python: args.python.as_deref(),
             timeout: args.timeout.map(std::time::Duration::from_secs_f64),
             images: data.len(),
             workers: args.workers,
             isolation,
+            course: &course,
+            real_run,
         };
         progress.start(data.len());
-        let grade = crate::autograde::grade_repo(&root, &opts, &view, &|n| progress.update(n));
+        let grade = crate::audit::grade_repo(&root, &opts, &view, &|n| progress.update(n));
         progress.finish();
         let grade = grade?;
         report.points = grade.points as u32;

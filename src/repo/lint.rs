@@ -166,7 +166,7 @@ enum Block {
 pub fn lint_nn_predict(path_for_messages: &str, text: &str, available: &Available) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut blocks: Vec<(usize, Block)> = Vec::new();
-    let mut in_string: Option<&str> = None;
+    let mut docstrings = super::pysrc::Docstrings::default();
     let has_list = if available.packages.is_empty() {
         "only Python's standard library and the repo's own modules".to_string()
     } else {
@@ -177,13 +177,7 @@ pub fn lint_nn_predict(path_for_messages: &str, text: &str, available: &Availabl
     };
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
-        let was_in_string = in_string.is_some();
-        for q in ["\"\"\"", "'''"] {
-            if in_string.is_none_or(|open| open == q) && raw.matches(q).count() % 2 == 1 {
-                in_string = if in_string.is_some() { None } else { Some(q) };
-            }
-        }
-        if was_in_string {
+        if docstrings.inside(raw) {
             continue;
         }
         let code = raw.split('#').next().unwrap_or("");

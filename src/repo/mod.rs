@@ -2,8 +2,13 @@
 //! (`.github/workflows/*.yml`), the tests it runs (`model_test.py`), and a static lint of the
 //! student's `nn_predict.py`. Pure: it reads files but never runs anything.
 
+pub mod course;
 pub mod findings;
+pub mod gaming;
+pub mod integrity;
 pub mod lint;
+pub mod pysrc;
+pub mod rules;
 pub mod stdlib;
 pub mod tests_py;
 pub mod workflow;

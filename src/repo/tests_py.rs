@@ -76,20 +76,10 @@ struct Def<'a> {
 /// The top-level `def`s of a Python file, skipping lines inside triple-quoted strings.
 fn top_level_defs(text: &str) -> Vec<Def<'_>> {
     let mut defs: Vec<Def> = Vec::new();
-    let mut in_string: Option<&str> = None;
+    let mut docstrings = super::pysrc::Docstrings::default();
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
-        let was_in_string = in_string.is_some();
-        // Toggle on every triple quote of the kind that opened the string.
-        for q in ["\"\"\"", "'''"] {
-            if in_string.is_none_or(|open| open == q) {
-                let n = raw.matches(q).count();
-                if n % 2 == 1 {
-                    in_string = if in_string.is_some() { None } else { Some(q) };
-                }
-            }
-        }
-        if was_in_string {
+        if docstrings.inside(raw) {
             if let Some(d) = defs.last_mut() {
                 d.body.push((line_no, ""));
             }

@@ -28,6 +28,25 @@ fn first_problem(r: &GradeRow) -> &str {
     r.error.as_deref().or(r.stopped.as_deref()).or(r.cause.as_deref()).or(r.first_finding.as_deref()).unwrap_or("")
 }
 
+/// The departures from the course's rules in one cell: how many, how many change the grade, and
+/// the first of those (else the first): `2 (1 changes the grade): conftest.py:4: ...`.
+pub(super) fn integrity_summary(r: &GradeRow) -> String {
+    let changes = r.integrity.iter().filter(|d| d.changes_the_grade()).count();
+    let Some(first) = r.integrity.iter().find(|d| d.changes_the_grade()).or(r.integrity.first()) else {
+        return String::new();
+    };
+    format!("{} ({changes} changes the grade): {}: {}", r.integrity.len(), first.place, first.message)
+}
+
+/// The rules column of the table: `-`, `2!` (departures, one changing the grade) or `1?`.
+fn rules(r: &GradeRow) -> String {
+    match (r.integrity.len(), r.integrity.iter().any(|d| d.changes_the_grade())) {
+        (0, _) => "-".into(),
+        (n, true) => format!("{n}!"),
+        (n, false) => format!("{n}?"),
+    }
+}
+
 /// `79/100`, or the points alone without a maximum, or `missing`.
 pub(super) fn points(r: &GradeRow, missing: &str) -> String {
     match (r.points, r.max) {
@@ -42,14 +61,14 @@ impl Human for GradeReport {
         let width = self.repos.iter().map(|r| r.repo.chars().count()).max().unwrap_or(4).clamp(4, 40);
         writeln!(
             w,
-            "{:<width$}  {:>7}  {:>5}  {:>8}  {:>8}  relu softmax  check  first problem",
+            "{:<width$}  {:>7}  {:>5}  {:>8}  {:>8}  relu softmax  check  rules  first problem",
             "repo", "points", "sheet", "student", "model"
         )?;
         for r in &self.repos {
             let problem = first_problem(r);
             writeln!(
                 w,
-                "{:<width$}  {:>7}  {:>5}  {:>8}  {:>8}  {:<4} {:<7}  {:>2}/{:<2}  {}{}",
+                "{:<width$}  {:>7}  {:>5}  {:>8}  {:>8}  {:<4} {:<7}  {:>2}/{:<2}  {:<5}  {}{}",
                 crate::text::clip(&r.repo, 40),
                 points(r, "-"),
                 r.credit_sheet.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
@@ -59,12 +78,20 @@ impl Human for GradeReport {
                 mark(r.softmax),
                 r.check_errors,
                 r.check_warnings,
+                rules(r),
                 crate::text::clip(problem, 100),
                 if r.cached { " (cached)" } else { "" }
             )?;
         }
         let graded: Vec<u64> = self.repos.iter().filter_map(|r| r.points).collect();
         let mean = if graded.is_empty() { 0.0 } else { graded.iter().sum::<u64>() as f64 / graded.len() as f64 };
+        let departing = self.repos.iter().filter(|r| r.integrity.iter().any(|d| d.changes_the_grade())).count();
+        if departing > 0 {
+            writeln!(
+                w,
+                "\nrules: {departing} repositories depart from the course's rules in a way that changes the grade (N! in the rules column; `fmtool score` in a repository lists them)"
+            )?;
+        }
         writeln!(
             w,
             "\n{} repositories ({} from the cache), mean {:.1} points; {} could not be graded; {:.1} s",
@@ -92,7 +119,9 @@ pub fn csv(report: &GradeReport) -> String {
         out.push(',');
         out.push_str(&field(&format!("step: {s}")));
     }
-    out.push_str(",first_problem,isolation,stopped,seconds,cached\n");
+    out.push_str(
+        ",first_problem,isolation,stopped,integrity,real_run,harness_points,course_files_points,seconds,cached\n",
+    );
     let status = |s: Option<Status>| match s {
         Some(Status::Passed) => "passed",
         Some(Status::Failed) => "failed",
@@ -121,6 +150,10 @@ pub fn csv(report: &GradeReport) -> String {
         cells.push(field(first_problem(r)));
         cells.push(field(r.isolation.as_deref().unwrap_or("")));
         cells.push(field(r.stopped.as_deref().unwrap_or("")));
+        cells.push(field(&integrity_summary(r)));
+        cells.push(field(r.real_run.as_deref().unwrap_or("")));
+        cells.push(opt(r.harness_points));
+        cells.push(opt(r.course_files_points));
         cells.push(format!("{:.3}", r.seconds));
         cells.push(r.cached.to_string());
         out.push_str(&cells.join(","));

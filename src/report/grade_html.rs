@@ -317,6 +317,7 @@ fn student(h: &mut String, i: usize, row: &GradeRow) {
         }
         h.push_str("</table>\n");
     }
+    integrity(h, row);
     if row.advice.is_empty() {
         h.push_str("<p>fmtool has nothing to tell this student.</p>\n");
     } else {
@@ -336,6 +337,51 @@ fn student(h: &mut String, i: usize, row: &GradeRow) {
         h.push_str("</ul>\n");
     }
     h.push_str("</section>\n");
+}
+
+/// The student's departures from the course's rules, and the runs that measured them.
+fn integrity(h: &mut String, row: &GradeRow) {
+    if row.integrity.is_empty() && row.real_run.is_none() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<div class=\"integrity\" data-departures=\"{}\" data-real-run=\"{}\" data-harness-points=\"{}\" data-course-files-points=\"{}\">",
+        row.integrity.len(),
+        esc(row.real_run.as_deref().unwrap_or("")),
+        row.harness_points.map(|p| p.to_string()).unwrap_or_default(),
+        row.course_files_points.map(|p| p.to_string()).unwrap_or_default(),
+    );
+    if let Some(why) = &row.real_run {
+        let _ = writeln!(
+            h,
+            "<p>The workflow's commands ran as GitHub runs them ({}); the points are that run's{}.</p>",
+            esc(why),
+            row.harness_points.map(|p| format!(" (fmtool's harness alone gave {p})")).unwrap_or_default()
+        );
+    }
+    if let Some(p) = row.course_files_points {
+        let _ = writeln!(h, "<p>Under the course's own files the workflow awards <b>{p}</b> points.</p>");
+    }
+    if !row.integrity.is_empty() {
+        h.push_str("<h4>Departures from the course's rules</h4>\n<ul class=\"advice\">\n");
+        for d in &row.integrity {
+            let details: String = d.details.iter().map(|x| format!("<div>{}</div>", esc(x))).collect();
+            let _ = writeln!(
+                h,
+                "<li class=\"{}\" data-code=\"{}\" data-effect=\"{}\"><code>{}</code> <b>{}</b> <i>{}</i>: {}{details}</li>",
+                if d.changes_the_grade() { "error" } else { "warning" },
+                esc(&d.code),
+                esc(&d.effect),
+                esc(&d.code),
+                esc(&d.effect),
+                esc(&d.place),
+                esc(&d.message),
+            );
+        }
+        h.push_str("</ul>\n");
+    }
+    h.push_str("</div>\n");
 }
 
 #[cfg(test)]
@@ -396,6 +442,28 @@ mod tests {
         assert!(!page.contains("\"onmouseover"));
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("default-src 'none'"));
+    }
+
+    #[test]
+    fn departures_show_their_effect_and_the_runs_that_measured_them() {
+        let mut r = row("alice", Some(90));
+        r.integrity.push(crate::commands::grade::IntegrityCell {
+            code: "pytest-config".into(),
+            effect: "changes the grade".into(),
+            place: "pytest.ini:2".into(),
+            message: "pytest adds `--co <i>` to every command".into(),
+            details: vec!["step \"relu()\": 0 became 10".into()],
+        });
+        r.real_run = Some("the repository departs from the course's rules".into());
+        r.harness_points = Some(79);
+        let page = html(&report(vec![r, row("bob", Some(79))]));
+        assert!(page.contains("data-departures=\"1\""), "{page}");
+        assert!(page.contains("data-harness-points=\"79\""), "{page}");
+        assert!(page.contains("data-effect=\"changes the grade\""), "{page}");
+        assert!(page.contains("--co &lt;i&gt;"), "{page}");
+        assert!(page.contains("fmtool's harness alone gave 79"), "{page}");
+        // A repository without departures or a real run has no such part.
+        assert_eq!(page.matches("class=\"integrity\"").count(), 1, "{page}");
     }
 
     #[test]

@@ -166,11 +166,21 @@ fn grade_human(g: &crate::autograde::RepoGrade, w: &mut dyn Write) -> io::Result
                 s.max,
                 clip(&s.command, 60)
             )?;
-            if !s.passed {
+            if !s.passed || s.differs {
                 writeln!(w, "         {}", clip(&s.message, 400))?;
             }
         }
         writeln!(w, "    total{:>31} / {}", wf.total, wf.max)?;
+        if let Some(r) = &g.real_run {
+            let harness = g.harness_points.filter(|h| *h != wf.total);
+            writeln!(
+                w,
+                "    (each step's command run as GitHub runs it, sh -c with pytest, in {:.0} s: {}{})",
+                r.seconds,
+                r.reason,
+                harness.map(|h| format!("; fmtool's harness alone gave {h}")).unwrap_or_default()
+            )?;
+        }
     }
     writeln!(w, "\n  points by the course's credit sheet (the repo's own tests, run as intended):")?;
     for r in &g.credit_sheet.rows {
@@ -188,6 +198,25 @@ fn grade_human(g: &crate::autograde::RepoGrade, w: &mut dyn Write) -> io::Result
             "  the workflow awards {} points, the credit sheet {}: see the steps marked -- above",
             wf.total, g.credit_sheet.total
         )?;
+    }
+    if let Some(c) = &g.course_files {
+        writeln!(
+            w,
+            "  under the course's own files (model_test.py, utils/, the test set, the workflow as distributed): {} / {}",
+            c.total, c.max
+        )?;
+    }
+    if !g.integrity.is_empty() {
+        writeln!(w, "\n  departures from the course's rules ({}):", g.integrity.len())?;
+        for d in &g.integrity {
+            writeln!(w, "    [{}] {}: {}", d.effect.as_str(), clip(&d.place(), 200), clip(&d.message, 400))?;
+            for line in &d.details {
+                writeln!(w, "        {}", clip(line, 300))?;
+            }
+            if let Some(h) = &d.hint {
+                writeln!(w, "      fix: {}", clip(h, 300))?;
+            }
+        }
     }
     for d in &g.diagnosis {
         writeln!(w, "\n  likely cause: {}", clip(&d.message, 600))?;

@@ -13,6 +13,8 @@ child per request (one workflow step, one worker), each running one of the modes
                            images START..END, exactly as test_inference calls it; outputs to OUT.npy
   finish OUT...            the rest of test_inference on the workers' outputs: squeeze, argmax,
                            accuracy, test_acc.txt
+  shell COMMAND            a workflow step's command as the runner runs it: `/bin/sh -c COMMAND` in the
+                           repository (pytest and python from the shims fmtool put on PATH)
 
 A mode's exit status is its result, as pytest's is the grader's: 0 when every test passed (`tests`),
 when the worker classified its images (`infer`), when test_inference wrote its accuracy (`finish`).
@@ -290,6 +292,34 @@ def mode_finish(error, outs):
     return 1 if acc is None else 0
 
 
+def mode_shell(command):
+    """The shell replaces this process: its exit status is the step's, as on the runner."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv("/bin/sh", ["sh", "-c", command])
+
+
+class RepoImports(GraderImports):
+    """In pytest's own process only the imports the repository's code makes are refused: pytest and
+    its plugins import what this Python has, as they do on the runner with what it installed."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        f = sys._getframe(1)
+        while f is not None and f.f_code.co_filename.startswith("<frozen"):
+            f = f.f_back
+        if f is None or not os.path.abspath(f.f_code.co_filename).startswith(REPO + os.sep):
+            return None
+        return super().find_spec(fullname, path, target)
+
+
+def install_grader_imports():
+    """Run by the sitecustomize.py fmtool puts on PYTHONPATH for a workflow's own commands: the
+    imports the grader's runner lacks fail there too."""
+    allowed = os.environ.get("FMTOOL_ALLOWED")
+    if allowed is not None:
+        sys.meta_path.insert(0, RepoImports([a for a in allowed.split(",") if a]))
+
+
 def forget_shadowed_modules():
     """The server imported NumPy before any of the student's code ran; a repository with its own
     `numpy.py` (or any third-party name) must get that module, as pytest's import would give it."""
@@ -307,6 +337,8 @@ def run_mode(argv):
     if mode == "inspect":
         # Runs none of the student's code: its answer is the one fmtool believes.
         return mode_inspect(argv[1])
+    if mode == "shell":
+        return mode_shell(argv[1])
     forget_shadowed_modules()
     install_import_guard()
     if mode == "probe":

@@ -40,11 +40,13 @@ pub struct Python {
     /// The interpreter's folders (prefixes, `sys.path`, NumPy's), read-only in the sandbox.
     #[serde(skip)]
     pub folders: Vec<PathBuf>,
+    /// Whether it can import pytest (the workflow's commands need it; fmtool's harness does not).
+    pub pytest: bool,
 }
 
 /// What the interpreter says of itself, in isolated mode (-I: no PYTHONPATH, no user site), as
 /// the sandbox runs it.
-const ASK_PYTHON: &str = "import json, os, sys, numpy\nprint(json.dumps({'version': sys.version.split()[0], 'numpy': numpy.__version__, 'executable': sys.executable, 'folders': [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(os.path.dirname(numpy.__file__))] + sys.path}))";
+const ASK_PYTHON: &str = "import importlib.util, json, os, sys, numpy\nprint(json.dumps({'version': sys.version.split()[0], 'numpy': numpy.__version__, 'pytest': importlib.util.find_spec('pytest') is not None, 'executable': sys.executable, 'folders': [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(os.path.dirname(numpy.__file__))] + sys.path}))";
 
 /// Finds a Python with NumPy: `requested`, else `python3` on PATH. The error says why the student's
 /// code cannot be run, for the "not run" rows.
@@ -74,6 +76,7 @@ pub fn find_python(requested: Option<&Path>) -> std::result::Result<Python, Stri
     struct Said {
         version: String,
         numpy: String,
+        pytest: bool,
         executable: PathBuf,
         folders: Vec<PathBuf>,
     }
@@ -86,7 +89,7 @@ pub fn find_python(requested: Option<&Path>) -> std::result::Result<Python, Stri
     let mut folders = said.folders;
     folders.extend(executable.parent().map(Path::to_path_buf));
     folders.push(executable.clone());
-    Ok(Python { path, version: said.version, numpy: said.numpy, executable, folders })
+    Ok(Python { path, version: said.version, numpy: said.numpy, executable, folders, pytest: said.pytest })
 }
 
 fn which(name: &Path) -> Option<PathBuf> {
@@ -226,6 +229,30 @@ pub struct InferenceRun {
     pub predictions: Option<Vec<usize>>,
 }
 
+/// One workflow command, run as the runner runs it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShellRun {
+    /// The shell's exit status (None when a signal ended it).
+    pub code: Option<i32>,
+    pub timed_out: bool,
+    pub seconds: f64,
+    /// The end of what it printed (stdout, then stderr).
+    pub output: String,
+    /// Why fmtool stopped the sandbox, when it did.
+    pub stopped: Option<String>,
+}
+
+/// The programs a workflow's commands find on PATH, as the runner has them after `setup-python`
+/// and `pip install pytest`: `python`, `python3` and `pytest`, all of them the chosen interpreter.
+/// `pytest` is pip's console script, so that `sys.path[0]` is a folder holding nothing of the
+/// student's; `site/sitecustomize.py` makes the imports the runner lacks fail.
+struct Shims {
+    /// PATH's folders: `pytest`'s, then `python`'s.
+    pytest_dir: String,
+    bin_dir: String,
+    site_dir: String,
+}
+
 /// Runs a student's code in a sandboxed copy of their repository.
 pub struct Runner {
     sandbox: Sandbox,
@@ -237,6 +264,8 @@ pub struct Runner {
     pub workers: usize,
     /// The most any one step's processes may run (`--timeout`), probes and finishing included.
     pub cap: Option<Duration>,
+    /// Written when the first workflow command runs.
+    shims: std::sync::OnceLock<std::result::Result<Shims, String>>,
 }
 
 impl Runner {
@@ -255,6 +284,7 @@ impl Runner {
             memory: DEFAULT_MEMORY,
             workers,
             cap: None,
+            shims: std::sync::OnceLock::new(),
         })
     }
 
@@ -349,6 +379,86 @@ impl Runner {
                     seconds: out.seconds,
                     failure,
                     timed_out: out.timed_out,
+                }
+            }
+        }
+    }
+
+    /// Replaces a file of the copy before any of the student's code ran (the course's own files,
+    /// for the points the student would get without editing them).
+    pub fn write_in_copy(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.sandbox.write_in_copy(name, bytes)
+    }
+
+    fn shims(&self) -> std::result::Result<&Shims, String> {
+        self.shims
+            .get_or_init(|| {
+                let exe = self.python.executable.display().to_string();
+                if exe.contains('\'') {
+                    return Err(format!("the interpreter's path {exe} holds a quote, which the shims cannot name"));
+                }
+                let write = |name: &str, text: String| self.sandbox.write_tool(name, text.as_bytes()).map_err(|e| e.message);
+                let entry = write(
+                    "entry/run_pytest.py",
+                    "import sys\nfrom pytest import console_main\nsys.argv[0] = 'pytest'\nsys.exit(console_main())\n".into(),
+                )?;
+                let python = format!("#!/bin/sh\nexec '{exe}' \"$@\"\n");
+                let bin = write("bin/python", python.clone())?;
+                write("bin/python3", python)?;
+                let pytest = write("pytest-bin/pytest", format!("#!/bin/sh\nexec '{exe}' '{entry}' \"$@\"\n"))?;
+                let harness = self.sandbox.harness_path("");
+                let site = write(
+                    "site/sitecustomize.py",
+                    format!(
+                        "import sys\nsys.path.insert(0, {harness:?})\ntry:\n    import fmtool_harness\nfinally:\n    del sys.path[0]\n    sys.modules.pop('fmtool_harness', None)\nfmtool_harness.install_grader_imports()\n"
+                    ),
+                )?;
+                let dir = |p: &str| p.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+                Ok(Shims { pytest_dir: dir(&pytest), bin_dir: dir(&bin), site_dir: dir(&site) })
+            })
+            .as_ref()
+            .map_err(String::clone)
+    }
+
+    /// A workflow step's command as the runner runs it: `/bin/sh -c COMMAND` in the copy, with
+    /// `pytest` on PATH when a setup-command installed it (`pytest`), in the runner's environment
+    /// (`CI`, `GITHUB_ACTIONS`). The step passes when it exits 0.
+    pub fn shell(&self, command: &str, pytest: bool, timeout: Duration) -> ShellRun {
+        let failed = |why: String| ShellRun { code: None, timed_out: false, seconds: 0.0, output: why, stopped: None };
+        let shims = match self.shims() {
+            Ok(s) => s,
+            Err(why) => return failed(why),
+        };
+        let mut path = String::new();
+        if pytest {
+            path.push_str(&shims.pytest_dir);
+            path.push(':');
+        }
+        path.push_str(&shims.bin_dir);
+        path.push_str(":/usr/local/bin:/usr/bin:/bin");
+        let mut env: Vec<(&str, String)> = vec![
+            ("PATH", path),
+            ("PYTHONPATH", shims.site_dir.clone()),
+            ("CI", "true".into()),
+            ("GITHUB_ACTIONS", "true".into()),
+        ];
+        if self.allowed != "\u{0}" {
+            env.push(("FMTOOL_ALLOWED", self.allowed.clone()));
+        }
+        let timeout = self.cap.map_or(timeout, |c| c.min(timeout));
+        let args = ["shell".to_string(), command.to_string()];
+        match self.sandbox.run(&args, &env, Limits { timeout, memory: self.memory }, &|_| {}) {
+            Err(e) => failed(e.message),
+            Ok(out) => {
+                let mut output = out.stdout.clone();
+                output.push_str(&out.stderr);
+                let tail = output.char_indices().rev().nth(3000).map_or(0, |(i, _)| i);
+                ShellRun {
+                    code: out.code,
+                    timed_out: out.timed_out,
+                    seconds: out.seconds,
+                    output: output[tail..].to_string(),
+                    stopped: out.stopped,
                 }
             }
         }

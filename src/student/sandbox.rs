@@ -238,6 +238,28 @@ impl Sandbox {
         Ok(self.inside(&self.harness, bwrap::HARNESS_DIR, name))
     }
 
+    /// Writes an executable of fmtool's (a shim on the workflow commands' PATH) into the harness
+    /// folder, `name` possibly in a subfolder. Returns its path as the student's code sees it.
+    pub fn write_tool(&self, name: &str, bytes: &[u8]) -> Result<String> {
+        let path = self.harness.join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, &e))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| Error::io("write", &path, &e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| Error::io("make executable", &path, &e))?;
+        }
+        Ok(self.inside(&self.harness, bwrap::HARNESS_DIR, name))
+    }
+
+    /// The path the student's code sees for the harness folder's `name` (`""`: the folder).
+    pub fn harness_path(&self, name: &str) -> String {
+        self.inside(&self.harness, bwrap::HARNESS_DIR, name).trim_end_matches('/').to_string()
+    }
+
     /// The path the student's code sees for an output file `name`.
     pub fn output_path(&self, name: &str) -> String {
         self.inside(&self.out, bwrap::OUT_DIR, name)

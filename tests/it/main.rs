@@ -11,6 +11,7 @@ mod grade;
 mod hook;
 mod hostile_engine;
 mod hostile_readers;
+mod integrity;
 // bubblewrap, /proc and the students' sandbox are Linux's.
 #[cfg(target_os = "linux")]
 mod hostile_students;

@@ -7,6 +7,9 @@ so no two are the same submission), then times, on the same machine:
     runs each (tests/student/run_workflow.py: each command-grader step through sh + pytest);
   - `fmtool grade` over the same class (no cache), with --jobs 1 and with its default (one
     repository per core);
+  - the cost of the course's rules checked by running: `--audit 0` (fmtool's harness only), the
+    default (a random tenth of the repositories also run as GitHub runs them) and `--exact` (all);
+    no honest repository may get a departure from the course's rules;
   - the cost of the sandbox: the default `fmtool grade` (each repository in bubblewrap), the same
     with `--no-isolation`, and, with `--baseline FMTOOL`, another fmtool binary (the release before
     the sandbox), run in turns for K rounds so that a slow spell of the machine falls on each; the
@@ -87,6 +90,29 @@ def main(argv=None):
                 sys.exit(f"fmtool grade --jobs {jobs} and the workflows disagree on {differ}")
         one, graded = times["1"], times[str(os.cpu_count())]
 
+        # The real runs' cost: none, the audit sample, every repository.
+        audits = []
+        for label, extra in [("`--audit 0`: fmtool's harness only", ["--audit", "0"]),
+                             ("default `--audit 0.1`: a random tenth also run as GitHub runs them", []),
+                             ("`--exact`: every repository also run as GitHub runs it", ["--exact"])]:
+            t = time.perf_counter()
+            out = subprocess.run(
+                [fmtool, "grade", os.path.join(tmp, "class"), "--python", PYTHON, "--format", "json", *extra],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            spent = time.perf_counter() - t
+            rows = json.loads(out.stdout)["repos"]
+            departing = [os.path.basename(r["repo"]) for r in rows if r["integrity"]]
+            if departing:
+                sys.exit(f"honest repositories with a departure from the course's rules: {departing}")
+            fm_points = {os.path.basename(r["repo"]): r["points"] for r in rows}
+            differ = [n for n in names if fm_points.get(n) != serial_points[n]]
+            if differ:
+                sys.exit(f"fmtool grade {extra} and the workflows disagree on {differ}")
+            audits.append((label, spent, sum(1 for r in rows if r["real_run"])))
+
         # The sandbox's cost: the variants in turns, K rounds, default --jobs.
         variants = [("sandbox", [fmtool], []), ("no-isolation", [fmtool], ["--no-isolation"])]
         if args.baseline:
@@ -125,6 +151,14 @@ Python {platform.python_version()}, NumPy {numpy.__version__}, {os.cpu_count()} 
 | every workflow, one repository after another (sh + pytest per step) | {serial:.1f} s |
 | `fmtool grade --jobs 1`: one repository at a time, its images on every core | {one:.1f} s ({serial / one:.2f}x sooner) |
 | `fmtool grade` (default `--jobs {os.cpu_count()}`: the same points, plus the credit sheet, the engine's accuracy and `check`) | {graded:.1f} s ({serial / graded:.2f}x sooner) |
+
+The course's rules checked by running (issue 26): no repository of the class departs from them (none
+has an integrity finding, so none is "changes the grade"); the workflows run as GitHub runs them only
+for the audit sample, or for all with `--exact`, each run giving every repository the same points.
+
+| variant | time | run as GitHub runs them |
+|---|---|---|
+{chr(10).join(f"| {label} | {spent:.1f} s | {n} of {args.repos} |" for label, spent, n in audits)}
 
 The sandbox's cost: each variant run {args.rounds} times in turns (default `--jobs`), every run giving every
 repository the same points as the workflows; medians, with every run's time.

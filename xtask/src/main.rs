@@ -1,4 +1,4 @@
-//! Developer tasks for fmtool: `cargo xtask test | lint-py | wheel | wheel-check | sweep | fixtures | check-fixtures | student-fixtures | hostile-fixtures | train | bench | measure`. Python work runs in a venv that
+//! Developer tasks for fmtool: `cargo xtask test | lint-py | wheel | wheel-check | sweep | fixtures | check-fixtures | student-fixtures | hostile-fixtures | integrity-fixtures | train | bench | measure`. Python work runs in a venv that
 //! these tasks create themselves (`.venv/` at the repo root, ignored by git), with pinned versions.
 
 mod bubblewrap;
@@ -18,6 +18,8 @@ fn main() -> ExitCode {
         Some("student-fixtures") => python::run_script("xtask/py/make_student_repos.py", &args[1..]),
         // Standard library only: .venv-test's small Python, not the TensorFlow venv.
         Some("hostile-fixtures") => python::run_test_script("xtask/py/make_hostile_repos.py", &args[1..]),
+        // NumPy only: .venv-test's Python.
+        Some("integrity-fixtures") => python::run_test_script("xtask/py/make_integrity_repos.py", &args[1..]),
         Some("train") => python::run_script("xtask/py/train.py", &args[1..]),
         Some("bench") => python::run_script("xtask/py/bench.py", &args[1..]),
         Some("bench-student") => python::run_script("xtask/py/bench_student.py", &args[1..]),
@@ -58,6 +60,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "  hostile-fixtures    regenerate tests/fixtures/hostile (adversarial student repos: attack code on the correct case)"
+            );
+            eprintln!(
+                "  integrity-fixtures  regenerate tests/fixtures/integrity (repos that depart from the course's rules or game the grader)"
             );
             eprintln!(
                 "  train [--arch distilled|ensemble|cnn|mlp] [--views K] [--towers R:S,...] [--epochs N] [--seed S]   train and export a shipped model (default: model/'s distilled CNN, taught by model/ensemble/)"
