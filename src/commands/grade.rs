@@ -252,7 +252,7 @@ fn grade_or_cached(
     isolation: &Isolation,
     mac_key: Option<&[u8]>,
 ) -> GradeRow {
-    let key = cache_key(repo, python, args.timeout, isolation);
+    let key = cache_key(repo, python, args.timeout, isolation, args.solutions);
     let cached = match (&args.cache, &key, args.force, mac_key) {
         (Some(dir), Ok(k), false, Some(m)) => read_cached(&dir.join(format!("{k}.json")), m),
         _ => None,
@@ -448,6 +448,7 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
         python: args.python.clone(),
         timeout: args.timeout,
         no_isolation: args.no_isolation,
+        solutions: args.solutions,
         workers: Some(workers),
     };
     match super::score::run(&score, &super::Silent) {
@@ -525,14 +526,16 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
 }
 
 /// The cache key: SHA-256 over fmtool's version, the Python that runs the code, the time limit,
-/// the isolation and the limits on each student, and every regular file of the repository but
-/// `.git` (relative path and bytes, in path order), as the sandbox copies it: the same inputs
-/// give the same grade.
+/// the isolation and the limits on each student, whether the hints show solutions, and every
+/// regular file of the repository but `.git` (relative path and bytes, in path order), as the
+/// sandbox copies it: the same inputs give the same grade, and a row with solutions is never
+/// served to a run without `--solutions`.
 fn cache_key(
     repo: &Path,
     python: Option<&crate::student::Python>,
     timeout: Option<f64>,
     isolation: &Isolation,
+    solutions: bool,
 ) -> Result<String> {
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -541,6 +544,7 @@ fn cache_key(
         h.update(format!("{}\0{}\0{}", p.path.display(), p.version, p.numpy).as_bytes());
     }
     h.update(format!("\0{timeout:?}\0{}\0{:?}\0", isolation.name(), crate::student::watchdog::DEFAULT).as_bytes());
+    h.update([u8::from(solutions)]);
     let mut files = Vec::new();
     list_files(repo, repo, &mut files, 0)?;
     files.sort();
