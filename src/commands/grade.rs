@@ -59,11 +59,38 @@ impl Advice {
 /// At most this many pieces of advice are kept per repository (the first ones: errors first).
 const MAX_ADVICE: usize = 40;
 
+/// Who produced a row's figures. A report collected from a repository's own CI run was written by
+/// code the student controls, and anyone can edit a JSON file: such a row is only what the
+/// student says. Signing reports (a later issue) will add a kind of row here whose report is
+/// known to come from fmtool unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// fmtool graded the repository itself (in this run, or an earlier one: the cache).
+    #[default]
+    Graded,
+    /// Read from a `fmtool score --format json` report given on the command line.
+    SelfReported,
+}
+
+impl Source {
+    /// The name the CSV, the table and the page show: the JSON's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Graded => "graded",
+            Source::SelfReported => "self-reported",
+        }
+    }
+}
+
 /// One student repository's grade.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GradeRow {
     /// The repository's folder, as given (or found under a class folder).
     pub repo: String,
+    /// Graded by fmtool, or self-reported (a collected report, which the student could forge).
+    #[serde(default)]
+    pub source: Source,
     /// The checked-out commit, when the repository is a git checkout.
     pub commit: Option<String>,
     /// What the repository's workflow awards (the credit sheet's total when it has no workflow);
@@ -339,6 +366,7 @@ fn write_cached(path: &Path, row: &GradeRow, key: &[u8]) -> Result<()> {
 /// not carry. A file that is not such a report is a row with that error.
 fn row_from_score_json(path: &Path) -> GradeRow {
     let mut row = empty_row(&path.display().to_string(), None);
+    row.source = Source::SelfReported;
     let v: serde_json::Value = match crate::fsguard::read(path, crate::fsguard::budget::JSON)
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| err!("{}: not JSON: {e}", path.display())))
     {
@@ -399,9 +427,11 @@ fn row_from_score_json(path: &Path) -> GradeRow {
     row
 }
 
-fn empty_row(repo: &str, commit: Option<String>) -> GradeRow {
+/// A row with nothing graded yet.
+pub(crate) fn empty_row(repo: &str, commit: Option<String>) -> GradeRow {
     GradeRow {
         repo: repo.to_string(),
+        source: Source::Graded,
         commit,
         points: None,
         max: None,
@@ -620,6 +650,13 @@ fn git_commit(repo: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_is_shown_by_its_json_name() {
+        for s in [Source::Graded, Source::SelfReported] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
 
     /// RFC 4231's test cases 1, 2 and 6 (a key longer than the block).
     #[test]

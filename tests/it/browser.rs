@@ -77,6 +77,8 @@ pub fn check_grade_page(page: &Path, report: &Value) {
     assert_eq!(value("ungraded"), (rows.len() - points.len()).to_string());
     let mean = points.iter().sum::<u64>() as f64 / points.len() as f64;
     assert_eq!(value("mean"), format!("{mean:.2}"));
+    let self_reported = rows.iter().filter(|r| r["source"] == "self-reported").count();
+    assert_eq!(value("self-reported"), self_reported.to_string());
 
     // The histogram: every graded repository in the bin its points fall in.
     let bins = tags(&dom, "<g class=\"bin\"");
@@ -116,6 +118,7 @@ pub fn check_grade_page(page: &Path, report: &Value) {
     assert_eq!(sections.len(), rows.len());
     for (s, r) in sections.iter().zip(rows) {
         assert_eq!(s["data-repo"], r["repo"].as_str().unwrap());
+        assert_eq!(s["data-source"], r["source"].as_str().unwrap());
         assert_eq!(s["data-points"], r["points"].as_u64().map(|p| p.to_string()).unwrap_or_default());
     }
     let advice: usize = rows.iter().map(|r| r["advice"].as_array().unwrap().len()).sum();

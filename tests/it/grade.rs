@@ -240,7 +240,8 @@ fn hostile_submissions_are_rows_and_leave_the_others_alone() {
 
 /// Grading at scale: reports `fmtool score --format json` wrote in each repository (on its own CI
 /// runner) are rows as they are, beside repositories graded here; a file that is no such report
-/// is a row with that error.
+/// is a row with that error. Such rows are what the student says: the JSON, the CSV, the table
+/// and the page mark them self-reported, and the row graded here "graded".
 #[test]
 fn collected_score_reports_are_rows() {
     let python = require_workflow_python();
@@ -251,10 +252,33 @@ fn collected_score_reports_are_rows() {
     std::fs::write(&collected, &run.stdout).unwrap();
     let other = out.path().join("bob.json");
     std::fs::write(&other, "{\"hello\": 1}").unwrap();
-    let graded = fmtool(&["grade", collected.to_str().unwrap(), other.to_str().unwrap(), "--format", "json"]);
+    let (csv, page) = (out.path().join("class.csv"), out.path().join("page"));
+    let files = ["--csv", csv.to_str().unwrap(), "--report", page.to_str().unwrap()];
+    let mut args = vec!["grade", collected.to_str().unwrap(), other.to_str().unwrap(), repo.path().to_str().unwrap()];
+    args.extend(["--python", &python, "--format", "json"]);
+    let graded = fmtool(&[&args[..], &files].concat());
     assert_eq!(graded.code, 0, "{}", graded.stderr);
     let v = json_of(&graded);
     assert_eq!(crate::score::schema_errors("grade-report.schema.json", &v), Vec::<String>::new());
+    crate::browser::check_grade_page(&page.join("index.html"), &v);
+    let sources: Vec<(&str, &str)> = v["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["repo"].as_str().unwrap(), r["source"].as_str().unwrap()))
+        .collect();
+    let here = repo.path().to_str().unwrap();
+    assert!(sources.iter().all(|&(r, s)| (s == "graded") == (r == here)), "{sources:?}");
+    assert_eq!(sources.iter().filter(|(_, s)| *s == "self-reported").count(), 2, "{sources:?}");
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let column = header.iter().position(|h| *h == "source").expect("a source column");
+    let cells: Vec<String> = csv.lines().skip(1).map(|l| l.split(',').nth(column).unwrap().to_string()).collect();
+    let mut counted = cells.clone();
+    counted.sort();
+    assert_eq!(counted, ["graded", "self-reported", "self-reported"], "{csv}");
+    let table = fmtool(&[&args[..4], &["--python", &python]].concat());
+    assert!(table.stdout.lines().filter(|l| l.contains(" self-reported ")).count() == 2, "{}", table.stdout);
     let score: Value = serde_json::from_str(&run.stdout).unwrap();
     let rows = v["repos"].as_array().unwrap();
     let alice = rows.iter().find(|r| r["repo"].as_str().unwrap().contains("alice.json")).unwrap();
