@@ -64,6 +64,26 @@ impl Human for GradeReport {
                 if r.cached { " (cached)" } else { "" }
             )?;
         }
+        if !self.course_wide.is_empty() {
+            writeln!(
+                w,
+                "\ncourse-wide (findings in the course's workflow that the class shares: the course's to fix, so in no row's first problem):"
+            )?;
+        }
+        for c in &self.course_wide {
+            let n = c.repos.len();
+            writeln!(
+                w,
+                "  {}: {}[{}] in {n} repositories: {}",
+                c.place,
+                c.kind,
+                c.code,
+                crate::text::clip(&c.message, 300)
+            )?;
+            if let Some(h) = &c.hint {
+                writeln!(w, "    hint: {}", crate::text::clip(h, 300))?;
+            }
+        }
         let graded: Vec<u64> = self.repos.iter().filter_map(|r| r.points).collect();
         let mean = if graded.is_empty() { 0.0 } else { graded.iter().sum::<u64>() as f64 / graded.len() as f64 };
         writeln!(
@@ -178,6 +198,7 @@ mod tests {
             fmtool_version: "0",
             step_names: vec![],
             repos: vec![row("alice", Source::Graded), row("bob.json", Source::SelfReported)],
+            course_wide: vec![],
             cached: 0,
             seconds: 0.0,
         };

@@ -164,6 +164,7 @@ pub fn html(r: &GradeReport) -> String {
     );
     histogram_svg(&mut h, r);
     steps_table(&mut h, r);
+    course_table(&mut h, r);
     findings_table(&mut h, r);
     class_table(&mut h, r);
     h.push_str("<h2>Students</h2>\n");
@@ -225,6 +226,37 @@ fn steps_table(h: &mut String, r: &GradeReport) {
              <td class=\"n\">{passed} of {ran}</td><td><span class=\"barbg\"><span class=\"bar\" style=\"width:{pct:.0}%\"></span></span> {pct:.0}%</td></tr>",
             esc(&name),
             esc(&name),
+        );
+    }
+    h.push_str("</table>\n");
+}
+
+/// The course's own findings, once for the class (`GradeReport::course_wide`).
+fn course_table(h: &mut String, r: &GradeReport) {
+    h.push_str("<h2>Course-wide findings</h2>\n");
+    if r.course_wide.is_empty() {
+        h.push_str("<p>No finding in the course's workflow is shared by the class.</p>\n");
+        return;
+    }
+    h.push_str(
+        "<p>The course's workflow as these repositories have it, unchanged: its defects are the course's to fix, \
+         so the students' sections leave them out.</p>\n<table id=\"course-wide\"><tr><th>finding</th><th>where</th>\
+         <th class=\"n\">repositories</th><th>what</th></tr>\n",
+    );
+    for c in &r.course_wide {
+        let _ = writeln!(
+            h,
+            "<tr class=\"course-wide\" data-code=\"{}\" data-place=\"{}\" data-repos=\"{}\"><td><code class=\"{}\">{}</code></td>\
+             <td>{}</td><td class=\"n\">{}</td><td>{}{}</td></tr>",
+            esc(&c.code),
+            esc(&c.place),
+            c.repos.len(),
+            esc(&c.kind),
+            esc(&c.code),
+            esc(&c.place),
+            c.repos.len(),
+            esc(&c.message),
+            c.hint.as_deref().map(|t| format!("<div class=\"hint\">{}</div>", esc(t))).unwrap_or_default(),
         );
     }
     h.push_str("</table>\n");
@@ -382,7 +414,14 @@ mod tests {
     }
 
     fn report(rows: Vec<GradeRow>) -> GradeReport {
-        GradeReport { fmtool_version: "0", step_names: vec!["relu".into()], repos: rows, cached: 0, seconds: 0.0 }
+        GradeReport {
+            fmtool_version: "0",
+            step_names: vec!["relu".into()],
+            repos: rows,
+            course_wide: vec![],
+            cached: 0,
+            seconds: 0.0,
+        }
     }
 
     #[test]
@@ -431,6 +470,28 @@ mod tests {
         assert!(page.contains("id=\"r0\" data-repo=\"alice\" data-source=\"graded\""));
         assert_eq!(page.matches("<p class=\"self-reported\">Self-reported").count(), 1);
         assert!(page.contains("<span id=\"self-reported\" data-value=\"1\">"));
+    }
+
+    /// The course's findings are one table of their own, each with how many repositories it
+    /// affects.
+    #[test]
+    fn course_wide_findings_are_stated_once() {
+        let mut r = report(vec![row("a", Some(79)), row("b", Some(79))]);
+        let page = html(&r);
+        assert!(page.contains("No finding in the course's workflow is shared by the class."));
+        r.course_wide.push(crate::commands::grade::CourseFinding {
+            kind: "warning".into(),
+            code: "workflow-command-not-found".into(),
+            place: ".github/workflows/classroom.yml:34".into(),
+            message: "step \"softmax()\" runs `model_test.py::test_softmax`".into(),
+            hint: Some("write `command: pytest model_test.py::test_softmax`".into()),
+            repos: vec!["a".into(), "b".into()],
+        });
+        let page = html(&r);
+        assert_eq!(page.matches("<tr class=\"course-wide\"").count(), 1, "{page}");
+        assert!(page.contains(
+            "<tr class=\"course-wide\" data-code=\"workflow-command-not-found\" data-place=\".github/workflows/classroom.yml:34\" data-repos=\"2\">"
+        ));
     }
 
     #[test]

@@ -113,6 +113,18 @@ pub fn check_grade_page(page: &Path, report: &Value) {
         assert_eq!(num(&f, "data-repos"), reached as u64, "{code}");
     }
 
+    // The course-wide findings: each once, with how many repositories it affects.
+    let course = report["course_wide"].as_array().unwrap();
+    let shown = tags(&dom, "<tr class=\"course-wide\"");
+    assert_eq!(shown.len(), course.len());
+    for (t, c) in shown.iter().zip(course) {
+        assert_eq!(
+            (t["data-code"].as_str(), t["data-place"].as_str()),
+            (c["code"].as_str().unwrap(), c["place"].as_str().unwrap())
+        );
+        assert_eq!(num(t, "data-repos"), c["repos"].as_array().unwrap().len() as u64);
+    }
+
     // One section per student, with its points and every piece of advice it was given.
     let sections = tags(&dom, "<section class=\"student\"");
     assert_eq!(sections.len(), rows.len());

@@ -291,6 +291,87 @@ fn collected_score_reports_are_rows() {
     assert!(bob["error"].as_str().unwrap().contains("not a report of `fmtool score --format json`"), "{bob}");
 }
 
+/// The distributed workflow's two defects (the softmax step's command without `pytest`, the
+/// ">= 90" step running test_acc_80) are the course's: the report states them once, with how
+/// many repositories they affect, and leaves them out of each row's advice and first problem. A
+/// student who fixed the workflow has a file of their own; a finding that depends on a student's
+/// edited model_test.py stays with the students who have it (their classmates' identical
+/// workflows lack it); and a repository graded alone keeps every finding.
+#[test]
+fn course_wide_findings_are_stated_once_and_left_out_of_each_row() {
+    let python = require_workflow_python();
+    let class = tempdir();
+    for (name, case) in [
+        ("alice", "correct"),
+        ("bob", "correct"),
+        ("carol", "correct_fixed_workflow"),
+        ("dave", "edited_model_test"),
+        ("erin", "edited_model_test"),
+    ] {
+        copy_tree(student_repo(case).path(), &class.path().join(name));
+    }
+    let out = tempdir();
+    let page = out.path().join("page");
+    let grade = |what: &Path, extra: &[&str]| {
+        let mut args = vec!["grade", what.to_str().unwrap(), "--python", &python];
+        args.extend(extra);
+        fmtool(&args)
+    };
+    let run = grade(class.path(), &["--format", "json", "--report", page.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = json_of(&run);
+    assert_eq!(crate::score::schema_errors("grade-report.schema.json", &v), Vec::<String>::new());
+    crate::browser::check_grade_page(&page.join("index.html"), &v);
+    let name = |r: &Value| Path::new(r.as_str().unwrap()).file_name().unwrap().to_str().unwrap().to_string();
+    let course: Vec<(String, String, Vec<String>)> = v["course_wide"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let repos = c["repos"].as_array().unwrap().iter().map(name).collect();
+            (c["code"].as_str().unwrap().into(), c["place"].as_str().unwrap().into(), repos)
+        })
+        .collect();
+    let four: Vec<String> = ["alice", "bob", "dave", "erin"].map(String::from).to_vec();
+    assert_eq!(
+        course,
+        [
+            ("workflow-command-not-found".into(), ".github/workflows/classroom.yml:34".into(), four.clone()),
+            ("workflow-threshold-mismatch".into(), ".github/workflows/classroom.yml:88".into(), four)
+        ],
+        "{:#}",
+        v["course_wide"]
+    );
+    let row = |n: &str| v["repos"].as_array().unwrap().iter().find(|r| name(&r["repo"]) == n).unwrap().clone();
+    let codes = |n: &str| -> Vec<String> {
+        row(n)["advice"].as_array().unwrap().iter().map(|a| a["code"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(codes("alice"), Vec::<String>::new());
+    assert_eq!(row("alice")["first_finding"], Value::Null);
+    assert_eq!(row("alice")["check_warnings"], 2, "the counts are fmtool check's");
+    // test_acc_88 edited to assert 0.8: dave's and erin's own finding, at line 79.
+    assert_eq!(codes("dave"), ["workflow-threshold-mismatch"]);
+    let first = row("dave")["first_finding"].as_str().unwrap().to_string();
+    assert!(first.starts_with("workflow-threshold-mismatch: step \"Accuracy >= 88\""), "{first}");
+
+    // The table: the course-wide section, and each row's own first problem.
+    let table = grade(class.path(), &[]).stdout;
+    let line = |n: &str| table.lines().find(|l| l.contains(&format!("/{n} "))).unwrap_or_else(|| panic!("{table}"));
+    assert!(!line("alice").contains("workflow-"), "{table}");
+    assert!(line("dave").contains("Accuracy >= 88"), "{table}");
+    let section = table.split("course-wide").nth(1).unwrap_or_else(|| panic!("no course-wide section: {table}"));
+    assert!(
+        section.contains(".github/workflows/classroom.yml:34: warning[workflow-command-not-found] in 4 repositories"),
+        "{table}"
+    );
+
+    // Alone, a student's findings are their own.
+    let alone = json_of(&grade(&class.path().join("alice"), &["--format", "json"]));
+    assert_eq!(alone["course_wide"], Value::Array(vec![]));
+    let first = alone["repos"][0]["first_finding"].as_str().unwrap().to_string();
+    assert!(first.starts_with("workflow-command-not-found"), "{first}");
+}
+
 /// Ctrl-C while two repositories are graded at once kills both students' processes, removes both
 /// temporary copies, and writes no --csv, --json or --report file, whole or half.
 #[cfg(unix)]
