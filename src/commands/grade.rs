@@ -871,6 +871,17 @@ mod tests {
         assert_eq!(rows[1].first_finding.as_deref(), Some("workflow-threshold-mismatch: step \"Accuracy >= 88\""));
     }
 
+    /// A row whose hints show solutions is never served to a run without `--solutions`.
+    #[test]
+    fn solutions_are_part_of_the_cache_key() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::write(repo.path().join("nn_predict.py"), "def relu(x):\n    return x\n").unwrap();
+        let off = Isolation::Off("test".into());
+        let key = |solutions| cache_key(repo.path(), None, None, &off, solutions).unwrap();
+        assert_ne!(key(true), key(false));
+        assert_eq!(key(false), key(false));
+    }
+
     #[test]
     fn a_source_is_shown_by_its_json_name() {
         for s in [Source::Graded, Source::SelfReported] {
