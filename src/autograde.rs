@@ -669,29 +669,42 @@ fn values(call: Option<&crate::student::Call>) -> Option<Vec<f64>> {
     Some(out)
 }
 
+/// What test_relu checks, as the student's hints state it (model_test.py's test_relu).
+const RELU_TEST: &str = "test_relu sums relu(np.array([-2, -1, 0, 1, 2])) and expects 3";
+
+/// What test_softmax checks (model_test.py's test_softmax).
+const SOFTMAX_TEST: &str = "test_softmax calls softmax(np.array([2.0, 1.0, 0.1])) and checks that every value is in [0, 1] and that they sum to 1";
+
+/// A number as Python prints a small one: `0`, `3`, `3.1`.
+fn shown(x: f64) -> String {
+    format!("{x}")
+}
+
 fn relu_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
     let grader = p.relu.get("grader");
     if let Some(e) = grader.and_then(|c| c.error.as_ref()) {
         out.push(diag(
             Cause::ReluRaises,
             format!("relu(np.array([-2, -1, 0, 1, 2])) raises {}", e.summary()),
-            "relu must accept any NumPy array: return np.maximum(0, x)",
+            "relu must take a NumPy array of any shape and give one of the same shape, negative values mapped to 0 and the others kept: test_relu calls it on np.array([-2, -1, 0, 1, 2]), nn_inference on each layer's (1, n) output",
         ));
         return;
     }
-    if values(grader).as_deref() == Some(&[-2.0, -1.0, 0.0, 1.0, 2.0][..]) {
+    let Some(v) = values(grader) else { return };
+    let sum = shown(v.iter().sum());
+    if v == [-2.0, -1.0, 0.0, 1.0, 2.0] {
         out.push(diag(
             Cause::ReluTodo,
             "relu() returns its input unchanged (the template's `return x` TODO is still there)".into(),
-            "implement it in nn_predict.py: return np.maximum(0, x)",
+            &format!("relu must map negative inputs to 0 and keep the others; {RELU_TEST}, yours gives {sum}"),
         ));
-    } else if let Some(v) = values(grader)
-        && v != [0.0, 0.0, 0.0, 1.0, 2.0]
-    {
+    } else if v != [0.0, 0.0, 0.0, 1.0, 2.0] {
         out.push(diag(
             Cause::ReluWrong,
             format!("relu(np.array([-2, -1, 0, 1, 2])) gives {v:?}, not [0, 0, 0, 1, 2]"),
-            "return np.maximum(0, x)",
+            &format!(
+                "relu must map each negative value to 0 and keep each other value, element by element; {RELU_TEST}, yours gives {sum}"
+            ),
         ));
     }
 }
@@ -702,29 +715,34 @@ fn softmax_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
     if let Some(e) = grader.and_then(|c| c.error.as_ref()) {
         let axis = e.kind.contains("AxisError") || e.message.contains("axis 1 is out of bounds");
         let hint = if axis {
-            "test_softmax passes a 1-D array, so axis=1 does not exist; use axis=-1 (the last axis) in np.max and np.sum, with keepdims=True"
+            "test_softmax calls softmax on a 1-D array, np.array([2.0, 1.0, 0.1]), which has no axis 1, and nn_inference on (1, 10) rows: softmax must work along the last axis, whatever the array's shape"
         } else {
-            "softmax must accept a 1-D array as well as a (1, 10) row"
+            "softmax must accept a 1-D array as well as a (1, 10) row: test_softmax calls it on np.array([2.0, 1.0, 0.1]), nn_inference on each image's (1, 10) output"
         };
         let code = if axis { Cause::SoftmaxAxis } else { Cause::SoftmaxRaises };
         out.push(diag(code, format!("softmax(np.array([2.0, 1.0, 0.1])) raises {}", e.summary()), hint));
         return;
     }
     let Some(v) = values(grader) else { return };
+    let sum: f64 = v.iter().sum();
     if v == [2.0, 1.0, 0.1] {
         out.push(diag(
             Cause::SoftmaxTodo,
             "softmax() returns its input unchanged (the template's `return x` TODO is still there)".into(),
-            "implement it in nn_predict.py: e = np.exp(x - np.max(x, axis=-1, keepdims=True)); return e / np.sum(e, axis=-1, keepdims=True)",
+            &format!(
+                "softmax must turn scores into probabilities, each in [0, 1] and summing to 1 along the last axis, a larger score giving a larger one; {SOFTMAX_TEST}: yours gives the scores back, which sum to {}",
+                shown(sum)
+            ),
         ));
         return;
     }
-    let sum: f64 = v.iter().sum();
     if (sum - 1.0).abs() > 1e-6 {
         out.push(diag(
             Cause::SoftmaxNotNormalised,
             format!("softmax(np.array([2.0, 1.0, 0.1])) sums to {sum:.6}, not 1"),
-            "divide np.exp(...) by its sum over the last axis",
+            &format!(
+                "softmax's values are probabilities, so they must sum to 1 along the last axis; {SOFTMAX_TEST}: yours sum to {sum:.6}"
+            ),
         ));
         return;
     }
@@ -738,8 +756,42 @@ fn softmax_diagnosis(p: &crate::student::Probe, out: &mut Vec<Diagnosis>) {
                 "softmax on a (1, 3) row sums to {:.6}, not 1: nn_inference passes (1, 10) rows",
                 r.iter().sum::<f64>()
             ),
-            "sum over the last axis (axis=-1, keepdims=True), not over the whole array or axis 0",
+            "each (1, 10) row nn_inference passes must sum to 1 on its own: normalise along the last axis, not over the whole array or along axis 0",
         ));
+    }
+}
+
+/// The softmax that works on a 1-D array and on (1, 10) rows, for `--solutions`.
+const SOFTMAX_CODE: &str =
+    "e = np.exp(x - np.max(x, axis=-1, keepdims=True)); return e / np.sum(e, axis=-1, keepdims=True)";
+
+impl Cause {
+    /// The code that fixes this cause, shown only with `--solutions` (teaching staff). relu() and
+    /// softmax() are the assignment's graded tasks, so a student's hint says which property fails
+    /// on which input of the course's tests, never the code. None for the other causes.
+    pub fn solution(self) -> Option<String> {
+        let relu = "return np.maximum(0, x)";
+        Some(match self {
+            Cause::ReluRaises => format!("relu must accept any NumPy array: {relu}"),
+            Cause::ReluTodo => format!("implement it in nn_predict.py: {relu}"),
+            Cause::ReluWrong => relu.into(),
+            Cause::SoftmaxAxis => "test_softmax passes a 1-D array, so axis=1 does not exist; use axis=-1 (the last axis) in np.max and np.sum, with keepdims=True".into(),
+            Cause::SoftmaxRaises => format!("this works on a 1-D array and on (1, 10) rows: {SOFTMAX_CODE}"),
+            Cause::SoftmaxTodo => format!("implement it in nn_predict.py: {SOFTMAX_CODE}"),
+            Cause::SoftmaxNotNormalised => "divide np.exp(...) by its sum over the last axis".into(),
+            Cause::SoftmaxRow => "sum over the last axis (axis=-1, keepdims=True), not over the whole array or axis 0".into(),
+            _ => return None,
+        })
+    }
+}
+
+/// `--solutions`: every relu/softmax hint replaced by the code that fixes it (see
+/// [`Cause::solution`]); the other hints stay.
+pub fn show_solutions(diagnosis: &mut [Diagnosis]) {
+    for d in diagnosis {
+        if let Some(s) = d.code.solution() {
+            d.hint = Some(s);
+        }
     }
 }
 
@@ -792,6 +844,7 @@ pub const COURSE_PACKAGES: &[&str] = &["pytest", "pandas", "argparse"];
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_report_schema_lists_every_cause() {
@@ -800,5 +853,98 @@ mod tests {
         let listed = &schema["properties"]["grade"]["properties"]["diagnosis"]["items"]["properties"]["code"]["enum"];
         let ours: Vec<serde_json::Value> = Cause::ALL.iter().map(|c| serde_json::to_value(c).unwrap()).collect();
         assert_eq!(listed.as_array().expect("an enum of codes"), &ours);
+    }
+
+    /// The diagnosis of a probe where relu() and softmax() returned `relu` and `softmax` on the
+    /// course's inputs (and `row` on a (1, 3) row), or raised `error`.
+    fn diagnosed(relu: serde_json::Value, softmax: serde_json::Value, row: serde_json::Value) -> Vec<Diagnosis> {
+        let probe: crate::student::Probe = serde_json::from_value(json!({
+            "import": null,
+            "relu": {"grader": relu},
+            "softmax": {"grader": softmax, "row": row},
+        }))
+        .expect("a probe");
+        let engine = EngineView { outputs: None, template_predictions: None, skipped_layers: vec![], labels: &[] };
+        diagnose(Some(&probe), None, None, &engine)
+    }
+
+    fn returned(v: serde_json::Value) -> serde_json::Value {
+        json!({"value": v, "shape": null, "error": null})
+    }
+
+    fn raised(kind: &str, message: &str) -> serde_json::Value {
+        json!({"value": null, "shape": null, "error": {"type": kind, "message": message}})
+    }
+
+    /// Code a hint must not hand a student: relu() and softmax() are what the course grades.
+    const SOLUTION_CODE: &[&str] = &["np.maximum", "np.exp", "return", "keepdims", "axis="];
+
+    fn assert_teaches(d: &Diagnosis, says: &[&str]) {
+        let hint = d.hint.as_deref().expect("a hint");
+        for code in SOLUTION_CODE {
+            assert!(!hint.contains(code), "{:?}'s hint hands out `{code}`: {hint}", d.code);
+        }
+        for s in says {
+            assert!(hint.contains(s), "{:?}'s hint does not say {s:?}: {hint}", d.code);
+        }
+    }
+
+    #[test]
+    fn the_todo_gets_the_property_and_the_tests_input_not_the_code() {
+        let d = diagnosed(
+            returned(json!([-2, -1, 0, 1, 2])),
+            returned(json!([2.0, 1.0, 0.1])),
+            returned(json!([[2.0, 1.0, 0.1]])),
+        );
+        let codes: Vec<Cause> = d.iter().map(|d| d.code).collect();
+        assert_eq!(codes, [Cause::ReluTodo, Cause::SoftmaxTodo]);
+        assert_teaches(
+            &d[0],
+            &["negative inputs to 0", "relu(np.array([-2, -1, 0, 1, 2]))", "expects 3, yours gives 0"],
+        );
+        assert_teaches(&d[1], &["[0, 1]", "sum to 1", "softmax(np.array([2.0, 1.0, 0.1]))", "which sum to 3.1"]);
+    }
+
+    #[test]
+    fn wrong_relu_and_softmax_get_the_property_and_the_tests_input_not_the_code() {
+        let d = diagnosed(
+            raised("TypeError", "only integer scalar arrays can be converted to a scalar index"),
+            raised("AxisError", "axis 1 is out of bounds for array of dimension 1"),
+            returned(json!([[0.6590011, 0.242433, 0.0985659]])),
+        );
+        let codes: Vec<Cause> = d.iter().map(|d| d.code).collect();
+        assert_eq!(codes, [Cause::ReluRaises, Cause::SoftmaxAxis]);
+        assert_teaches(&d[0], &["negative values mapped to 0", "np.array([-2, -1, 0, 1, 2])"]);
+        assert_teaches(&d[1], &["1-D array", "no axis 1", "(1, 10) rows", "last axis"]);
+
+        let d = diagnosed(returned(json!([0, 0, 0, 0, 0])), returned(json!([7.0, 3.0, 1.2])), returned(json!(null)));
+        assert_eq!(d.iter().map(|d| d.code).collect::<Vec<_>>(), [Cause::ReluWrong, Cause::SoftmaxNotNormalised]);
+        assert_teaches(&d[0], &["expects 3, yours gives 0"]);
+        assert_teaches(&d[1], &["softmax(np.array([2.0, 1.0, 0.1]))", "yours sum to 11.200000"]);
+
+        let d = diagnosed(
+            returned(json!([0, 0, 0, 1, 2])),
+            returned(json!([0.659, 0.242, 0.099])),
+            returned(json!([[0.2, 0.2, 0.2]])),
+        );
+        assert_eq!(d.iter().map(|d| d.code).collect::<Vec<_>>(), [Cause::SoftmaxRow]);
+        assert_teaches(&d[0], &["(1, 10) row", "last axis"]);
+    }
+
+    #[test]
+    fn solutions_show_the_code_for_relu_and_softmax_only() {
+        for &c in Cause::ALL {
+            let name = serde_json::to_value(c).unwrap().as_str().unwrap().to_string();
+            let graded = name.starts_with("relu-") || name.starts_with("softmax-");
+            assert_eq!(c.solution().is_some(), graded, "{name}");
+        }
+        let mut d =
+            diagnosed(returned(json!([-2, -1, 0, 1, 2])), returned(json!([2.0, 1.0, 0.1])), returned(json!(null)));
+        d.push(diag(Cause::Stopped, "stopped".into(), "run it again"));
+        show_solutions(&mut d);
+        let hints: Vec<&str> = d.iter().map(|d| d.hint.as_deref().unwrap()).collect();
+        assert!(hints[0].contains("return np.maximum(0, x)"), "{hints:?}");
+        assert!(hints[1].contains("np.exp(x - np.max(x, axis=-1, keepdims=True))"), "{hints:?}");
+        assert_eq!(hints[2], "run it again", "other hints stay");
     }
 }

@@ -86,6 +86,11 @@ pub struct ScoreArgs {
     /// (not Linux, no user namespaces), score runs without it anyway and says so.
     #[arg(long)]
     pub no_isolation: bool,
+    /// For teaching staff: show the code that fixes relu() and softmax() in the hints. Without
+    /// it a hint says which property fails and on which input the course's tests call them: those
+    /// two functions are the assignment students are graded on.
+    #[arg(long)]
+    pub solutions: bool,
     /// Worker processes for the student's test_inference (default: one per core); `fmtool grade`
     /// shares the cores among the repositories it grades at once.
     #[arg(skip)]
@@ -207,6 +212,11 @@ pub struct GradeArgs {
     /// Repositories graded at once (default: one per core); the cores are shared among them.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
+    /// For teaching staff: show the code that fixes relu() and softmax() in the hints, as `fmtool
+    /// score --solutions` does. Without it a hint says which property fails and on which input,
+    /// so that a report handed to students does not hand them the assignment.
+    #[arg(long)]
+    pub solutions: bool,
     /// Write one self-contained HTML page (index.html: the points histogram, each step's pass
     /// rate, the most common findings, one section per student) into this folder.
     #[arg(long, value_name = "DIR")]

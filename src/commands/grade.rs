@@ -59,11 +59,38 @@ impl Advice {
 /// At most this many pieces of advice are kept per repository (the first ones: errors first).
 const MAX_ADVICE: usize = 40;
 
+/// Who produced a row's figures. A report collected from a repository's own CI run was written by
+/// code the student controls, and anyone can edit a JSON file: such a row is only what the
+/// student says. Signing reports (a later issue) will add a kind of row here whose report is
+/// known to come from fmtool unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// fmtool graded the repository itself (in this run, or an earlier one: the cache).
+    #[default]
+    Graded,
+    /// Read from a `fmtool score --format json` report given on the command line.
+    SelfReported,
+}
+
+impl Source {
+    /// The name the CSV, the table and the page show: the JSON's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Graded => "graded",
+            Source::SelfReported => "self-reported",
+        }
+    }
+}
+
 /// One student repository's grade.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GradeRow {
     /// The repository's folder, as given (or found under a class folder).
     pub repo: String,
+    /// Graded by fmtool, or self-reported (a collected report, which the student could forge).
+    #[serde(default)]
+    pub source: Source,
     /// The checked-out commit, when the repository is a git checkout.
     pub commit: Option<String>,
     /// What the repository's workflow awards (the credit sheet's total when it has no workflow);
@@ -81,7 +108,8 @@ pub struct GradeRow {
     /// The relu and softmax rows of the credit sheet: passed, failed or not_run.
     pub relu: Option<Status>,
     pub softmax: Option<Status>,
-    /// `fmtool check`'s counts and its first error (or warning) for the repository.
+    /// `fmtool check`'s counts (the course-wide findings included) and its first error (or
+    /// warning) for the repository that is not one of the report's course-wide findings.
     pub check_errors: usize,
     pub check_warnings: usize,
     pub first_finding: Option<String>,
@@ -90,7 +118,8 @@ pub struct GradeRow {
     pub diagnosis: Vec<crate::autograde::Cause>,
     pub cause: Option<String>,
     /// Everything fmtool tells this student, in the order `fmtool score` and `fmtool check`
-    /// print it: likely causes first, then check's errors, then its warnings.
+    /// print it: likely causes first, then check's errors, then its warnings; the report's
+    /// course-wide findings are stated there, once, and not here.
     #[serde(default)]
     pub advice: Vec<Advice>,
     /// Why the repository could not be graded.
@@ -155,9 +184,125 @@ pub struct GradeReport {
     pub step_names: Vec<String>,
     /// One row per repository, sorted by repository.
     pub repos: Vec<GradeRow>,
+    /// The course's own findings that the class shares, stated once: the rows' advice and first
+    /// findings leave them out (see [`course_wide`]).
+    pub course_wide: Vec<CourseFinding>,
     /// How many rows came from the cache.
     pub cached: usize,
     pub seconds: f64,
+}
+
+/// A finding of `fmtool check` in the course's workflow that the class shares (see
+/// [`course_wide`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CourseFinding {
+    /// `error` or `warning`.
+    pub kind: String,
+    pub code: String,
+    /// The file and line within each repository (`.github/workflows/classroom.yml:34`).
+    pub place: String,
+    pub message: String,
+    pub hint: Option<String>,
+    /// The repositories that have it.
+    pub repos: Vec<String>,
+}
+
+impl CourseFinding {
+    /// Whether `a` (a row's advice) is this finding.
+    fn covers(&self, a: &Advice) -> bool {
+        a.code == self.code
+            && a.message == self.message
+            && a.place.as_deref().and_then(in_workflow) == Some(&self.place)
+    }
+}
+
+/// The part of an advice's place from the repository's workflow folder on
+/// (`.github/workflows/classroom.yml:34`), when the advice is about a workflow file. `fmtool check`
+/// shows places under the repository's folder as given, which differs from one repository to
+/// the next.
+fn in_workflow(place: &str) -> Option<&str> {
+    let dir = format!("{}/", crate::repo::workflow::WORKFLOW_DIR);
+    let i = place.rfind(&dir)?;
+    (i == 0 || place[..i].ends_with('/')).then(|| &place[i..])
+}
+
+/// The course's findings, stated once for the class. The course distributes the workflow and
+/// GitHub Classroom runs it as it is, so a defect in it (a step whose command is not found, a
+/// step that tests another threshold than its name) fails every student alike: it belongs to the
+/// course, not to each student. The rule: a finding of `fmtool check` in a workflow file is
+/// course-wide when it is identical (code, file and line within the repository, message) in at
+/// least two of the repositories graded here, and in every one of them whose copy of that file
+/// is byte-identical to the copy of a repository that has it. So a single repository's findings
+/// stay its own; a student who changed the workflow has a file of their own, which neither
+/// counts nor vetoes; and a finding that also depends on the student's files (a threshold that
+/// their edited model_test.py asserts) is absent from some identical copies, so it stays with
+/// the students who have it. Findings in the students' own files (nn_predict.py, the model) and
+/// the causes found by running their code never are course-wide, however many share them.
+/// `rows[i]` is the repository `repos[i]`.
+fn course_wide(repos: &[PathBuf], rows: &[GradeRow]) -> Vec<CourseFinding> {
+    let mut found: Vec<CourseFinding> = Vec::new();
+    let mut who: Vec<Vec<usize>> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        for a in row.advice.iter().filter(|a| a.kind != "cause") {
+            let Some(place) = a.place.as_deref().and_then(in_workflow) else { continue };
+            let k = match found.iter().position(|c| c.covers(a)) {
+                Some(k) => k,
+                None => {
+                    found.push(CourseFinding {
+                        kind: a.kind.clone(),
+                        code: a.code.clone(),
+                        place: place.to_string(),
+                        message: a.message.clone(),
+                        hint: a.hint.clone(),
+                        repos: Vec::new(),
+                    });
+                    who.push(Vec::new());
+                    found.len() - 1
+                }
+            };
+            if who[k].last() != Some(&i) {
+                who[k].push(i);
+            }
+        }
+    }
+    let mut digests: std::collections::HashMap<(usize, String), Option<Vec<u8>>> = Default::default();
+    let mut digest = |i: usize, file: &str| -> Option<Vec<u8>> {
+        let read = || crate::fsguard::read(&repos[i].join(file), crate::repo::workflow::MAX_WORKFLOW_BYTES).ok();
+        digests.entry((i, file.to_string())).or_insert_with(|| read().map(|b| Sha256::digest(b).to_vec())).clone()
+    };
+    let mut out = Vec::new();
+    for (mut c, have) in found.into_iter().zip(who) {
+        let file = match c.place.rsplit_once(':') {
+            Some((f, line)) if line.parse::<usize>().is_ok() => f.to_string(),
+            _ => c.place.clone(),
+        };
+        let copies: Option<Vec<Vec<u8>>> = have.iter().map(|&i| digest(i, &file)).collect();
+        let Some(copies) = copies else { continue };
+        let vetoed =
+            (0..rows.len()).any(|j| !have.contains(&j) && digest(j, &file).is_some_and(|d| copies.contains(&d)));
+        if have.len() >= 2 && !vetoed {
+            c.repos = have.iter().map(|&i| rows[i].repo.clone()).collect();
+            c.repos.sort();
+            out.push(c);
+        }
+    }
+    out.sort_by(|a, b| b.repos.len().cmp(&a.repos.len()).then_with(|| a.place.cmp(&b.place)));
+    out
+}
+
+/// Takes the course's findings out of each row: out of its advice, and out of its first finding,
+/// which becomes the row's first own finding (an error first, as `fmtool check` ranks them).
+fn hoist(rows: &mut [GradeRow], course: &[CourseFinding]) {
+    let text = |code: &str, message: &str| crate::text::clip(&format!("{code}: {message}"), 300);
+    for row in rows {
+        let first_is_course =
+            row.first_finding.as_deref().is_some_and(|f| course.iter().any(|c| f == text(&c.code, &c.message)));
+        row.advice.retain(|a| !course.iter().any(|c| c.covers(a)));
+        if first_is_course {
+            let own = |kind: &str| row.advice.iter().find(|a| a.kind == kind);
+            row.first_finding = own("error").or_else(|| own("warning")).map(|a| text(&a.code, &a.message));
+        }
+    }
 }
 
 /// The student repositories among `paths`: a folder holding `nn_predict.py`, `model/` or
@@ -259,6 +404,8 @@ pub fn run(args: &GradeArgs, progress: &dyn Progress) -> Result<GradeReport> {
         }
     }
     progress.finish();
+    let course_wide = course_wide(&repos, &rows);
+    hoist(&mut rows, &course_wide);
     rows.extend(collected.iter().map(|p| row_from_score_json(p)));
     rows.sort_by(|a, b| a.repo.cmp(&b.repo));
     let mut step_names: Vec<String> = Vec::new();
@@ -272,6 +419,7 @@ pub fn run(args: &GradeArgs, progress: &dyn Progress) -> Result<GradeReport> {
         fmtool_version: env!("CARGO_PKG_VERSION"),
         step_names,
         repos: rows,
+        course_wide,
         cached,
         seconds: start.elapsed().as_secs_f64(),
     })
@@ -375,6 +523,7 @@ fn write_cached(path: &Path, row: &GradeRow, key: &[u8]) -> Result<()> {
 /// not carry. A file that is not such a report is a row with that error.
 fn row_from_score_json(path: &Path) -> GradeRow {
     let mut row = empty_row(&path.display().to_string(), None);
+    row.source = Source::SelfReported;
     let v: serde_json::Value = match crate::fsguard::read(path, crate::fsguard::budget::JSON)
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| err!("{}: not JSON: {e}", path.display())))
     {
@@ -435,9 +584,11 @@ fn row_from_score_json(path: &Path) -> GradeRow {
     row
 }
 
-fn empty_row(repo: &str, commit: Option<String>) -> GradeRow {
+/// A row with nothing graded yet.
+pub(crate) fn empty_row(repo: &str, commit: Option<String>) -> GradeRow {
     GradeRow {
         repo: repo.to_string(),
+        source: Source::Graded,
         commit,
         points: None,
         max: None,
@@ -488,6 +639,7 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
         python: args.python.clone(),
         timeout: args.timeout,
         no_isolation: args.no_isolation,
+        solutions: args.solutions,
         workers: Some(workers),
         course: args.course.clone(),
         exact: args.exact,
@@ -601,9 +753,10 @@ fn audit_sampled(repo: &Path, fraction: f64) -> bool {
 }
 
 /// The cache key: SHA-256 over fmtool's version, the Python that runs the code, the time limit,
-/// the isolation and the limits on each student, and every regular file of the repository but
-/// `.git` (relative path and bytes, in path order), as the sandbox copies it: the same inputs
-/// give the same grade.
+/// the isolation and the limits on each student, whether the hints show solutions, and every
+/// regular file of the repository but `.git` (relative path and bytes, in path order), as the
+/// sandbox copies it: the same inputs give the same grade, and a row with solutions is never
+/// served to a run without `--solutions`.
 fn cache_key(
     repo: &Path,
     python: Option<&crate::student::Python>,
@@ -620,6 +773,7 @@ fn cache_key(
     h.update(format!("\0{timeout:?}\0{}\0{:?}\0", isolation.name(), crate::student::watchdog::DEFAULT).as_bytes());
     // The reference for the departures, and whether every workflow runs as GitHub runs it.
     h.update(format!("{:?}\0{}\0{}\0", args.course, args.exact, python.is_some_and(|p| p.pytest)).as_bytes());
+    h.update([u8::from(args.solutions)]);
     let mut files = Vec::new();
     list_files(repo, repo, &mut files, 0)?;
     files.sort();
@@ -695,6 +849,134 @@ fn git_commit(repo: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A finding in a test class: code, place within the repository, message.
+    type Said<'a> = (&'a str, &'a str, &'a str);
+
+    /// A class in a temporary folder: each repository's workflow file holds the given bytes (none:
+    /// no workflow), and its row the given advice, places under the repository as `fmtool check`
+    /// shows them.
+    fn class(repos: &[(&str, Option<&str>, &[Said])]) -> (tempfile::TempDir, Vec<PathBuf>, Vec<GradeRow>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut paths = Vec::new();
+        let mut rows = Vec::new();
+        for (name, workflow, advice) in repos {
+            let repo = dir.path().join(name);
+            let wf = repo.join(crate::repo::workflow::WORKFLOW_DIR);
+            std::fs::create_dir_all(&wf).unwrap();
+            if let Some(text) = workflow {
+                std::fs::write(wf.join("classroom.yml"), text).unwrap();
+            }
+            let mut row = empty_row(&repo.display().to_string(), None);
+            row.advice = advice
+                .iter()
+                .map(|(code, place, message)| {
+                    let kind = if code.starts_with("cause") { "cause" } else { "warning" };
+                    let place = (!place.is_empty()).then(|| format!("{}/{place}", repo.display()));
+                    Advice::new(kind, code, place, message, Some("fix it"))
+                })
+                .collect();
+            row.first_finding =
+                row.advice.iter().find(|a| a.kind != "cause").map(|a| format!("{}: {}", a.code, a.message));
+            paths.push(repo);
+            rows.push(row);
+        }
+        (dir, paths, rows)
+    }
+
+    const SOFTMAX_STEP: Said = (
+        "workflow-command-not-found",
+        ".github/workflows/classroom.yml:34",
+        "step \"softmax()\" runs `model_test.py::test_softmax`",
+    );
+
+    fn codes_and_counts(c: &[CourseFinding]) -> Vec<(&str, usize)> {
+        c.iter().map(|c| (c.code.as_str(), c.repos.len())).collect()
+    }
+
+    #[test]
+    fn a_single_repositorys_findings_are_its_own() {
+        let (_dir, repos, rows) = class(&[("alice", Some("course"), &[SOFTMAX_STEP])]);
+        assert_eq!(course_wide(&repos, &rows), vec![]);
+    }
+
+    #[test]
+    fn a_finding_of_every_copy_of_the_course_workflow_is_the_courses() {
+        let own = ("workflow-threshold-mismatch", ".github/workflows/classroom.yml:79", "step \"Accuracy >= 88\"");
+        let (_dir, repos, rows) = class(&[
+            ("alice", Some("course"), &[SOFTMAX_STEP]),
+            ("bob", Some("course"), &[SOFTMAX_STEP, own]),
+            // Changed the workflow: a file of their own, which neither counts nor vetoes.
+            ("carol", Some("fixed"), &[]),
+            ("dave", None, &[]),
+        ]);
+        let course = course_wide(&repos, &rows);
+        assert_eq!(codes_and_counts(&course), [("workflow-command-not-found", 2)]);
+        assert_eq!(course[0].place, ".github/workflows/classroom.yml:34");
+        assert_eq!(course[0].repos, [rows[0].repo.clone(), rows[1].repo.clone()]);
+    }
+
+    #[test]
+    fn a_copy_of_the_same_file_without_the_finding_vetoes_it() {
+        let (_dir, repos, rows) = class(&[
+            ("alice", Some("course"), &[SOFTMAX_STEP]),
+            ("bob", Some("course"), &[SOFTMAX_STEP]),
+            ("carol", Some("course"), &[]),
+        ]);
+        assert_eq!(course_wide(&repos, &rows), vec![]);
+    }
+
+    #[test]
+    fn the_students_own_files_and_code_are_never_the_courses() {
+        let import = ("ungraded-import", "nn_predict.py:3", "nn_predict.py imports tensorflow");
+        let cause = ("cause-relu-todo", "", "relu() returns its input unchanged");
+        let (_dir, repos, rows) =
+            class(&[("alice", Some("course"), &[import, cause]), ("bob", Some("course"), &[import, cause])]);
+        assert_eq!(course_wide(&repos, &rows), vec![]);
+    }
+
+    /// The course's finding leaves each row's advice, and the row's first finding becomes its
+    /// first own one.
+    #[test]
+    fn hoisting_leaves_each_student_their_own_findings() {
+        let own = ("workflow-threshold-mismatch", ".github/workflows/classroom.yml:79", "step \"Accuracy >= 88\"");
+        let (_dir, repos, mut rows) =
+            class(&[("alice", Some("course"), &[SOFTMAX_STEP]), ("bob", Some("course"), &[SOFTMAX_STEP, own])]);
+        let course = course_wide(&repos, &rows);
+        hoist(&mut rows, &course);
+        assert_eq!((rows[0].advice.len(), rows[0].first_finding.as_deref()), (0, None));
+        assert_eq!(rows[1].advice.iter().map(|a| a.code.as_str()).collect::<Vec<_>>(), ["workflow-threshold-mismatch"]);
+        assert_eq!(rows[1].first_finding.as_deref(), Some("workflow-threshold-mismatch: step \"Accuracy >= 88\""));
+    }
+
+    /// A row whose hints show solutions is never served to a run without `--solutions`.
+    #[test]
+    fn solutions_course_and_exact_are_part_of_the_cache_key() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::write(repo.path().join("nn_predict.py"), "def relu(x):\n    return x\n").unwrap();
+        let off = Isolation::Off("test".into());
+        #[derive(clap::Parser)]
+        struct Grade {
+            #[command(flatten)]
+            args: GradeArgs,
+        }
+        let key = |extra: &[&str]| {
+            let args = <Grade as clap::Parser>::parse_from([&["fmtool", "class"], extra].concat()).args;
+            cache_key(repo.path(), None, &args, &off).unwrap()
+        };
+        assert_ne!(key(&["--solutions"]), key(&[]));
+        assert_eq!(key(&[]), key(&[]));
+        // So are the course's files and --exact, which change the departures and the points.
+        assert_ne!(key(&["--exact"]), key(&[]));
+        assert_ne!(key(&["--course", "elsewhere"]), key(&[]));
+    }
+
+    #[test]
+    fn a_source_is_shown_by_its_json_name() {
+        for s in [Source::Graded, Source::SelfReported] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
 
     /// RFC 4231's test cases 1, 2 and 6 (a key longer than the block).
     #[test]

@@ -303,7 +303,10 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
         progress.start(data.len());
         let grade = crate::audit::grade_repo(&root, &opts, &view, &|n| progress.update(n));
         progress.finish();
-        let grade = grade?;
+        let mut grade = grade?;
+        if args.solutions {
+            crate::autograde::show_solutions(&mut grade.diagnosis);
+        }
         report.points = grade.points as u32;
         report.points_table = grade.credit_sheet.to_points();
         report.grade = Some(grade);

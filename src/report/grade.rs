@@ -61,19 +61,20 @@ impl Human for GradeReport {
         let width = self.repos.iter().map(|r| r.repo.chars().count()).max().unwrap_or(4).clamp(4, 40);
         writeln!(
             w,
-            "{:<width$}  {:>7}  {:>5}  {:>8}  {:>8}  relu softmax  check  rules  first problem",
-            "repo", "points", "sheet", "student", "model"
+            "{:<width$}  {:>7}  {:>5}  {:>8}  {:>8}  {:<13}  relu softmax  check  rules  first problem",
+            "repo", "points", "sheet", "student", "model", "source"
         )?;
         for r in &self.repos {
             let problem = first_problem(r);
             writeln!(
                 w,
-                "{:<width$}  {:>7}  {:>5}  {:>8}  {:>8}  {:<4} {:<7}  {:>2}/{:<2}  {:<5}  {}{}",
+                "{:<width$}  {:>7}  {:>5}  {:>8}  {:>8}  {:<13}  {:<4} {:<7}  {:>2}/{:<2}  {:<5}  {}{}",
                 crate::text::clip(&r.repo, 40),
                 points(r, "-"),
                 r.credit_sheet.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                 acc(r.student_accuracy, "-"),
                 acc(r.model_accuracy, "-"),
+                r.source.as_str(),
                 mark(r.relu),
                 mark(r.softmax),
                 r.check_errors,
@@ -82,6 +83,26 @@ impl Human for GradeReport {
                 crate::text::clip(problem, 100),
                 if r.cached { " (cached)" } else { "" }
             )?;
+        }
+        if !self.course_wide.is_empty() {
+            writeln!(
+                w,
+                "\ncourse-wide (findings in the course's workflow that the class shares: the course's to fix, so in no row's first problem):"
+            )?;
+        }
+        for c in &self.course_wide {
+            let n = c.repos.len();
+            writeln!(
+                w,
+                "  {}: {}[{}] in {n} repositories: {}",
+                c.place,
+                c.kind,
+                c.code,
+                crate::text::clip(&c.message, 300)
+            )?;
+            if let Some(h) = &c.hint {
+                writeln!(w, "    hint: {}", crate::text::clip(h, 300))?;
+            }
         }
         let graded: Vec<u64> = self.repos.iter().filter_map(|r| r.points).collect();
         let mean = if graded.is_empty() { 0.0 } else { graded.iter().sum::<u64>() as f64 / graded.len() as f64 };
@@ -105,16 +126,21 @@ impl Human for GradeReport {
 }
 
 /// One CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180). A field a
-/// spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) gets a leading apostrophe.
+/// spreadsheet could run as a formula gets a leading apostrophe (OWASP's CSV injection advice):
+/// one that starts with `=`, `+`, `-` or `@` (but a plain number), with a TAB or a CR, or with a
+/// run of TABs, CRs and LFs before a formula character, which some spreadsheets skip.
 fn field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() { format!("'{s}") } else { s.into() };
+    let formula = ['=', '+', '-', '@'];
+    let after_blanks = s.trim_start_matches(['\t', '\r', '\n']);
+    let defuse = s.starts_with(['\t', '\r']) || (after_blanks.starts_with(formula) && s.parse::<f64>().is_err());
+    let s = if defuse { format!("'{s}") } else { s.into() };
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
 }
 
 /// The CSV file: a header, then one row per repository.
 pub fn csv(report: &GradeReport) -> String {
     let mut out = String::from(CSV_FIRST);
-    out.push_str("student_accuracy,model_accuracy,relu,softmax,check_errors,check_warnings");
+    out.push_str("source,student_accuracy,model_accuracy,relu,softmax,check_errors,check_warnings");
     for s in &report.step_names {
         out.push(',');
         out.push_str(&field(&format!("step: {s}")));
@@ -137,6 +163,7 @@ pub fn csv(report: &GradeReport) -> String {
             opt(r.points),
             opt(r.max),
             opt(r.credit_sheet),
+            r.source.as_str().into(),
             fopt(r.student_accuracy),
             fopt(r.model_accuracy),
             status(r.relu).into(),
@@ -165,6 +192,7 @@ pub fn csv(report: &GradeReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::grade::{Source, empty_row};
 
     #[test]
     fn fields_are_quoted_and_formulas_defused() {
@@ -173,5 +201,51 @@ mod tests {
         assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(field("-0.5"), "-0.5");
+    }
+
+    /// OWASP: a TAB or CR first, or TABs, CRs and LFs before a formula character.
+    #[test]
+    fn formulas_behind_blanks_are_defused() {
+        assert_eq!(field("\t=1+1"), "'\t=1+1");
+        assert_eq!(field("\tplain"), "'\tplain");
+        assert_eq!(field("\rx"), "\"'\rx\"");
+        assert_eq!(field("\n@SUM(A1)"), "\"'\n@SUM(A1)\"");
+        assert_eq!(field("\n\n\t-2+3"), "\"'\n\n\t-2+3\"");
+        assert_eq!(field("\r\n+cmd"), "\"'\r\n+cmd\"");
+        assert_eq!(field("\nplain"), "\"\nplain\"", "a line break before plain text is only quoted");
+        assert_eq!(field("a\t=1"), "a\t=1", "a formula character after text is no formula");
+    }
+
+    /// A row collected from a student's report says so in its own column; a row fmtool graded
+    /// says "graded".
+    #[test]
+    fn the_csv_and_the_table_say_who_produced_each_row() {
+        let row = |repo: &str, source: Source| GradeRow {
+            source,
+            points: Some(79),
+            max: Some(100),
+            credit_sheet: Some(86),
+            ..empty_row(repo, None)
+        };
+        let report = GradeReport {
+            fmtool_version: "0",
+            step_names: vec![],
+            repos: vec![row("alice", Source::Graded), row("bob.json", Source::SelfReported)],
+            course_wide: vec![],
+            cached: 0,
+            seconds: 0.0,
+        };
+        let text = csv(&report);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with(&format!("{CSV_FIRST}source,")), "{}", lines[0]);
+        assert!(lines[1].starts_with("alice,,79,100,86,graded,"), "{}", lines[1]);
+        assert!(lines[2].starts_with("bob.json,,79,100,86,self-reported,"), "{}", lines[2]);
+        let mut table = Vec::new();
+        report.human(&mut table).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].contains(" source "), "{table}");
+        assert!(lines[1].starts_with("alice") && lines[1].contains(" graded "), "{table}");
+        assert!(lines[2].starts_with("bob.json") && lines[2].contains(" self-reported "), "{table}");
     }
 }

@@ -6,7 +6,7 @@
 //! Everything from a student's repository (folder names, messages quoting their code) is escaped.
 
 use super::grade::{acc, points};
-use crate::commands::grade::{GradeReport, GradeRow};
+use crate::commands::grade::{GradeReport, GradeRow, Source};
 use crate::grader::Status;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -112,6 +112,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 li.cause,li.error{border-left:4px solid #b3261e;padding-left:.5em}li.warning{border-left:4px solid #c98a00;padding-left:.5em}
 ul.advice{list-style:none;padding-left:0}ul.advice li{margin:.4em 0}.hint{color:#444}.hint:before{content:'hint: ';font-weight:600}
 code{font-size:.92em;background:#f3f3f3;padding:0 .2em}.err{color:#b3261e;font-weight:600}
+.self-reported{color:#7a5c00;font-weight:600}
 section.student{border-top:1px solid #ddd;padding-top:.3em}";
 
 /// The whole page.
@@ -119,6 +120,7 @@ pub fn html(r: &GradeReport) -> String {
     let mut h = String::with_capacity(8192 + r.repos.len() * 2048);
     let graded: Vec<u64> = r.repos.iter().filter_map(|x| x.points).collect();
     let mean = if graded.is_empty() { 0.0 } else { graded.iter().sum::<u64>() as f64 / graded.len() as f64 };
+    let self_reported = r.repos.iter().filter(|x| x.source == Source::SelfReported).count();
     let versions: Vec<String> = {
         let mut v: Vec<String> = r
             .repos
@@ -138,7 +140,9 @@ pub fn html(r: &GradeReport) -> String {
          <h1>Class report</h1>\n<p id=\"summary\"><span id=\"repos\" data-value=\"{}\">{}</span> repositories, \
          mean <span id=\"mean\" data-value=\"{mean:.2}\">{mean:.1}</span> points; \
          <span id=\"ungraded\" data-value=\"{}\">{}</span> could not be graded; \
-         <span id=\"cached\" data-value=\"{}\">{}</span> from the cache. Graded by fmtool {}{}.</p>\n",
+         <span id=\"cached\" data-value=\"{}\">{}</span> from the cache; \
+         <span id=\"self-reported\" data-value=\"{self_reported}\">{self_reported}</span> self-reported{}. \
+         Graded by fmtool {}{}.</p>\n",
         r.repos.len(),
         r.repos.len(),
         r.repos.len(),
@@ -146,6 +150,11 @@ pub fn html(r: &GradeReport) -> String {
         r.repos.len() - graded.len(),
         r.cached,
         r.cached,
+        if self_reported > 0 {
+            " (<span class=\"self-reported\">reports the students' own CI wrote, which a student can edit</span>)"
+        } else {
+            ""
+        },
         esc(r.fmtool_version),
         if versions.is_empty() {
             String::new()
@@ -155,6 +164,7 @@ pub fn html(r: &GradeReport) -> String {
     );
     histogram_svg(&mut h, r);
     steps_table(&mut h, r);
+    course_table(&mut h, r);
     findings_table(&mut h, r);
     class_table(&mut h, r);
     h.push_str("<h2>Students</h2>\n");
@@ -221,6 +231,37 @@ fn steps_table(h: &mut String, r: &GradeReport) {
     h.push_str("</table>\n");
 }
 
+/// The course's own findings, once for the class (`GradeReport::course_wide`).
+fn course_table(h: &mut String, r: &GradeReport) {
+    h.push_str("<h2>Course-wide findings</h2>\n");
+    if r.course_wide.is_empty() {
+        h.push_str("<p>No finding in the course's workflow is shared by the class.</p>\n");
+        return;
+    }
+    h.push_str(
+        "<p>The course's workflow as these repositories have it, unchanged: its defects are the course's to fix, \
+         so the students' sections leave them out.</p>\n<table id=\"course-wide\"><tr><th>finding</th><th>where</th>\
+         <th class=\"n\">repositories</th><th>what</th></tr>\n",
+    );
+    for c in &r.course_wide {
+        let _ = writeln!(
+            h,
+            "<tr class=\"course-wide\" data-code=\"{}\" data-place=\"{}\" data-repos=\"{}\"><td><code class=\"{}\">{}</code></td>\
+             <td>{}</td><td class=\"n\">{}</td><td>{}{}</td></tr>",
+            esc(&c.code),
+            esc(&c.place),
+            c.repos.len(),
+            esc(&c.kind),
+            esc(&c.code),
+            esc(&c.place),
+            c.repos.len(),
+            esc(&c.message),
+            c.hint.as_deref().map(|t| format!("<div class=\"hint\">{}</div>", esc(t))).unwrap_or_default(),
+        );
+    }
+    h.push_str("</table>\n");
+}
+
 fn findings_table(h: &mut String, r: &GradeReport) {
     h.push_str("<h2>Most common findings</h2>\n");
     let common = common_findings(r);
@@ -252,7 +293,8 @@ fn findings_table(h: &mut String, r: &GradeReport) {
 fn class_table(h: &mut String, r: &GradeReport) {
     h.push_str(
         "<h2>Class</h2>\n<table id=\"class\"><tr><th>repository</th><th class=\"n\">points</th><th class=\"n\">credit sheet</th>\
-         <th class=\"n\">student accuracy</th><th class=\"n\">model accuracy</th><th>relu</th><th>softmax</th><th class=\"n\">check</th></tr>\n",
+         <th class=\"n\">student accuracy</th><th class=\"n\">model accuracy</th><th>relu</th><th>softmax</th><th class=\"n\">check</th>\
+         <th>source</th></tr>\n",
     );
     for (i, row) in r.repos.iter().enumerate() {
         let (rc, rt) = status(row.relu);
@@ -260,7 +302,8 @@ fn class_table(h: &mut String, r: &GradeReport) {
         let _ = writeln!(
             h,
             "<tr><td><a href=\"#r{i}\">{}</a></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"{rc}\">{rt}</td><td class=\"{sc}\">{st}</td><td class=\"n\">{} errors, {} warnings</td></tr>",
+             <td class=\"n\">{}</td><td class=\"{rc}\">{rt}</td><td class=\"{sc}\">{st}</td><td class=\"n\">{} errors, {} warnings</td>\
+             <td class=\"{source}\" data-source=\"{source}\">{source}</td></tr>",
             esc(&row.repo),
             points(row, NONE),
             row.credit_sheet.map(|p| p.to_string()).unwrap_or_else(|| NONE.into()),
@@ -268,6 +311,7 @@ fn class_table(h: &mut String, r: &GradeReport) {
             acc(row.model_accuracy, NONE),
             row.check_errors,
             row.check_warnings,
+            source = row.source.as_str(),
         );
     }
     h.push_str("</table>\n");
@@ -278,10 +322,11 @@ fn student(h: &mut String, i: usize, row: &GradeRow) {
     let (sc, st) = status(row.softmax);
     let _ = write!(
         h,
-        "<section class=\"student\" id=\"r{i}\" data-repo=\"{}\" data-points=\"{}\" data-max=\"{}\" data-credit-sheet=\"{}\">\n\
+        "<section class=\"student\" id=\"r{i}\" data-repo=\"{}\" data-source=\"{}\" data-points=\"{}\" data-max=\"{}\" data-credit-sheet=\"{}\">\n\
          <h3>{}</h3>\n<p><b>{}</b> points{}; credit sheet {}; the student's accuracy {}, the model's in fmtool {}; \
          relu <span class=\"{rc}\">{rt}</span>, softmax <span class=\"{sc}\">{st}</span>{}{}.</p>\n",
         esc(&row.repo),
+        row.source.as_str(),
         row.points.map(|p| p.to_string()).unwrap_or_default(),
         row.max.map(|p| p.to_string()).unwrap_or_default(),
         row.credit_sheet.map(|p| p.to_string()).unwrap_or_default(),
@@ -297,6 +342,13 @@ fn student(h: &mut String, i: usize, row: &GradeRow) {
             .unwrap_or_default(),
         if row.cached { "; from the cache" } else { "" },
     );
+    if row.source == Source::SelfReported {
+        h.push_str(
+            "<p class=\"self-reported\">Self-reported: these figures come from a report the student's own CI wrote \
+             (<code>fmtool score --format json</code>), which the student could have edited; fmtool did not grade \
+             this repository. Grade the repository itself before relying on them.</p>\n",
+        );
+    }
     if let Some(e) = &row.error {
         let _ = writeln!(h, "<p class=\"err\">Not graded in full: {}</p>", esc(e));
     }
@@ -408,7 +460,14 @@ mod tests {
     }
 
     fn report(rows: Vec<GradeRow>) -> GradeReport {
-        GradeReport { fmtool_version: "0", step_names: vec!["relu".into()], repos: rows, cached: 0, seconds: 0.0 }
+        GradeReport {
+            fmtool_version: "0",
+            step_names: vec!["relu".into()],
+            repos: rows,
+            course_wide: vec![],
+            cached: 0,
+            seconds: 0.0,
+        }
     }
 
     #[test]
@@ -442,6 +501,43 @@ mod tests {
         assert!(!page.contains("\"onmouseover"));
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("default-src 'none'"));
+    }
+
+    /// A row read from a student's own report is marked on the page, in the class table and in
+    /// its section; a row fmtool graded says "graded".
+    #[test]
+    fn a_self_reported_row_is_marked() {
+        let mut bob = row("bob.json", Some(100));
+        bob.source = Source::SelfReported;
+        let page = html(&report(vec![row("alice", Some(50)), bob]));
+        assert!(page.contains("<td class=\"graded\" data-source=\"graded\">graded</td>"), "{page}");
+        assert!(page.contains("<td class=\"self-reported\" data-source=\"self-reported\">self-reported</td>"));
+        assert!(page.contains("id=\"r1\" data-repo=\"bob.json\" data-source=\"self-reported\""));
+        assert!(page.contains("id=\"r0\" data-repo=\"alice\" data-source=\"graded\""));
+        assert_eq!(page.matches("<p class=\"self-reported\">Self-reported").count(), 1);
+        assert!(page.contains("<span id=\"self-reported\" data-value=\"1\">"));
+    }
+
+    /// The course's findings are one table of their own, each with how many repositories it
+    /// affects.
+    #[test]
+    fn course_wide_findings_are_stated_once() {
+        let mut r = report(vec![row("a", Some(79)), row("b", Some(79))]);
+        let page = html(&r);
+        assert!(page.contains("No finding in the course's workflow is shared by the class."));
+        r.course_wide.push(crate::commands::grade::CourseFinding {
+            kind: "warning".into(),
+            code: "workflow-command-not-found".into(),
+            place: ".github/workflows/classroom.yml:34".into(),
+            message: "step \"softmax()\" runs `model_test.py::test_softmax`".into(),
+            hint: Some("write `command: pytest model_test.py::test_softmax`".into()),
+            repos: vec!["a".into(), "b".into()],
+        });
+        let page = html(&r);
+        assert_eq!(page.matches("<tr class=\"course-wide\"").count(), 1, "{page}");
+        assert!(page.contains(
+            "<tr class=\"course-wide\" data-code=\"workflow-command-not-found\" data-place=\".github/workflows/classroom.yml:34\" data-repos=\"2\">"
+        ));
     }
 
     #[test]

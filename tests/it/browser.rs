@@ -77,6 +77,8 @@ pub fn check_grade_page(page: &Path, report: &Value) {
     assert_eq!(value("ungraded"), (rows.len() - points.len()).to_string());
     let mean = points.iter().sum::<u64>() as f64 / points.len() as f64;
     assert_eq!(value("mean"), format!("{mean:.2}"));
+    let self_reported = rows.iter().filter(|r| r["source"] == "self-reported").count();
+    assert_eq!(value("self-reported"), self_reported.to_string());
 
     // The histogram: every graded repository in the bin its points fall in.
     let bins = tags(&dom, "<g class=\"bin\"");
@@ -111,11 +113,24 @@ pub fn check_grade_page(page: &Path, report: &Value) {
         assert_eq!(num(&f, "data-repos"), reached as u64, "{code}");
     }
 
+    // The course-wide findings: each once, with how many repositories it affects.
+    let course = report["course_wide"].as_array().unwrap();
+    let shown = tags(&dom, "<tr class=\"course-wide\"");
+    assert_eq!(shown.len(), course.len());
+    for (t, c) in shown.iter().zip(course) {
+        assert_eq!(
+            (t["data-code"].as_str(), t["data-place"].as_str()),
+            (c["code"].as_str().unwrap(), c["place"].as_str().unwrap())
+        );
+        assert_eq!(num(t, "data-repos"), c["repos"].as_array().unwrap().len() as u64);
+    }
+
     // One section per student, with its points and every piece of advice it was given.
     let sections = tags(&dom, "<section class=\"student\"");
     assert_eq!(sections.len(), rows.len());
     for (s, r) in sections.iter().zip(rows) {
         assert_eq!(s["data-repo"], r["repo"].as_str().unwrap());
+        assert_eq!(s["data-source"], r["source"].as_str().unwrap());
         assert_eq!(s["data-points"], r["points"].as_u64().map(|p| p.to_string()).unwrap_or_default());
     }
     let advice: usize = rows.iter().map(|r| r["advice"].as_array().unwrap().len()).sum();

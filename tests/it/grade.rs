@@ -240,7 +240,8 @@ fn hostile_submissions_are_rows_and_leave_the_others_alone() {
 
 /// Grading at scale: reports `fmtool score --format json` wrote in each repository (on its own CI
 /// runner) are rows as they are, beside repositories graded here; a file that is no such report
-/// is a row with that error.
+/// is a row with that error. Such rows are what the student says: the JSON, the CSV, the table
+/// and the page mark them self-reported, and the row graded here "graded".
 #[test]
 fn collected_score_reports_are_rows() {
     let python = require_workflow_python();
@@ -251,10 +252,33 @@ fn collected_score_reports_are_rows() {
     std::fs::write(&collected, &run.stdout).unwrap();
     let other = out.path().join("bob.json");
     std::fs::write(&other, "{\"hello\": 1}").unwrap();
-    let graded = fmtool(&["grade", collected.to_str().unwrap(), other.to_str().unwrap(), "--format", "json"]);
+    let (csv, page) = (out.path().join("class.csv"), out.path().join("page"));
+    let files = ["--csv", csv.to_str().unwrap(), "--report", page.to_str().unwrap()];
+    let mut args = vec!["grade", collected.to_str().unwrap(), other.to_str().unwrap(), repo.path().to_str().unwrap()];
+    args.extend(["--python", &python, "--format", "json"]);
+    let graded = fmtool(&[&args[..], &files].concat());
     assert_eq!(graded.code, 0, "{}", graded.stderr);
     let v = json_of(&graded);
     assert_eq!(crate::score::schema_errors("grade-report.schema.json", &v), Vec::<String>::new());
+    crate::browser::check_grade_page(&page.join("index.html"), &v);
+    let sources: Vec<(&str, &str)> = v["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["repo"].as_str().unwrap(), r["source"].as_str().unwrap()))
+        .collect();
+    let here = repo.path().to_str().unwrap();
+    assert!(sources.iter().all(|&(r, s)| (s == "graded") == (r == here)), "{sources:?}");
+    assert_eq!(sources.iter().filter(|(_, s)| *s == "self-reported").count(), 2, "{sources:?}");
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let column = header.iter().position(|h| *h == "source").expect("a source column");
+    let cells: Vec<String> = csv.lines().skip(1).map(|l| l.split(',').nth(column).unwrap().to_string()).collect();
+    let mut counted = cells.clone();
+    counted.sort();
+    assert_eq!(counted, ["graded", "self-reported", "self-reported"], "{csv}");
+    let table = fmtool(&[&args[..4], &["--python", &python]].concat());
+    assert!(table.stdout.lines().filter(|l| l.contains(" self-reported ")).count() == 2, "{}", table.stdout);
     let score: Value = serde_json::from_str(&run.stdout).unwrap();
     let rows = v["repos"].as_array().unwrap();
     let alice = rows.iter().find(|r| r["repo"].as_str().unwrap().contains("alice.json")).unwrap();
@@ -265,6 +289,87 @@ fn collected_score_reports_are_rows() {
     assert_eq!(alice["diagnosis"][0], score["grade"]["diagnosis"][0]["code"]);
     let bob = rows.iter().find(|r| r["repo"].as_str().unwrap().contains("bob.json")).unwrap();
     assert!(bob["error"].as_str().unwrap().contains("not a report of `fmtool score --format json`"), "{bob}");
+}
+
+/// The distributed workflow's two defects (the softmax step's command without `pytest`, the
+/// ">= 90" step running test_acc_80) are the course's: the report states them once, with how
+/// many repositories they affect, and leaves them out of each row's advice and first problem. A
+/// student who fixed the workflow has a file of their own; a finding that depends on a student's
+/// edited model_test.py stays with the students who have it (their classmates' identical
+/// workflows lack it); and a repository graded alone keeps every finding.
+#[test]
+fn course_wide_findings_are_stated_once_and_left_out_of_each_row() {
+    let python = require_workflow_python();
+    let class = tempdir();
+    for (name, case) in [
+        ("alice", "correct"),
+        ("bob", "correct"),
+        ("carol", "correct_fixed_workflow"),
+        ("dave", "edited_model_test"),
+        ("erin", "edited_model_test"),
+    ] {
+        copy_tree(student_repo(case).path(), &class.path().join(name));
+    }
+    let out = tempdir();
+    let page = out.path().join("page");
+    let grade = |what: &Path, extra: &[&str]| {
+        let mut args = vec!["grade", what.to_str().unwrap(), "--python", &python];
+        args.extend(extra);
+        fmtool(&args)
+    };
+    let run = grade(class.path(), &["--format", "json", "--report", page.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = json_of(&run);
+    assert_eq!(crate::score::schema_errors("grade-report.schema.json", &v), Vec::<String>::new());
+    crate::browser::check_grade_page(&page.join("index.html"), &v);
+    let name = |r: &Value| Path::new(r.as_str().unwrap()).file_name().unwrap().to_str().unwrap().to_string();
+    let course: Vec<(String, String, Vec<String>)> = v["course_wide"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let repos = c["repos"].as_array().unwrap().iter().map(name).collect();
+            (c["code"].as_str().unwrap().into(), c["place"].as_str().unwrap().into(), repos)
+        })
+        .collect();
+    let four: Vec<String> = ["alice", "bob", "dave", "erin"].map(String::from).to_vec();
+    assert_eq!(
+        course,
+        [
+            ("workflow-command-not-found".into(), ".github/workflows/classroom.yml:34".into(), four.clone()),
+            ("workflow-threshold-mismatch".into(), ".github/workflows/classroom.yml:88".into(), four)
+        ],
+        "{:#}",
+        v["course_wide"]
+    );
+    let row = |n: &str| v["repos"].as_array().unwrap().iter().find(|r| name(&r["repo"]) == n).unwrap().clone();
+    let codes = |n: &str| -> Vec<String> {
+        row(n)["advice"].as_array().unwrap().iter().map(|a| a["code"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(codes("alice"), Vec::<String>::new());
+    assert_eq!(row("alice")["first_finding"], Value::Null);
+    assert_eq!(row("alice")["check_warnings"], 2, "the counts are fmtool check's");
+    // test_acc_88 edited to assert 0.8: dave's and erin's own finding, at line 79.
+    assert_eq!(codes("dave"), ["workflow-threshold-mismatch"]);
+    let first = row("dave")["first_finding"].as_str().unwrap().to_string();
+    assert!(first.starts_with("workflow-threshold-mismatch: step \"Accuracy >= 88\""), "{first}");
+
+    // The table: the course-wide section, and each row's own first problem.
+    let table = grade(class.path(), &[]).stdout;
+    let line = |n: &str| table.lines().find(|l| l.contains(&format!("/{n} "))).unwrap_or_else(|| panic!("{table}"));
+    assert!(!line("alice").contains("workflow-"), "{table}");
+    assert!(line("dave").contains("Accuracy >= 88"), "{table}");
+    let section = table.split("course-wide").nth(1).unwrap_or_else(|| panic!("no course-wide section: {table}"));
+    assert!(
+        section.contains(".github/workflows/classroom.yml:34: warning[workflow-command-not-found] in 4 repositories"),
+        "{table}"
+    );
+
+    // Alone, a student's findings are their own.
+    let alone = json_of(&grade(&class.path().join("alice"), &["--format", "json"]));
+    assert_eq!(alone["course_wide"], Value::Array(vec![]));
+    let first = alone["repos"][0]["first_finding"].as_str().unwrap().to_string();
+    assert!(first.starts_with("workflow-command-not-found"), "{first}");
 }
 
 /// Ctrl-C while two repositories are graded at once kills both students' processes, removes both

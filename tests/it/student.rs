@@ -577,6 +577,50 @@ fn ground_truth_wrong_activations() {
     assert!(codes.iter().any(|c| c.starts_with("relu-")), "{codes:?}");
 }
 
+/// relu() and softmax() are the graded assignment: a student's hints say which property fails on
+/// which of the course's inputs, never the code that fixes it; `--solutions` (for teaching staff)
+/// shows the code. The TODO left, softmax over axis 1, softmax without the division, relu with
+/// np.max.
+#[test]
+fn hints_teach_relu_and_softmax_and_solutions_show_the_code() {
+    let python = require_workflow_python();
+    let cases: [(&str, &[&str], &str); 4] = [
+        (
+            "template_todo",
+            &[
+                "relu must map negative inputs to 0",
+                "relu(np.array([-2, -1, 0, 1, 2])) and expects 3, yours gives 0",
+                "softmax(np.array([2.0, 1.0, 0.1]))",
+                "[0, 1]",
+            ],
+            "return np.maximum(0, x)",
+        ),
+        ("softmax_axis1", &["np.array([2.0, 1.0, 0.1])", "no axis 1", "(1, 10) rows"], "axis=-1"),
+        ("softmax_exp_only", &["softmax(np.array([2.0, 1.0, 0.1]))", "sum to 1", "yours sum to"], "np.exp(...)"),
+        ("relu_np_max", &["negative values mapped to 0", "np.array([-2, -1, 0, 1, 2])"], "np.maximum(0, x)"),
+    ];
+    for (case, says, code) in cases {
+        let repo = student_repo(case);
+        let hints = |extra: &[&str]| -> String {
+            let mut args = vec!["score", "--format", "json", "--python", &python];
+            args.extend(extra);
+            let run = fmtool_in(repo.path(), &args);
+            let v: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{case}: {e}: {}", run.stderr));
+            let d = v["grade"]["diagnosis"].as_array().unwrap_or_else(|| panic!("{case}: no diagnosis: {v:#}"));
+            d.iter().map(|d| d["hint"].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>().join("\n")
+        };
+        let taught = hints(&[]);
+        for solution in ["np.maximum", "np.exp", "return", "keepdims", "axis="] {
+            assert!(!taught.contains(solution), "{case}: a hint hands out `{solution}`:\n{taught}");
+        }
+        for s in says {
+            assert!(taught.contains(s), "{case}: no hint says {s:?}:\n{taught}");
+        }
+        let solved = hints(&["--solutions"]);
+        assert!(solved.contains(code), "{case}: --solutions does not show `{code}`:\n{solved}");
+    }
+}
+
 /// Ctrl-C while the student's code runs kills its processes (they run in a process group of their
 /// own, which the terminal's SIGINT does not reach) and removes the temporary copy.
 #[cfg(unix)]
