@@ -135,7 +135,10 @@ pub fn check_grade_page(page: &Path, report: &Value) {
     }
     let advice: usize = rows.iter().map(|r| r["advice"].as_array().unwrap().len()).sum();
     assert!(advice > 0);
-    assert_eq!(dom.matches("<li class=\"").count(), advice);
+    // Each piece of advice, and each departure from the course's rules, is one item.
+    let departures: usize = rows.iter().map(|r| r["integrity"].as_array().unwrap().len()).sum();
+    assert_eq!(dom.matches("<li class=\"").count(), advice + departures);
+    assert_eq!(dom.matches("data-effect=\"").count(), departures);
 
     // It renders: a screenshot with the histogram's and the pass-rate bars' blue in it.
     let dir = tempfile::tempdir().unwrap();
