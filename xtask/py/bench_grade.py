@@ -92,9 +92,11 @@ def main(argv=None):
 
         # The real runs' cost: none, the audit sample, every repository.
         audits = []
-        for label, extra in [("`--audit 0`: fmtool's harness only", ["--audit", "0"]),
-                             ("default `--audit 0.1`: a random tenth also run as GitHub runs them", []),
-                             ("`--exact`: every repository also run as GitHub runs it", ["--exact"])]:
+        for label, extra in [
+            ("`--audit 0`: fmtool's harness only", ["--audit", "0"]),
+            ("default `--audit 0.1`: a random tenth also run as GitHub runs them", []),
+            ("`--exact`: every repository also run as GitHub runs it", ["--exact"]),
+        ]:
             t = time.perf_counter()
             out = subprocess.run(
                 [fmtool, "grade", os.path.join(tmp, "class"), "--python", PYTHON, "--format", "json", *extra],
