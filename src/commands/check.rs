@@ -192,9 +192,11 @@ fn student_repo_root(json: &Path) -> Option<PathBuf> {
 }
 
 /// The findings about a student repository itself: its workflow (steps that cannot run, thresholds
-/// that differ from their names, tests model_test.py lacks) and the imports of nn_predict.py that
-/// the grader does not have. File names are shown relative to the current folder.
+/// that differ from their names, tests model_test.py lacks), the imports of nn_predict.py that
+/// the grader does not have, and the paths on the student's computer that model_test.py and
+/// nn_predict.py name. File names are shown relative to the current folder.
 fn repo_findings(root: &Path) -> Vec<Finding> {
+    use crate::repo::paths::{self, Role};
     use crate::repo::{findings, lint, tests_py, workflow};
     let mut out = Vec::new();
     let workflows = match workflow::find_workflows(root) {
@@ -207,16 +209,27 @@ fn repo_findings(root: &Path) -> Vec<Finding> {
             Vec::new()
         }
     };
-    let model_test = std::fs::read_to_string(root.join("model_test.py")).ok().map(|t| tests_py::read_model_test(&t));
+    let model_test_text = std::fs::read_to_string(root.join("model_test.py")).ok();
+    let model_test = model_test_text.as_deref().map(tests_py::read_model_test);
     out.extend(findings::workflow_findings(root, &workflows, model_test.as_ref()));
-    if let Ok(text) = std::fs::read_to_string(root.join("nn_predict.py")) {
+    let nn_predict_text = std::fs::read_to_string(root.join("nn_predict.py")).ok();
+    if let Some(text) = &nn_predict_text {
         let available = if workflows.iter().any(|w| !w.steps.is_empty()) {
             lint::Available::from_repo(root, &workflows)
         } else {
             let course: Vec<String> = crate::autograde::COURSE_PACKAGES.iter().map(|s| s.to_string()).collect();
             lint::Available::new(&course, &lint::own_modules(root))
         };
-        out.extend(lint::lint_nn_predict("nn_predict.py", &text, &available));
+        out.extend(lint::lint_nn_predict("nn_predict.py", text, &available));
+    }
+    // Only a relative path is looked up in the repository (for the hint's path).
+    let in_repo = |rel: &str| Path::new(rel).is_relative() && root.join(rel).exists();
+    for (file, role, text) in
+        [("model_test.py", Role::ModelTest, &model_test_text), ("nn_predict.py", Role::NnPredict, &nn_predict_text)]
+    {
+        if let Some(text) = text {
+            out.extend(paths::runner_missing_paths(file, role, text, &in_repo));
+        }
     }
     shown_in(root, out)
 }
