@@ -457,6 +457,27 @@ mod tests {
         assert!(f[0].message.contains("Linux reads as part of a file name"), "{}", f[0].message);
     }
 
+    /// Student files need not parse: any mix of quotes, brackets, backslashes, headers and
+    /// non-ASCII text is read without a panic.
+    #[test]
+    fn odd_text_never_panics() {
+        const PIECES: &[&str] = &[
+            "'", "\"", "\\", "é", "→", "(", ")", "[", ":", "=", " ", "    ", "\n", "#", "def f", "if x", "try", "r'",
+            "f\"", "\"\"\"", "C:\\", "/home/a/", "~/", "np.load(", "W", "__main__", "{",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..40 {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                text.push_str(PIECES[(seed >> 33) as usize % PIECES.len()]);
+            }
+            for role in [Role::NnPredict, Role::ModelTest] {
+                let _ = runner_missing_paths("f.py", role, &text, &|_: &str| true);
+            }
+        }
+    }
+
     #[test]
     fn comments_docstrings_and_relative_paths_are_no_finding() {
         let text = "# W = np.load('/home/amy/w.npz')\n\"\"\"\nnp.load('/home/amy/w.npz')\n\"\"\"\nW = np.load('model/fashion_mnist.npz')  # was '/home/amy/w.npz'\n";
