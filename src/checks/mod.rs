@@ -243,6 +243,8 @@ codes! {
     WorkflowTimeout => "workflow-timeout",
     /// nn_predict.py imports a module the grader's runner does not have
     GraderMissingImport => "grader-missing-import",
+    /// model_test.py or nn_predict.py names a path on the student's computer (a Windows drive, a home folder, Colab's /content) that the grader's runner does not have
+    RunnerMissingPath => "runner-missing-path",
     /// a file the course distributes (model_test.py, utils/, the test set, the workflow) was changed
     CourseFileChanged => "course-file-changed",
     /// a file was added where the course's files are (utils/, .github/workflows/)

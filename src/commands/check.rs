@@ -65,21 +65,55 @@ fn keras_beside(p: &Path) -> Option<PathBuf> {
     KERAS_EXTS.iter().map(|e| p.with_extension(e)).find(|k| k.is_file())
 }
 
-/// Works out the models to check from the command line: directories, or files (`.json`, `.npz`,
-/// `.h5`, `.keras`) whose siblings complete the model. Fails (exit 2) on paths that do not exist.
-pub fn resolve(paths: &[PathBuf]) -> Result<Vec<Unit>> {
+/// What `fmtool check` looks at: models, and student repositories without a model yet (named by
+/// one of their files, as the pre-commit hook passes them), whose own files are still checked.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Targets {
+    pub units: Vec<Unit>,
+    pub repos: Vec<PathBuf>,
+}
+
+/// The model in a directory, if one of its files is there.
+fn dir_unit(p: &Path) -> Option<Unit> {
+    let (json, npz) = (p.join(JSON_NAME), p.join(NPZ_NAME));
+    let keras = keras_beside(&json);
+    (json.exists() || npz.exists() || keras.is_some()).then_some(Unit { json: Some(json), npz: Some(npz), keras })
+}
+
+/// The student repository a file belongs to, when it is one of the files there that decide the
+/// grade besides the model: `nn_predict.py`, `model_test.py`, `utils/*.py`, or a workflow
+/// (`.github/workflows/*.yml`). A commit that changes only one of them is checked too.
+fn repo_of_file(p: &Path) -> Option<PathBuf> {
+    let name = p.file_name()?.to_str()?;
+    let parent = p.parent()?;
+    let root = if name == "nn_predict.py" || name == crate::repo::findings::MODEL_TEST {
+        parent
+    } else if name.ends_with(".py") && parent.file_name().is_some_and(|d| d == "utils") {
+        parent.parent()?
+    } else if (name.ends_with(".yml") || name.ends_with(".yaml"))
+        && parent.ends_with(crate::repo::workflow::WORKFLOW_DIR)
+    {
+        parent.parent()?.parent()?
+    } else {
+        return None;
+    };
+    Some(root.to_path_buf())
+}
+
+/// Works out what to check from the command line: directories, model files (`.json`, `.npz`,
+/// `.h5`, `.keras`) whose siblings complete the model, and a student repository's own files,
+/// which stand for the repository's model (`model/`) and the repository itself. Fails (exit 2) on
+/// paths that do not exist.
+pub fn resolve(paths: &[PathBuf]) -> Result<Targets> {
     let default = [PathBuf::from("model")];
     let paths = if paths.is_empty() { &default[..] } else { paths };
-    let mut units: Vec<Unit> = Vec::new();
+    let mut targets = Targets::default();
     for p in paths {
         let unit = if p.is_dir() {
-            let (json, npz) = (p.join(JSON_NAME), p.join(NPZ_NAME));
-            let keras = keras_beside(&json);
-            if !json.exists() && !npz.exists() && keras.is_none() {
-                return Err(err!("{} holds no model: neither {JSON_NAME} nor {NPZ_NAME} is there", p.display())
-                    .with_hint("pass the directory the course notebook exported into, or convert a Keras file first: fmtool convert model.h5"));
-            }
-            Unit { json: Some(json), npz: Some(npz), keras }
+            dir_unit(p).ok_or_else(|| {
+                err!("{} holds no model: neither {JSON_NAME} nor {NPZ_NAME} is there", p.display())
+                    .with_hint("pass the directory the course notebook exported into, or convert a Keras file first: fmtool convert model.h5")
+            })?
         } else if !p.exists() {
             let what = if p.extension().is_some() { "file" } else { "model directory" };
             return Err(err!("{what} {} does not exist", p.display()).with_hint(
@@ -102,25 +136,36 @@ pub fn resolve(paths: &[PathBuf]) -> Result<Vec<Unit>> {
                         Unit { json: None, npz: None, keras: Some(p.clone()) }
                     }
                 }
-                _ => {
-                    return Err(err!(
-                        "{}: fmtool checks .json, .npz, .h5 and .keras files and model directories",
-                        p.display()
-                    ));
-                }
+                _ => match repo_of_file(p) {
+                    Some(root) => match dir_unit(&root.join("model")) {
+                        Some(unit) => unit,
+                        None => {
+                            if !targets.repos.contains(&root) {
+                                targets.repos.push(root);
+                            }
+                            continue;
+                        }
+                    },
+                    None => {
+                        return Err(err!(
+                            "{}: fmtool checks .json, .npz, .h5 and .keras files, model directories, and a student repository's nn_predict.py, model_test.py, utils/*.py and .github/workflows files",
+                            p.display()
+                        ));
+                    }
+                },
             }
         };
         // One model given by several of its files (as pre-commit passes them) is checked once.
-        match units.iter_mut().find(|u| same_model(u, &unit)) {
+        match targets.units.iter_mut().find(|u| same_model(u, &unit)) {
             Some(u) => {
                 if u.keras.is_none() {
                     u.keras = unit.keras;
                 }
             }
-            None => units.push(unit),
+            None => targets.units.push(unit),
         }
     }
-    Ok(units)
+    Ok(targets)
 }
 
 fn same_model(a: &Unit, b: &Unit) -> bool {
@@ -138,7 +183,7 @@ fn normalize(p: &Path) -> PathBuf {
 
 pub fn run(args: &CheckArgs) -> Result<CheckReport> {
     let start = Instant::now();
-    let units = resolve(&args.paths)?;
+    let Targets { units, repos } = resolve(&args.paths)?;
     let mut report = CheckReport {
         grader: args.grader,
         checked: Vec::new(),
@@ -159,10 +204,10 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
         Some(dir) => crate::repo::course::Course::from_dir(dir)?,
         None => crate::repo::course::Course::embedded(),
     };
-    for unit in &units {
-        if let Some(root) = unit.json.as_deref().and_then(student_repo_root)
-            && !roots.contains(&root)
-        {
+    let model_repos = units.iter().filter_map(|u| u.json.as_deref().and_then(student_repo_root));
+    let other_repos = repos.iter().filter_map(|r| std::fs::canonicalize(shown_dir(r)).ok());
+    for root in model_repos.chain(other_repos) {
+        if !roots.contains(&root) {
             report.findings.extend(repo_findings(&root));
             if !args.no_integrity {
                 let departures = crate::repo::rules::departures(&root, &course);
@@ -180,11 +225,15 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
     Ok(report)
 }
 
+/// `.` for the empty path of a file's folder (`nn_predict.py`'s parent).
+fn shown_dir(dir: &Path) -> &Path {
+    if dir.as_os_str().is_empty() { Path::new(".") } else { dir }
+}
+
 /// The student repository a model belongs to: the folder above the model's folder, when it holds
 /// `nn_predict.py`, `model_test.py` or a `.github/workflows` folder.
 fn student_repo_root(json: &Path) -> Option<PathBuf> {
-    let dir = json.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let root = std::fs::canonicalize(dir).ok()?.parent()?.to_path_buf();
+    let root = std::fs::canonicalize(shown_dir(json.parent()?)).ok()?.parent()?.to_path_buf();
     let is_repo = root.join("nn_predict.py").is_file()
         || root.join("model_test.py").is_file()
         || root.join(crate::repo::workflow::WORKFLOW_DIR).is_dir();
@@ -192,9 +241,11 @@ fn student_repo_root(json: &Path) -> Option<PathBuf> {
 }
 
 /// The findings about a student repository itself: its workflow (steps that cannot run, thresholds
-/// that differ from their names, tests model_test.py lacks) and the imports of nn_predict.py that
-/// the grader does not have. File names are shown relative to the current folder.
+/// that differ from their names, tests model_test.py lacks), the imports of nn_predict.py that
+/// the grader does not have, and the paths on the student's computer that model_test.py and
+/// nn_predict.py name. File names are shown relative to the current folder.
 fn repo_findings(root: &Path) -> Vec<Finding> {
+    use crate::repo::paths::{self, Role};
     use crate::repo::{findings, lint, tests_py, workflow};
     let mut out = Vec::new();
     let workflows = match workflow::find_workflows(root) {
@@ -207,16 +258,27 @@ fn repo_findings(root: &Path) -> Vec<Finding> {
             Vec::new()
         }
     };
-    let model_test = std::fs::read_to_string(root.join("model_test.py")).ok().map(|t| tests_py::read_model_test(&t));
+    let model_test_text = std::fs::read_to_string(root.join("model_test.py")).ok();
+    let model_test = model_test_text.as_deref().map(tests_py::read_model_test);
     out.extend(findings::workflow_findings(root, &workflows, model_test.as_ref()));
-    if let Ok(text) = std::fs::read_to_string(root.join("nn_predict.py")) {
+    let nn_predict_text = std::fs::read_to_string(root.join("nn_predict.py")).ok();
+    if let Some(text) = &nn_predict_text {
         let available = if workflows.iter().any(|w| !w.steps.is_empty()) {
             lint::Available::from_repo(root, &workflows)
         } else {
             let course: Vec<String> = crate::autograde::COURSE_PACKAGES.iter().map(|s| s.to_string()).collect();
             lint::Available::new(&course, &lint::own_modules(root))
         };
-        out.extend(lint::lint_nn_predict("nn_predict.py", &text, &available));
+        out.extend(lint::lint_nn_predict("nn_predict.py", text, &available));
+    }
+    // Only a relative path is looked up in the repository (for the hint's path).
+    let in_repo = |rel: &str| Path::new(rel).is_relative() && root.join(rel).exists();
+    for (file, role, text) in
+        [("model_test.py", Role::ModelTest, &model_test_text), ("nn_predict.py", Role::NnPredict, &nn_predict_text)]
+    {
+        if let Some(text) = text {
+            out.extend(paths::runner_missing_paths(file, role, text, &in_repo));
+        }
     }
     shown_in(root, out)
 }
@@ -416,16 +478,53 @@ mod tests {
         for f in ["fashion_mnist.json", "fashion_mnist.npz", "fashion_mnist.h5", "other.keras"] {
             std::fs::write(d.join(f), b"x").unwrap();
         }
-        let units =
-            resolve(&[d.join("fashion_mnist.npz"), d.join("fashion_mnist.json"), d.join("fashion_mnist.h5")]).unwrap();
+        let units = resolve(&[d.join("fashion_mnist.npz"), d.join("fashion_mnist.json"), d.join("fashion_mnist.h5")])
+            .unwrap()
+            .units;
         assert_eq!(units.len(), 1);
         assert_eq!(units[0].json.as_deref(), Some(d.join("fashion_mnist.json").as_path()));
         assert_eq!(units[0].keras.as_deref(), Some(d.join("fashion_mnist.h5").as_path()));
         // A directory finds the same files.
-        assert_eq!(resolve(&[d.to_path_buf()]).unwrap(), units);
+        assert_eq!(resolve(&[d.to_path_buf()]).unwrap().units, units);
         // A Keras file without an export beside it is checked on its own.
-        let alone = resolve(&[d.join("other.keras")]).unwrap();
+        let alone = resolve(&[d.join("other.keras")]).unwrap().units;
         assert_eq!(alone, vec![Unit { json: None, npz: None, keras: Some(d.join("other.keras")) }]);
+    }
+
+    /// The pre-commit hooks pass a student repository's own files too: each stands for the
+    /// repository's model, or, without one, for the repository alone.
+    #[test]
+    fn repository_files_stand_for_their_model_and_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for f in
+            ["nn_predict.py", "model_test.py", "utils/mnist_reader.py", ".github/workflows/classroom.yml", "README.md"]
+        {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let files: Vec<PathBuf> =
+            ["nn_predict.py", "model_test.py", "utils/mnist_reader.py", ".github/workflows/classroom.yml"]
+                .iter()
+                .map(|f| root.join(f))
+                .collect();
+        assert_eq!(resolve(&files).unwrap(), Targets { units: vec![], repos: vec![root.to_path_buf()] });
+        std::fs::create_dir(root.join("model")).unwrap();
+        std::fs::write(root.join("model/fashion_mnist.json"), "[]").unwrap();
+        let model = resolve(&[root.join("model")]).unwrap();
+        assert_eq!(resolve(&files).unwrap(), model);
+        // One model, however many of its repository's files are given.
+        let mut both = files.clone();
+        both.push(root.join("model/fashion_mnist.json"));
+        assert_eq!(resolve(&both).unwrap().units.len(), 1);
+        // Other files of the repository are no target.
+        let e = resolve(&[root.join("README.md")]).unwrap_err();
+        assert!(e.message.contains("nn_predict.py, model_test.py, utils/*.py"), "{}", e.message);
+        assert_eq!(repo_of_file(Path::new("nn_predict.py")), Some(PathBuf::new()));
+        assert_eq!(repo_of_file(Path::new("hw/utils/x.py")), Some(PathBuf::from("hw")));
+        assert_eq!(repo_of_file(Path::new("workflows/x.yml")), None);
+        assert_eq!(repo_of_file(Path::new("lib/x.py")), None);
     }
 
     #[test]

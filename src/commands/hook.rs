@@ -1,6 +1,7 @@
 //! `fmtool hook install`: writes the repository's `pre-commit` hook, a POSIX shell script that runs
-//! `fmtool check` (and optionally `fmtool score --min-accuracy`) on the staged model files, for
-//! users without the pre-commit framework (whose hooks are in `.pre-commit-hooks.yaml`).
+//! `fmtool check` (and optionally `fmtool score --min-accuracy`) when a commit stages a file that
+//! decides the grade, for users without the pre-commit framework (whose hooks are in
+//! `.pre-commit-hooks.yaml`).
 
 use crate::cli::HookInstallArgs;
 use crate::err;
@@ -10,13 +11,17 @@ use std::path::{Path, PathBuf};
 /// A line every hook fmtool writes contains, to recognise it later.
 pub const MARKER: &str = "written by `fmtool hook install`";
 
-/// The model files the hook looks at, as an extended regular expression (as in `.pre-commit-hooks.yaml`).
-pub const FILES_REGEX: &str = r"(^|/)fashion_mnist\.(json|npz|h5)$|\.keras$";
+/// The files whose change the hooks check, as a Python regular expression (the `files:` of
+/// `.pre-commit-hooks.yaml` and `hooks/pre-commit-wheel.yaml`, which a test keeps equal): the
+/// model, and the student repository's files that decide the grade besides it (nn_predict.py,
+/// model_test.py, utils/, the workflows).
+pub const FILES_REGEX: &str = r"(^|/)fashion_mnist\.(json|npz|h5)$|\.keras$|(^|/)(nn_predict|model_test)\.py$|(^|/)utils/[^/]+\.py$|^\.github/workflows/[^/]+\.ya?ml$";
 
 /// The same files as git pathspecs, which the hook hands to `git diff -z` (no regex over a
 /// newline-separated list, which a file name with a newline would break).
-pub const PATHSPECS: &str =
-    "':(glob)**/fashion_mnist.json' ':(glob)**/fashion_mnist.npz' ':(glob)**/fashion_mnist.h5' ':(glob)**/*.keras'";
+pub const PATHSPECS: &str = "':(glob)**/fashion_mnist.json' ':(glob)**/fashion_mnist.npz' ':(glob)**/fashion_mnist.h5' ':(glob)**/*.keras' \
+':(glob)**/nn_predict.py' ':(glob)**/model_test.py' ':(glob)**/utils/*.py' \
+':(glob).github/workflows/*.yml' ':(glob).github/workflows/*.yaml'";
 
 #[derive(Debug, serde::Serialize)]
 pub struct HookReport {
@@ -43,9 +48,11 @@ pub fn script(min_accuracy: Option<f64>, fallback: Option<&str>) -> String {
     format!(
         r#"#!/bin/sh
 # fmtool pre-commit hook, {MARKER} (fmtool {version}).
-# Runs `fmtool check` on the model files a commit stages (fashion_mnist.json, .npz, .h5 and
-# .keras files), as they will be committed, and `fmtool score --min-accuracy` when set below.
-# Skip it once with `git commit --no-verify`; remove this file to turn it off.
+# Runs `fmtool check` when a commit stages a file that decides the grade (the model's
+# fashion_mnist.json, .npz, .h5 and .keras files; nn_predict.py, model_test.py, utils/*.py and the
+# workflows in .github/workflows), on the repository as it will be committed, and `fmtool score
+# --min-accuracy` when set below. Skip it once with `git commit --no-verify`; remove this file to
+# turn it off.
 min_accuracy='{min}'
 fallback={fallback}
 
@@ -56,7 +63,7 @@ trap 'exit 130' HUP INT TERM
 
 # File names travel NUL-separated (-z) from git to fmtool, never through a shell variable, so a
 # name with a quote, a backslash, a tab or a newline is checked like any other; git's pathspecs
-# pick the model files; `--` keeps a folder named -x or --format=json a path.
+# pick the files; `--` keeps a folder named -x or --format=json a path.
 git diff --cached --name-only -z --diff-filter=ACMR -- {PATHSPECS} >"$tmp/.staged" || exit 1
 [ -s "$tmp/.staged" ] || exit 0
 
@@ -69,7 +76,7 @@ else
     fmtool=$fallback
 fi
 if [ -z "$fmtool" ] || ! command -v "$fmtool" >/dev/null 2>&1; then
-    echo "pre-commit: model files are staged, but fmtool${{FMTOOL:+ ($FMTOOL)}} is not installed, so they were not checked:" >&2
+    echo "pre-commit: files that decide your grade are staged, but fmtool${{FMTOOL:+ ($FMTOOL)}} is not installed, so they were not checked:" >&2
     tr '\000' '\n' <"$tmp/.staged" | sed 's/^/    /' >&2
     echo "Install fmtool: cargo install --path <your fmtool checkout>  (puts fmtool in ~/.cargo/bin; make sure that is on PATH)," >&2
     echo "or set FMTOOL=/path/to/fmtool. To commit without the check once: git commit --no-verify" >&2
@@ -77,29 +84,39 @@ if [ -z "$fmtool" ] || ! command -v "$fmtool" >/dev/null 2>&1; then
 fi
 case $fmtool in /*) ;; *) fmtool=$(command -v "$fmtool") ;; esac
 
-# A commit holds the index, not the working tree: check the staged files together with the
-# other model files (fashion_mnist.json/.npz/.h5) as the index has them.
-{{ git ls-files -z -- {PATHSPECS}; cat "$tmp/.staged"; }} | git checkout-index -z --stdin --force --prefix="$tmp/" || exit 1
+# A commit holds the index, not the working tree: check the whole repository as the index has
+# it (the model with its other files, nn_predict.py with the model and the workflow), in a
+# folder of its own beside the hook's files.
+git checkout-index --all --force --prefix="$tmp/index/" || exit 1
 
 status=0
-(cd "$tmp" && xargs -0 "$fmtool" check -- <"$tmp/.staged") || status=1
+(cd "$tmp/index" && xargs -0 "$fmtool" check -- <"$tmp/.staged") || status=1
 
+# Each staged file's model, scored once: its own folder, or the model/ of its repository.
 if [ -n "$min_accuracy" ]; then
-    git diff --cached --name-only -z --diff-filter=ACMR -- ':(glob)**/fashion_mnist.json' ':(glob)**/fashion_mnist.npz' |
-        xargs -0 -n1 sh -c '
+    xargs -0 -n1 sh -c '
             tmp=$1 fmtool=$2 min=$3 f=$4
-            case $f in */*) d=${{f%/*}} ;; *) d=. ;; esac
+            case $f in
+                *.h5|*.keras) exit 0 ;;
+                */fashion_mnist.json|*/fashion_mnist.npz) d=${{f%/*}} ;;
+                fashion_mnist.json|fashion_mnist.npz) d=. ;;
+                .github/workflows/*|utils/*) d=model ;;
+                */utils/*) d=${{f%/utils/*}}/model ;;
+                */*) d=${{f%/*}}/model ;;
+                *) d=model ;;
+            esac
+            [ -d "$tmp/index/$d" ] || exit 0
             mkdir "$tmp/.seen-$(printf "%s" "$d" | cksum | cut -d" " -f1)" 2>/dev/null || exit 0
-            if (cd "$tmp" && "$fmtool" score --min-accuracy "$min" "--model=$d" >"$tmp/.score" 2>&1); then
+            if (cd "$tmp/index" && "$fmtool" score --min-accuracy "$min" "--model=$d" >"$tmp/.score" 2>&1); then
                 grep "^accuracy" "$tmp/.score" | while IFS= read -r line; do printf "%s: %s\n" "$d" "$line"; done
             else
                 cat "$tmp/.score" >&2
                 exit 1
-            fi' sh "$tmp" "$fmtool" "$min_accuracy" || status=1
+            fi' sh "$tmp" "$fmtool" "$min_accuracy" <"$tmp/.staged" || status=1
 fi
 
 if [ "$status" -ne 0 ]; then
-    echo "pre-commit: fmtool found problems in the staged model; fix them and stage again (or commit with --no-verify)." >&2
+    echo "pre-commit: fmtool found problems in the staged files; fix them and stage again (or commit with --no-verify)." >&2
 fi
 exit $status
 "#

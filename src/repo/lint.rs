@@ -2,6 +2,7 @@
 //! have. The runner has Python's standard library, what the workflow's setup-commands pip-install
 //! (with their dependencies) and the repo's own modules; nothing else (no tensorflow, no keras).
 
+use super::pysrc::{Block, code_lines, function_of};
 use super::stdlib::is_stdlib;
 use super::workflow::{Setup, Workflow, interpret_setup};
 use crate::checks::Code;
@@ -126,8 +127,8 @@ pub fn own_modules(repo_root: &Path) -> Vec<String> {
     out
 }
 
-/// The functions the grader's tests call: an import failing inside them costs points.
-const GRADED_FUNCTIONS: &[&str] = &["relu", "softmax", "nn_inference"];
+/// The functions of nn_predict.py the grader's tests call: an import failing inside them costs points.
+pub const GRADED_FUNCTIONS: &[&str] = &["relu", "softmax", "nn_inference"];
 
 /// One `import` statement's modules, or `None` when the line is no import.
 fn imported_modules(code: &str) -> Option<Vec<String>> {
@@ -153,20 +154,12 @@ fn imported_modules(code: &str) -> Option<Vec<String>> {
     None
 }
 
-#[derive(Debug, PartialEq)]
-enum Block {
-    Def(String),
-    /// `try:` / `except ...:`: an ImportError there may be caught.
-    Guard,
-    Other,
-}
-
 /// Findings for imports in `nn_predict.py` that fail on the grader's runner. `path_for_messages`
-/// is how the file is named (`nn_predict.py`).
+/// is how the file is named (`nn_predict.py`). An import inside `try:`/`except:` is left alone (its
+/// ImportError may be caught), and one under `if __name__ == "__main__":` is only a warning (pytest
+/// never runs that block).
 pub fn lint_nn_predict(path_for_messages: &str, text: &str, available: &Available) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut blocks: Vec<(usize, Block)> = Vec::new();
-    let mut docstrings = super::pysrc::Docstrings::default();
     let has_list = if available.packages.is_empty() {
         "only Python's standard library and the repo's own modules".to_string()
     } else {
@@ -175,61 +168,32 @@ pub fn lint_nn_predict(path_for_messages: &str, text: &str, available: &Availabl
             available.packages.join(", ")
         )
     };
-    for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
-        if docstrings.inside(raw) {
-            continue;
-        }
-        let code = raw.split('#').next().unwrap_or("");
-        let trimmed = code.trim();
-        if trimmed.is_empty() {
-            continue;
-        }
-        let indent = code.len() - code.trim_start().len();
-        while blocks.last().is_some_and(|(ind, _)| *ind >= indent) {
-            blocks.pop();
-        }
-        // `try: import x` on one line is guarded too.
-        let (opener, stmt) = match trimmed.split_once(':') {
-            Some((head, tail)) if matches!(head.split_whitespace().next(), Some("try" | "except")) => {
-                (Some(Block::Guard), tail.trim())
-            }
-            _ => (None, trimmed),
+    for line in code_lines(text) {
+        // `try: import x` on one line is guarded too; any other header holds no import.
+        let (stmt, blocks) = match (&line.opens, line.body_at) {
+            (None, _) => (line.code, line.blocks.clone()),
+            (Some(_), Some(at)) => (&line.code[at..], line.blocks_at(at)),
+            (Some(_), None) => continue,
         };
-        if let Some(b) = opener {
-            blocks.push((indent, b));
-        } else if trimmed.ends_with(':') {
-            let first = trimmed.split_whitespace().next().unwrap_or("");
-            let block = match first {
-                "def" | "async" => {
-                    let rest = trimmed.trim_start_matches("async").trim_start().trim_start_matches("def").trim_start();
-                    Block::Def(
-                        rest.split(|c: char| !(c.is_alphanumeric() || c == '_')).next().unwrap_or("").to_string(),
-                    )
-                }
-                "try" | "except" => Block::Guard,
-                _ => Block::Other,
-            };
-            blocks.push((indent, block));
-            continue;
-        }
         let Some(mods) = imported_modules(stmt) else { continue };
-        if blocks.iter().any(|(_, b)| *b == Block::Guard) {
+        if blocks.iter().any(|b| matches!(b, Block::Try | Block::Except)) {
             continue;
         }
-        let function = blocks.iter().rev().find_map(|(_, b)| match b {
-            Block::Def(n) => Some(n.clone()),
-            _ => None,
-        });
+        let main = blocks.contains(&Block::Main);
+        let function = function_of(&blocks).0;
         for m in mods.iter().filter(|m| !available.has(m)) {
             let top = m.split('.').next().unwrap_or(m);
             let stmt_shown = stmt.trim();
-            let (severity, effect) = match &function {
+            let (severity, effect) = match function {
+                _ if main => (
+                    Severity::Warning,
+                    "inside `if __name__ == \"__main__\":`, which the grader's tests never run: only `python nn_predict.py` needs it".to_string(),
+                ),
                 None => (
                     Severity::Error,
                     "so `from nn_predict import ...` in model_test.py fails and every test gives 0 points".to_string(),
                 ),
-                Some(f) if GRADED_FUNCTIONS.contains(&f.as_str()) => (
+                Some(f) if GRADED_FUNCTIONS.contains(&f) => (
                     Severity::Error,
                     format!("so {f}() fails with ModuleNotFoundError whenever the grader's tests call it"),
                 ),
@@ -240,7 +204,7 @@ pub fn lint_nn_predict(path_for_messages: &str, text: &str, available: &Availabl
             out.push(
                 Finding::new(Code::GraderMissingImport,
                     severity,
-                    Location::line(path_for_messages, line_no),
+                    Location::line(path_for_messages, line.number),
                     format!("`{stmt_shown}`: the grader's runner has no module {top} (it has {has_list}), {effect}"),
                 )
                 .hint(format!(
@@ -296,7 +260,7 @@ mod tests {
 
     #[test]
     fn tensorflow_imports_at_module_level_and_inside_functions() {
-        let text = "import numpy as np\nimport tensorflow as tf\nfrom keras.models import load_model\n\"\"\"\nimport torch\n\"\"\"\ntry:\n    import scipy\nexcept ImportError:\n    import sklearn\n\ndef nn_inference(model_arch, weights, data):\n    import cv2  # comment\n    return data\n\ndef plot(x):\n    if x:\n        from matplotlib import pyplot as plt\n    return x\nimport os, PIL.Image as im\nfrom . import helpers\n";
+        let text = "import numpy as np\nimport tensorflow as tf\nfrom keras.models import load_model\n\"\"\"\nimport torch\n\"\"\"\ntry:\n    import scipy\nexcept ImportError:\n    import sklearn\n\ndef nn_inference(model_arch, weights, data):\n    import cv2  # comment\n    return data\n\ndef plot(x):\n    if x:\n        from matplotlib import pyplot as plt\n    return x\nimport os, PIL.Image as im\nfrom . import helpers\nif __name__ == \"__main__\":\n    import matplotlib.pyplot as plt\n";
         let f = lint_nn_predict("nn_predict.py", text, &course());
         let got: Vec<(usize, Severity, bool)> = f
             .iter()
@@ -309,7 +273,8 @@ mod tests {
                 (3, Severity::Error, false),
                 (13, Severity::Error, true),
                 (18, Severity::Warning, true),
-                (20, Severity::Error, false)
+                (20, Severity::Error, false),
+                (23, Severity::Warning, true)
             ],
             "{f:#?}"
         );
@@ -321,6 +286,8 @@ mod tests {
         assert!(f[0].message.contains("pytest, pandas, argparse"), "{}", f[0].message);
         assert!(f[2].message.contains("nn_inference()"), "{}", f[2].message);
         assert!(f[3].message.contains("when plot() runs"), "{}", f[3].message);
+        // pytest never runs `if __name__ == "__main__":`, so an import there does not cost points.
+        assert!(f[5].message.contains("__main__") && f[5].message.contains("never run"), "{}", f[5].message);
         assert!(f.iter().all(|f| f.code == "grader-missing-import" && f.hint.is_some()));
     }
 

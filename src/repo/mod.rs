@@ -1,12 +1,14 @@
 //! A student repository as the course's grader sees it: the workflow that awards the points
-//! (`.github/workflows/*.yml`), the tests it runs (`model_test.py`), and a static lint of the
-//! student's `nn_predict.py`. Pure: it reads files but never runs anything.
+//! (`.github/workflows/*.yml`), the tests it runs (`model_test.py`), and static lints of the
+//! student's `nn_predict.py` (imports) and of both files (paths the runner lacks). Pure: it reads
+//! files but never runs anything.
 
 pub mod course;
 pub mod findings;
 pub mod gaming;
 pub mod integrity;
 pub mod lint;
+pub mod paths;
 pub mod pysrc;
 pub mod rules;
 pub mod stdlib;

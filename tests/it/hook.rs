@@ -221,6 +221,147 @@ fn a_foreign_hook_is_kept_without_force() {
     }
 }
 
+/// A student's repository (the `correct` case: the course's files, a good model) committed in
+/// git, for the commits the hook judges.
+fn student_git_repo() -> tempfile::TempDir {
+    let repo = crate::student::student_repo("correct");
+    assert!(git(repo.path(), &["init", "-q"]).status.success());
+    repo
+}
+
+/// One commit a student makes: the file it changes, the change, whether the hook must run
+/// `fmtool check` on it and whether it must be refused, with what the output then shows.
+struct Commit {
+    file: &'static str,
+    change: fn(&str) -> String,
+    checked: bool,
+    refused: Option<&'static str>,
+}
+
+/// A commit that changes only nn_predict.py, model_test.py, utils/ or the workflow is checked (and
+/// refused when the grader would fail it); one that changes only README.md is not.
+const COMMITS: &[Commit] = &[
+    Commit {
+        file: "nn_predict.py",
+        change: |t| {
+            t.replace(
+                "    return nn_forward_h5(model_arch, weights, data)",
+                "    weights = np.load('/home/amy/hw/model/fashion_mnist.npz')\n    return nn_forward_h5(model_arch, weights, data)",
+            )
+        },
+        checked: true,
+        refused: Some("error[runner-missing-path]"),
+    },
+    Commit {
+        file: ".github/workflows/classroom.yml",
+        change: |t| t.replace("pytest model_test.py::test_relu", "pytest model_test.py::test_relu_twice"),
+        checked: true,
+        refused: Some("error[workflow-unknown-test]"),
+    },
+    Commit {
+        file: "model_test.py",
+        change: |t| {
+            t.replace("YOUR_MODEL_PATH = 'model/fashion_mnist'", r"YOUR_MODEL_PATH = r'C:\hw\model\fashion_mnist'")
+        },
+        checked: true,
+        refused: Some("error[runner-missing-path]"),
+    },
+    Commit { file: "utils/mnist_reader.py", change: |t| format!("{t}\n# read once\n"), checked: true, refused: None },
+    Commit { file: "README.md", change: |_| "notes\n".into(), checked: false, refused: None },
+];
+
+/// Makes each commit of [`COMMITS`] in `repo` (whose hook is installed; `env` for git) and checks
+/// what the hook did; `ran` says whether a commit's output shows that the check ran.
+fn each_commit_is_judged(repo: &Path, env: &[(&str, &str)], ran: impl Fn(&str) -> bool) {
+    let mut failures = Vec::new();
+    for c in COMMITS {
+        let path = repo.join(c.file);
+        let before = std::fs::read_to_string(&path).unwrap_or_default();
+        let after = (c.change)(&before);
+        assert_ne!(before, after, "{}: the change must change the file", c.file);
+        std::fs::write(&path, after).unwrap();
+        git(repo, &["add", c.file]);
+        let commit = git_env(repo, &["commit", "-q", "-m", c.file], env);
+        let out = text(&commit);
+        if ran(&out) != c.checked {
+            failures.push(format!("{}: the check ran: {}, expected {}\n{out}", c.file, ran(&out), c.checked));
+        }
+        match c.refused {
+            Some(finding) if commit.status.success() || !out.contains(finding) => {
+                failures.push(format!("{}: not refused with {finding}\n{out}", c.file))
+            }
+            None if !commit.status.success() => failures.push(format!("{}: refused\n{out}", c.file)),
+            _ => {}
+        }
+        // Back to the last commit that went through.
+        git(repo, &["reset", "-q", "--hard"]);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn installed_hook_checks_commits_of_the_files_that_decide_the_grade() {
+    let repo = student_git_repo();
+    git(repo.path(), &["add", "."]);
+    assert!(git(repo.path(), &["commit", "-q", "-m", "course"]).status.success());
+    assert_eq!(fmtool(&["hook", "install", "--repo", repo.path().to_str().unwrap()]).code, 0);
+    each_commit_is_judged(repo.path(), &[], |out| out.contains("checked model/fashion_mnist.json"));
+}
+
+/// The real pre-commit framework, with the hooks' `files:` pattern (FILES_REGEX, which both hook
+/// files use) and `fmtool check` from this build: it decides which commits are checked.
+#[test]
+fn pre_commit_framework_checks_commits_of_the_files_that_decide_the_grade() {
+    let pre_commit = std::env::var("FMTOOL_PYTHON")
+        .ok()
+        .and_then(|py| Path::new(&py).parent().map(|bin| bin.join("pre-commit")))
+        .filter(|p| p.is_file())
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "pre-commit".into());
+    let ok = Command::new(&pre_commit).arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(ok, "this test drives the real pre-commit framework: pip install pre-commit (cargo xtask test does)");
+    let repo = student_git_repo();
+    let config = format!(
+        "repos:\n- repo: local\n  hooks:\n  - id: fmtool-check\n    name: fmtool check\n    entry: fmtool check\n    language: system\n    files: '{}'\n    pass_filenames: true\n",
+        fmtool::commands::hook::FILES_REGEX
+    );
+    std::fs::write(repo.path().join(".pre-commit-config.yaml"), config).unwrap();
+    git(repo.path(), &["add", "."]);
+    assert!(git(repo.path(), &["commit", "-q", "-m", "course"]).status.success());
+    let home = tempdir();
+    let home_s = home.path().to_str().unwrap();
+    let install = Command::new(&pre_commit)
+        .arg("install")
+        .current_dir(repo.path())
+        .env("PRE_COMMIT_HOME", home_s)
+        .output()
+        .unwrap();
+    assert!(install.status.success(), "{}", text(&install));
+    // pre-commit prints `fmtool check....Passed` (or Failed) for a hook it runs, and
+    // `...(no files to check)Skipped` for one whose files the commit does not touch.
+    each_commit_is_judged(repo.path(), &[("PRE_COMMIT_HOME", home_s)], |out| {
+        out.contains("fmtool check") && !out.contains("Skipped")
+    });
+}
+
+/// Both hook files run fmtool check on the same files as `fmtool hook install`'s hook.
+#[test]
+fn both_hook_files_match_the_files_that_decide_the_grade() {
+    for file in [".pre-commit-hooks.yaml", "hooks/pre-commit-wheel.yaml"] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        // The hook's own lines: from its `- id:` (not a comment's) to the next hook's.
+        let files = text
+            .lines()
+            .map(str::trim)
+            .skip_while(|l| *l != "- id: fmtool-check")
+            .skip(1)
+            .take_while(|l| !l.starts_with("- id:"))
+            .find_map(|l| l.strip_prefix("files: "))
+            .unwrap_or_else(|| panic!("{file}: no files: in its fmtool-check hook"));
+        assert_eq!(files, fmtool::commands::hook::FILES_REGEX, "{file}");
+    }
+}
+
 /// `target/pre-commit-build`, beside the test binaries.
 fn pre_commit_target() -> std::path::PathBuf {
     let exe = Path::new(env!("CARGO_BIN_EXE_fmtool"));

@@ -4,38 +4,12 @@
 //! named; the honest student cases have none.
 
 use crate::common::*;
-use crate::student::{copy_tree, ground_truth, require_workflow_python, student_cases, student_repo};
+use crate::student::{
+    build_overlay, copy_tree, ground_truth, overlay_cases, require_workflow_python, student_cases, student_repo,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-/// Every case: its name and case.json.
-fn cases() -> Vec<(String, Value)> {
-    let dir = fixture("integrity");
-    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
-        .expect("tests/fixtures/integrity exists: run `cargo xtask integrity-fixtures`")
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let case: Value =
-                serde_json::from_str(&std::fs::read_to_string(e.path().join("case.json")).unwrap()).unwrap();
-            (name, case)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
-/// The case's repository, built in `dest`: its base student case, its files on top, its removals.
-fn build(dest: &Path, name: &str, case: &Value) {
-    let base = student_repo(case["base"].as_str().unwrap());
-    copy_tree(base.path(), dest, &[]);
-    copy_tree(&fixture("integrity").join(name), dest, &["case.json"]);
-    for r in case["remove"].as_array().unwrap() {
-        std::fs::remove_file(dest.join(r.as_str().unwrap())).unwrap();
-    }
-}
 
 /// `fmtool grade` over `class` as JSON, in the sandbox where one can be made (else without it:
 /// these repositories are benign).
@@ -91,10 +65,10 @@ fn the_integrity_fixtures_are_what_their_script_writes() {
 #[test]
 fn every_departure_is_named_and_the_points_are_what_github_awards() {
     let class = tempdir();
-    let cases = cases();
+    let cases = overlay_cases("integrity");
     assert!(cases.len() >= 15, "{}", cases.len());
     for (name, case) in &cases {
-        build(&class.path().join(name), name, case);
+        build_overlay(&class.path().join(name), "integrity", name, case);
     }
     let report = grade(class.path(), &[]);
     let mut failures = Vec::new();
@@ -167,9 +141,9 @@ fn honest_repositories_have_no_departure() {
 /// still grades), and as an error under `--strict`.
 #[test]
 fn check_warns_of_departures_and_strict_makes_them_errors() {
-    let (name, case) = cases().into_iter().find(|(n, _)| n == "pytest_ini_collect_only").unwrap();
+    let (name, case) = overlay_cases("integrity").into_iter().find(|(n, _)| n == "pytest_ini_collect_only").unwrap();
     let repo = tempdir();
-    build(repo.path(), &name, &case);
+    build_overlay(repo.path(), "integrity", &name, &case);
     let run = fmtool_in(repo.path(), &["check"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("pytest.ini:2: warning[pytest-config]"), "{}", run.stdout);

@@ -18,6 +18,7 @@ mod hostile_students;
 mod keras_fixtures;
 mod lenient;
 mod numpy_crosscheck;
+mod paths;
 mod predict;
 mod score;
 mod snapshots;

@@ -61,6 +61,36 @@ pub fn student_repo(case: &str) -> tempfile::TempDir {
     tmp
 }
 
+/// The cases of a generated family of student repositories, `tests/fixtures/<family>` (made by an
+/// xtask: `integrity-fixtures`, `path-fixtures`): each a folder with its `case.json` and the files
+/// it lays over its base student case, sorted by name.
+pub fn overlay_cases(family: &str) -> Vec<(String, Value)> {
+    let dir = fixture(family);
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e} (the xtask of tests/fixtures/{family} writes it)", dir.display()))
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let case = std::fs::read_to_string(e.path().join("case.json")).unwrap();
+            (name, serde_json::from_str(&case).unwrap())
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// An overlay case's repository, built in `dest`: its `base` student case, its files on top, and
+/// the files of its `remove` list (if it has one) deleted.
+pub fn build_overlay(dest: &Path, family: &str, name: &str, case: &Value) {
+    let base = student_repo(case["base"].as_str().unwrap());
+    copy_tree(base.path(), dest, &[]);
+    copy_tree(&fixture(family).join(name), dest, &["case.json"]);
+    for r in case["remove"].as_array().into_iter().flatten() {
+        std::fs::remove_file(dest.join(r.as_str().unwrap())).unwrap();
+    }
+}
+
 /// A Python that runs a workflow's steps like the grader's runner: pytest, NumPy and PyYAML
 /// (`$FMTOOL_PYTHON`, else python3 or python on PATH).
 pub fn require_workflow_python() -> String {

@@ -1,4 +1,4 @@
-//! Developer tasks for fmtool: `cargo xtask test | lint-py | wheel | wheel-check | sweep | fixtures | check-fixtures | student-fixtures | hostile-fixtures | integrity-fixtures | train | bench | measure`. Python work runs in a venv that
+//! Developer tasks for fmtool: `cargo xtask test | lint-py | wheel | wheel-check | sweep | fixtures | check-fixtures | student-fixtures | hostile-fixtures | integrity-fixtures | path-fixtures | train | bench | measure`. Python work runs in a venv that
 //! these tasks create themselves (`.venv/` at the repo root, ignored by git), with pinned versions.
 
 mod bubblewrap;
@@ -20,6 +20,8 @@ fn main() -> ExitCode {
         Some("hostile-fixtures") => python::run_test_script("xtask/py/make_hostile_repos.py", &args[1..]),
         // NumPy only: .venv-test's Python.
         Some("integrity-fixtures") => python::run_test_script("xtask/py/make_integrity_repos.py", &args[1..]),
+        // Standard library only: .venv-test's Python.
+        Some("path-fixtures") => python::run_test_script("xtask/py/make_path_repos.py", &args[1..]),
         Some("train") => python::run_script("xtask/py/train.py", &args[1..]),
         Some("bench") => python::run_script("xtask/py/bench.py", &args[1..]),
         Some("bench-student") => python::run_script("xtask/py/bench_student.py", &args[1..]),
@@ -63,6 +65,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "  integrity-fixtures  regenerate tests/fixtures/integrity (repos that depart from the course's rules or game the grader)"
+            );
+            eprintln!(
+                "  path-fixtures       regenerate tests/fixtures/paths (repos whose model_test.py or nn_predict.py opens a path of the student's computer)"
             );
             eprintln!(
                 "  train [--arch distilled|ensemble|cnn|mlp] [--views K] [--towers R:S,...] [--epochs N] [--seed S]   train and export a shipped model (default: model/'s distilled CNN, taught by model/ensemble/)"
