@@ -76,11 +76,6 @@ impl Course {
         Ok(Course { source: format!("the course's files in {}", dir.display()), python, workflows, test_set })
     }
 
-    /// The course's `model_test.py`.
-    pub fn model_test(&self) -> &str {
-        self.python.iter().find(|(p, _)| p == MODEL_TEST).map(|(_, t)| t.as_str()).unwrap_or("")
-    }
-
     /// The course's files to put in place of a repository's edits (path, bytes): its Python files
     /// and workflows. The test set is restored separately (see [`Course::test_set_files`]).
     pub fn text_files(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -426,35 +421,35 @@ fn step_summary(s: &Step) -> String {
     )
 }
 
+/// What changed in one step the course's workflow and the student's share by title: command,
+/// points, timeout, setup-command (empty when nothing did).
+fn step_differences(c: &Step, t: &Step) -> Vec<String> {
+    let text = |s: &Option<String>| s.as_deref().unwrap_or("").trim().to_string();
+    let mut what = Vec::new();
+    if text(&c.command) != text(&t.command) {
+        what.push(format!("command {} became {}", code(&text(&c.command)), code(&text(&t.command))));
+    }
+    if c.max_score != t.max_score {
+        what.push(format!("max-score {} became {}", c.max_score, t.max_score));
+    }
+    if (c.timeout_minutes - t.timeout_minutes).abs() > 1e-9 {
+        what.push(format!("timeout {} became {} min", c.timeout_minutes, t.timeout_minutes));
+    }
+    if text(&c.setup_command) != text(&t.setup_command) {
+        what.push(format!("setup-command {} became {}", code(&text(&c.setup_command)), code(&text(&t.setup_command))));
+    }
+    what
+}
+
 /// The course workflow's command-grader steps against the student's, by step title: removed,
-/// added, or changed (command, points, timeout, setup-command).
+/// added, or changed.
 fn step_changes(course: &Workflow, theirs: &Workflow) -> Vec<String> {
     let mut out = Vec::new();
     for c in &course.steps {
         match theirs.steps.iter().find(|t| t.title() == c.title()) {
             None => out.push(format!("step \"{}\" ({}) removed", c.title(), step_summary(c))),
             Some(t) => {
-                let mut what = Vec::new();
-                if c.command.as_deref().unwrap_or("").trim() != t.command.as_deref().unwrap_or("").trim() {
-                    what.push(format!(
-                        "command {} became {}",
-                        code(c.command.as_deref().unwrap_or("")),
-                        code(t.command.as_deref().unwrap_or(""))
-                    ));
-                }
-                if c.max_score != t.max_score {
-                    what.push(format!("max-score {} became {}", c.max_score, t.max_score));
-                }
-                if (c.timeout_minutes - t.timeout_minutes).abs() > 1e-9 {
-                    what.push(format!("timeout {} became {} min", c.timeout_minutes, t.timeout_minutes));
-                }
-                if c.setup_command.as_deref().unwrap_or("").trim() != t.setup_command.as_deref().unwrap_or("").trim() {
-                    what.push(format!(
-                        "setup-command {} became {}",
-                        code(c.setup_command.as_deref().unwrap_or("")),
-                        code(t.setup_command.as_deref().unwrap_or(""))
-                    ));
-                }
+                let what = step_differences(c, t);
                 if !what.is_empty() {
                     out.push(format!("step \"{}\": {}", c.title(), what.join(", ")));
                 }
@@ -467,16 +462,15 @@ fn step_changes(course: &Workflow, theirs: &Workflow) -> Vec<String> {
     out
 }
 
+/// The line of the student's first step that is added or changed.
 fn first_changed_step(course: &Workflow, theirs: &Workflow) -> Option<usize> {
-    theirs.steps.iter().find(|t| !course.steps.iter().any(|c| same_step(c, t))).map(|t| t.line)
-}
-
-fn same_step(c: &Step, t: &Step) -> bool {
-    c.title() == t.title()
-        && c.command.as_deref().map(str::trim) == t.command.as_deref().map(str::trim)
-        && c.max_score == t.max_score
-        && c.timeout_minutes == t.timeout_minutes
-        && c.setup_command.as_deref().unwrap_or("").trim() == t.setup_command.as_deref().unwrap_or("").trim()
+    theirs
+        .steps
+        .iter()
+        .find(|t| {
+            course.steps.iter().find(|c| c.title() == t.title()).is_none_or(|c| !step_differences(c, t).is_empty())
+        })
+        .map(|t| t.line)
 }
 
 #[cfg(test)]
@@ -613,7 +607,8 @@ mod tests {
     fn a_course_folder_replaces_the_embedded_files() {
         let course_dir = repo_with(&[(MODEL_TEST, "def test_one():\n    assert True\n")]);
         let course = Course::from_dir(course_dir.path()).unwrap();
-        assert_eq!(course.model_test(), "def test_one():\n    assert True\n");
+        let model_test = course.text_files().find(|(p, _)| *p == MODEL_TEST).map(|(_, t)| t);
+        assert_eq!(model_test, Some("def test_one():\n    assert True\n"));
         let repo = repo_with(&[]);
         let s = summary(&course.departures(repo.path()));
         assert_eq!(s.len(), 1, "{s:?}");

@@ -59,11 +59,6 @@ impl Departure {
         }
     }
 
-    /// One line for a table: the place, the message and the effect.
-    pub fn summary(&self) -> String {
-        format!("{}: {} ({})", self.place(), self.message, self.effect.as_str())
-    }
-
     /// As a finding of `check`, with `severity`: the message carries the details and the effect.
     pub fn to_finding(&self, severity: Severity) -> Finding {
         let location = match self.line {
