@@ -471,7 +471,7 @@ fn not_run_workflow(w: &Workflow, why: &str) -> WorkflowPoints {
 
 /// Third-party modules the grader's runner can import: what the workflow's setup-commands install,
 /// with their dependencies (the course's when the repo has no workflow), and the repo's own.
-fn allowed_modules(root: &std::path::Path, workflow: Option<&Workflow>) -> Vec<String> {
+pub fn allowed_modules(root: &std::path::Path, workflow: Option<&Workflow>) -> Vec<String> {
     use crate::repo::lint::{Available, own_modules};
     let available = match workflow {
         Some(w) => Available::from_repo(root, std::slice::from_ref(w)),

@@ -172,6 +172,15 @@ pub struct CheckArgs {
     /// Leave the departures from the course's rules out (`fmtool grade` has them from score).
     #[arg(skip)]
     pub no_integrity: bool,
+    /// In a student repository: the Python (with NumPy) that runs your own nn_predict.py when it
+    /// reads the model its own way or imports what the grader lacks. Default: the repository's
+    /// .venv or venv, $VIRTUAL_ENV, $CONDA_PREFIX, then python3 on PATH (a pre-commit hook's own
+    /// environment without NumPy is passed over).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Never run the student's own code: judge the files alone.
+    #[arg(long)]
+    pub no_student_code: bool,
 }
 
 #[derive(Debug, Args)]

@@ -15,12 +15,15 @@ pub mod weights;
 use crate::grader::Grader;
 use crate::model::{ArchEntry, Npz, NpzIndex};
 
-/// How bad a finding is: errors make `fmtool check` exit 1, warnings do not.
+/// How bad a finding is: errors make `fmtool check` exit 1, warnings do not; a note is a finding
+/// that the student's own code, run by fmtool, showed to be harmless (a layout the course's loader
+/// would refuse, read by the student's extended `nn_predict.py`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
     Warning,
+    Note,
 }
 
 impl Severity {
@@ -28,6 +31,7 @@ impl Severity {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         }
     }
 }
@@ -271,6 +275,10 @@ codes! {
     CommittedTestAcc => "committed-test-acc",
     /// the workflow's commands, run as GitHub runs them, award other points than fmtool's harness
     BehavesDifferently => "behaves-differently",
+    /// the student's nn_inference, run by fmtool as test_inference calls it, fails on a test image, so the inference step fails
+    InferenceFails => "inference-fails",
+    /// fmtool could not run the student's own code, so a finding about the model was decided from the files alone
+    StudentCodeNotRun => "student-code-not-run",
 }
 
 impl serde::Serialize for Code {

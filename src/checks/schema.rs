@@ -48,13 +48,63 @@ pub fn check_report_schema() -> Value {
     let code_doc: Vec<String> = Code::ALL.iter().map(|c| format!("{c}: {}", c.meaning())).collect();
     let opt_string = json!({"type": ["string", "null"]});
     let shape = json!({"type": "array", "items": {"type": "integer", "minimum": 0}});
+    let trial = json!({
+        "oneOf": [
+            {"type": "null"},
+            {
+                "type": "object",
+                "required": ["asked", "classified", "failure", "relu", "softmax", "seconds"],
+                "additionalProperties": false,
+                "properties": {
+                    "asked": {"type": "integer", "minimum": 0},
+                    "classified": {"type": "integer", "minimum": 0},
+                    "failure": {
+                        "oneOf": [
+                            {"type": "null"},
+                            {
+                                "type": "object",
+                                "required": ["phase", "exception", "message"],
+                                "additionalProperties": false,
+                                "properties": {
+                                    "phase": {"enum": ["import", "load", "inference", "outputs"]},
+                                    "exception": {"type": ["object", "null"], "description": "The student's exception, as their process reported it (messages only)."},
+                                    "message": {"type": "string"}
+                                }
+                            }
+                        ]
+                    },
+                    "relu": {"type": ["object", "null"]},
+                    "softmax": {"type": ["object", "null"]},
+                    "seconds": {"type": "number", "minimum": 0}
+                }
+            }
+        ]
+    });
+    let student_code = json!({
+        "type": "array",
+        "description": "fmtool's runs of a student's own code on the tests' path (model_test.py imported, relu and softmax called as the tests call them, nn_inference on the first test images), one per student repository that needed one.",
+        "items": {
+            "type": "object",
+            "required": ["repo", "own_loader", "python", "numpy", "isolation", "note", "trial"],
+            "additionalProperties": false,
+            "properties": {
+                "repo": {"type": "string"},
+                "own_loader": {"type": "array", "items": {"type": "string"}, "description": "The loader functions of nn_predict.py that differ from the course's template (empty: the course's loader)."},
+                "python": opt_string,
+                "numpy": opt_string,
+                "isolation": {"enum": ["bubblewrap", "none", null]},
+                "note": {"type": ["string", "null"], "description": "Why the code did not run, or that it ran without a sandbox."},
+                "trial": trial
+            }
+        }
+    });
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://fmtool.invalid/schemas/check-report.schema.json",
         "title": "fmtool check --format json",
         "description": "Every finding about the checked models. The exit status is 1 when `errors` > 0, else 0.",
         "type": "object",
-        "required": ["grader", "checked", "models", "errors", "warnings", "findings", "seconds"],
+        "required": ["grader", "checked", "models", "errors", "warnings", "notes", "findings", "student_code", "seconds"],
         "additionalProperties": false,
         "properties": {
             "grader": {"enum": ["full", "classic"], "description": "classic turns findings about the course template into errors."},
@@ -92,6 +142,8 @@ pub fn check_report_schema() -> Value {
             },
             "errors": {"type": "integer", "minimum": 0},
             "warnings": {"type": "integer", "minimum": 0},
+            "notes": {"type": "integer", "minimum": 0, "description": "Findings that the student's own code, run by fmtool, showed to be harmless."},
+            "student_code": student_code,
             "findings": {
                 "type": "array",
                 "items": {
@@ -100,7 +152,7 @@ pub fn check_report_schema() -> Value {
                     "additionalProperties": false,
                     "properties": {
                         "code": {"enum": codes, "description": code_doc.join("; ")},
-                        "severity": {"enum": ["error", "warning"]},
+                        "severity": {"enum": ["error", "warning", "note"], "description": "note: a finding the student's own code, run by fmtool, showed to be harmless."},
                         "location": {
                             "type": "object",
                             "required": ["file", "pointer", "key", "layer"],
@@ -211,7 +263,7 @@ mod tests {
         let v = serde_json::to_value([&with_line, &without]).unwrap();
         assert_eq!(v[0]["location"]["line"], json!(32));
         assert!(v[1]["location"].get("line").is_none(), "{v}");
-        let report = json!({"grader": "full", "checked": [], "models": [], "errors": 2, "warnings": 0, "findings": v, "seconds": 0.0});
+        let report = json!({"grader": "full", "checked": [], "models": [], "errors": 2, "warnings": 0, "notes": 0, "findings": v, "student_code": [], "seconds": 0.0});
         let validator = jsonschema::validator_for(&check_report_schema()).unwrap();
         let errors: Vec<String> = validator.iter_errors(&report).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "{errors:?}");

@@ -40,7 +40,11 @@ pub struct CheckReport {
     pub models: Vec<ModelSummary>,
     pub errors: usize,
     pub warnings: usize,
+    /// Findings the student's own code, run by fmtool, showed to be harmless.
+    pub notes: usize,
     pub findings: Vec<Finding>,
+    /// fmtool's runs of the student's own code (one per student repository it ran in).
+    pub student_code: Vec<StudentCode>,
     pub seconds: f64,
 }
 
@@ -190,39 +194,146 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
         models: Vec::new(),
         errors: 0,
         warnings: 0,
+        notes: 0,
         findings: Vec::new(),
+        student_code: Vec::new(),
         seconds: 0.0,
     };
+    // Each model's findings, with the student repository it belongs to (judged with it below).
+    let mut by_repo: Vec<(Option<PathBuf>, Vec<Finding>)> = Vec::new();
     for unit in &units {
         let (findings, summary, checked) = check_unit(unit, args.grader);
-        report.findings.extend(findings);
+        by_repo.push((unit.json.as_deref().and_then(student_repo_root), findings));
         report.models.extend(summary);
         report.checked.extend(checked);
     }
-    let mut roots: Vec<PathBuf> = Vec::new();
     let course = match &args.course {
         Some(dir) => crate::repo::course::Course::from_dir(dir)?,
         None => crate::repo::course::Course::embedded(),
     };
-    let model_repos = units.iter().filter_map(|u| u.json.as_deref().and_then(student_repo_root));
-    let other_repos = repos.iter().filter_map(|r| std::fs::canonicalize(shown_dir(r)).ok());
-    for root in model_repos.chain(other_repos) {
-        if !roots.contains(&root) {
-            report.findings.extend(repo_findings(&root));
-            if !args.no_integrity {
-                let departures = crate::repo::rules::departures(&root, &course);
-                report.findings.extend(shown_in(&root, crate::repo::rules::findings(&departures, args.strict)));
-            }
-            roots.push(root);
+    let mut roots: Vec<PathBuf> = by_repo.iter().filter_map(|(r, _)| r.clone()).collect();
+    roots.extend(repos.iter().filter_map(|r| std::fs::canonicalize(shown_dir(r)).ok()));
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for root in roots {
+        if seen.contains(&root) {
+            continue;
         }
+        let mut findings: Vec<Finding> = Vec::new();
+        for (r, f) in by_repo.iter_mut() {
+            if r.as_ref() == Some(&root) {
+                findings.append(f);
+            }
+        }
+        findings.extend(repo_findings(&root));
+        if !args.no_student_code {
+            report.student_code.extend(judge_by_running(&root, &mut findings, args));
+        }
+        if !args.no_integrity {
+            let departures = crate::repo::rules::departures(&root, &course);
+            findings.extend(shown_in(&root, crate::repo::rules::findings(&departures, args.strict)));
+        }
+        report.findings.extend(findings);
+        seen.push(root);
+    }
+    // Models outside a student repository.
+    for (_, f) in by_repo {
+        report.findings.extend(f);
     }
     for f in &mut report.findings {
         bound(f);
     }
-    report.errors = report.findings.iter().filter(|f| f.severity == Severity::Error).count();
-    report.warnings = report.findings.len() - report.errors;
+    let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
+    (report.errors, report.warnings, report.notes) =
+        (count(Severity::Error), count(Severity::Warning), count(Severity::Note));
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// fmtool's run of a student's own code for `check`.
+#[derive(Debug, serde::Serialize)]
+pub struct StudentCode {
+    /// The repository, as findings name it (`.` for the current folder).
+    pub repo: String,
+    /// The loader functions of nn_predict.py that are not the course's (empty: the course's loader).
+    pub own_loader: Vec<String>,
+    /// The interpreter that ran it, and where: `bubblewrap` or `none` (said in `note`).
+    pub python: Option<String>,
+    pub numpy: Option<String>,
+    pub isolation: Option<String>,
+    /// Why it did not run, or the sandbox's absence.
+    pub note: Option<String>,
+    /// How the run went; absent when it did not run.
+    pub trial: Option<crate::student::trial::Trial>,
+}
+
+/// Images of the test set that `check` runs the student's code on: enough to pass through every
+/// layer and branch a model has, few enough for a commit hook (a typical MLP repository takes well
+/// under a second).
+pub const TRIAL_IMAGES: usize = 8;
+/// The longest the run may take before check gives up on it (a warning, never an error).
+const TRIAL_TIME: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Runs the student's code on the tests' path when the findings hold something only the code can
+/// decide (see `repo::verdict`), and judges the findings by it. At most two starts of Python: one
+/// that says its versions, and the harness that forks the run.
+fn judge_by_running(root: &Path, findings: &mut Vec<Finding>, args: &CheckArgs) -> Option<StudentCode> {
+    use crate::repo::verdict::{Run, judge, needs_run};
+    let text = std::fs::read_to_string(root.join("nn_predict.py")).ok()?;
+    let own_loader = crate::repo::loader::changed_loader_functions(&text);
+    if !needs_run(findings, !own_loader.is_empty()) {
+        return None;
+    }
+    let shown = shown_root(root);
+    let mut record = StudentCode {
+        repo: shown_dir(&shown).display().to_string(),
+        own_loader: own_loader.iter().map(|s| s.to_string()).collect(),
+        python: None,
+        numpy: None,
+        isolation: None,
+        note: None,
+        trial: None,
+    };
+    let ran = run_trial(root, args, &mut record);
+    let before = findings.len();
+    match &ran {
+        Ok(trial) => judge(findings, &own_loader, &Run::Ran(trial), "nn_predict.py", Some(&text)),
+        Err(why) => judge(findings, &own_loader, &Run::NotRun(why.clone()), "nn_predict.py", Some(&text)),
+    }
+    // The findings the verdict added name files of the repository: shown like the others.
+    let added = findings.split_off(before);
+    findings.extend(shown_in(root, added));
+    match ran {
+        Ok(trial) => record.trial = Some(trial),
+        Err(why) => record.note = Some(why),
+    }
+    Some(record)
+}
+
+/// The run itself: the student's Python, the sandbox (or, in one's own repository, none, said
+/// once), the grader's modules, and the harness's `trial`.
+fn run_trial(
+    root: &Path,
+    args: &CheckArgs,
+    record: &mut StudentCode,
+) -> std::result::Result<crate::student::trial::Trial, String> {
+    use crate::student::{Isolation, Runner};
+    if !root.join(crate::repo::findings::MODEL_TEST).is_file() {
+        return Err("the repository has no model_test.py, whose import path the tests take".into());
+    }
+    let python = crate::student::discover::student_python(root, args.python.as_deref())?;
+    record.python = Some(format!("{} (Python {})", python.path.display(), python.version));
+    record.numpy = Some(python.numpy.clone());
+    let isolation = Isolation::best().unwrap_or_else(|why| {
+        record.note = Some(format!(
+            "your code ran without a sandbox ({why}), in a temporary copy of your repository, but could read and write your other files"
+        ));
+        Isolation::Off(why)
+    });
+    record.isolation = Some(isolation.name().to_string());
+    let workflows = crate::repo::workflow::find_workflows(root).unwrap_or_default();
+    let allowed = crate::audit::allowed_modules(root, workflows.iter().find(|w| !w.steps.is_empty()));
+    let runner = Runner::new(root, python, Some(&allowed), isolation).map_err(|e| e.message)?;
+    runner.trial(TRIAL_IMAGES, TRIAL_TIME).map_err(|e| e.message)
 }
 
 /// `.` for the empty path of a file's folder (`nn_predict.py`'s parent).
@@ -283,12 +394,17 @@ fn repo_findings(root: &Path) -> Vec<Finding> {
     shown_in(root, out)
 }
 
-/// Findings with their files named relative to the current folder.
-fn shown_in(root: &Path, mut out: Vec<Finding>) -> Vec<Finding> {
-    let shown_root = std::env::current_dir()
+/// The repository as findings name it: relative to the current folder (empty for the folder itself).
+fn shown_root(root: &Path) -> PathBuf {
+    std::env::current_dir()
         .ok()
         .and_then(|cwd| root.strip_prefix(&cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| root.to_path_buf());
+        .unwrap_or_else(|| root.to_path_buf())
+}
+
+/// Findings with their files named relative to the current folder.
+fn shown_in(root: &Path, mut out: Vec<Finding>) -> Vec<Finding> {
+    let shown_root = shown_root(root);
     if shown_root.as_os_str().is_empty() {
         return out;
     }

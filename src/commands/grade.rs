@@ -716,6 +716,9 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
         strict: false,
         course: None,
         no_integrity: true,
+        python: None,
+        // Score ran the student's code on every image; check judges the files.
+        no_student_code: true,
     };
     match super::check::run(&check) {
         Ok(c) => {

@@ -508,6 +508,10 @@ mod tests {
         let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/student");
         assert_eq!(EMBEDDED_READER, std::fs::read_to_string(fixtures.join("course/utils/mnist_reader.py")).unwrap());
         assert_eq!(EMBEDDED_WORKFLOW, std::fs::read_to_string(fixtures.join("workflows/classroom.yml")).unwrap());
+        assert_eq!(
+            super::super::loader::COURSE_NN_PREDICT,
+            std::fs::read_to_string(fixtures.join("course/nn_predict_template.py")).unwrap()
+        );
     }
 
     #[test]

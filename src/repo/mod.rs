@@ -8,11 +8,13 @@ pub mod findings;
 pub mod gaming;
 pub mod integrity;
 pub mod lint;
+pub mod loader;
 pub mod paths;
 pub mod pysrc;
 pub mod rules;
 pub mod stdlib;
 pub mod tests_py;
+pub mod verdict;
 pub mod workflow;
 pub mod yaml;
 

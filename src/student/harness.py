@@ -13,6 +13,10 @@ child per request (one workflow step, one worker), each running one of the modes
                            images START..END, exactly as test_inference calls it; outputs to OUT.npy
   finish OUT...            the rest of test_inference on the workers' outputs: squeeze, argmax,
                            accuracy, test_acc.txt
+  trial N OUT              `fmtool check`'s run: model_test.py imported (the tests' import path), relu()
+                           and softmax() called as test_relu and test_softmax call them, the model
+                           loaded as test_inference loads it and nn_inference on the first N images;
+                           outputs to OUT.npz
   shell COMMAND            a workflow step's command as the runner runs it: `/bin/sh -c COMMAND` in the
                            repository (pytest and python from the shims fmtool put on PATH)
 
@@ -128,8 +132,13 @@ def function_dump(tree, name):
 
 
 def mode_inspect(course_path):
-    out = {"exists": os.path.exists("model_test.py"), "tests": [], "course_inference": False, "error": None,
-           "output_file": None}
+    out = {
+        "exists": os.path.exists("model_test.py"),
+        "tests": [],
+        "course_inference": False,
+        "error": None,
+        "output_file": None,
+    }
     if not out["exists"]:
         emit(out)
         return 0
@@ -178,7 +187,14 @@ def mode_probe():
     def call(fn_name, value):
         fn = getattr(nn_predict, fn_name, None)
         if fn is None:
-            return {"error": {"type": "AttributeError", "message": f"nn_predict has no {fn_name}()", "frames": [], "layer": None}}
+            return {
+                "error": {
+                    "type": "AttributeError",
+                    "message": f"nn_predict has no {fn_name}()",
+                    "frames": [],
+                    "layer": None,
+                }
+            }
         try:
             y = fn(value)
             arr = np.asarray(y, dtype=np.float64)
@@ -207,7 +223,9 @@ def mode_tests(nodes):
     except BaseException as e:  # noqa: BLE001 - a collection error fails every node, as in pytest
         err = describe(e)
         for n in nodes:
-            results.append({"node": n, "passed": False, "error": err, "stdout": buf.getvalue()[-4000:], "collect": True})
+            results.append(
+                {"node": n, "passed": False, "error": err, "stdout": buf.getvalue()[-4000:], "collect": True}
+            )
         emit({"results": results})
         return 1
     for n in nodes:
@@ -220,9 +238,25 @@ def mode_tests(nodes):
         try:
             with redirect_stdout(buf):
                 fn()
-            results.append({"node": n, "passed": True, "error": None, "stdout": buf.getvalue()[-4000:], "seconds": time.time() - start})
+            results.append(
+                {
+                    "node": n,
+                    "passed": True,
+                    "error": None,
+                    "stdout": buf.getvalue()[-4000:],
+                    "seconds": time.time() - start,
+                }
+            )
         except BaseException as e:  # noqa: BLE001
-            results.append({"node": n, "passed": False, "error": describe(e), "stdout": buf.getvalue()[-4000:], "seconds": time.time() - start})
+            results.append(
+                {
+                    "node": n,
+                    "passed": False,
+                    "error": describe(e),
+                    "stdout": buf.getvalue()[-4000:],
+                    "seconds": time.time() - start,
+                }
+            )
     emit({"results": results})
     return 0 if results and all(r["passed"] for r in results) else 1
 
@@ -260,6 +294,60 @@ def mode_infer(start, end, out):
         return 1
 
 
+def mode_trial(count, out):
+    """The tests' path through the student's code, briefly: which part raised, and the outputs of the
+    first `count` images when none did. Exit 0 only when every image was classified."""
+    import numpy as np
+
+    t0 = time.time()
+    res = {"phase": None, "error": None, "relu": None, "softmax": None, "images": 0}
+
+    def failed(phase, e, image=None):
+        res["phase"] = phase
+        res["error"] = describe(e)
+        res["error"]["image"] = image
+        res["seconds"] = time.time() - t0
+        emit(res)
+        return 1
+
+    try:
+        mod = load_model_test()
+    except BaseException as e:  # noqa: BLE001 - student code may raise anything
+        return failed("import", e)
+    # test_relu's and test_softmax's own calls: only an exception matters here (score grades them).
+    for name, arg in (("relu", np.array([-2, -1, 0, 1, 2])), ("softmax", np.array([2.0, 1.0, 0.1]))):
+        fn = getattr(mod, name, None)
+        if callable(fn):
+            try:
+                fn(arg)
+            except BaseException as e:  # noqa: BLE001
+                res[name] = describe(e)
+    try:
+        reader = getattr(mod, "mnist_reader", None)
+        if reader is None:
+            from utils import mnist_reader as reader
+        x_test, _ = reader.load_mnist("data/fashion", kind="t10k")
+        weights = np.load(getattr(mod, "MODEL_WEIGHTS_PATH", "model/fashion_mnist.npz"))
+        with open(getattr(mod, "MODEL_ARCH_PATH", "model/fashion_mnist.json")) as f:
+            model_arch = json.load(f)
+    except BaseException as e:  # noqa: BLE001
+        return failed("load", e)
+    outs = []
+    for k, img in enumerate(x_test[: int(count)] / 255.0):
+        try:
+            outs.append(mod.nn_inference(model_arch, weights, np.expand_dims(img, axis=0)))
+        except BaseException as e:  # noqa: BLE001
+            return failed("inference", e, k)
+        res["images"] = k + 1
+    try:
+        np.savez(out, outputs=np.array(outs, dtype=np.float64))
+    except BaseException as e:  # noqa: BLE001 - outputs NumPy cannot stack (ragged, not numbers)
+        return failed("outputs", e)
+    res["seconds"] = time.time() - t0
+    emit(res)
+    return 0
+
+
 def mode_finish(error, outs):
     import numpy as np
 
@@ -288,7 +376,13 @@ def mode_finish(error, outs):
             np.savez(result, predictions=predictions.astype(np.int64), outputs=flat)
         except Exception:
             pass
-    emit({"accuracy": None if acc is None else float(acc), "written": None if acc is None else str(acc), "error": message})
+    emit(
+        {
+            "accuracy": None if acc is None else float(acc),
+            "written": None if acc is None else str(acc),
+            "error": message,
+        }
+    )
     return 1 if acc is None else 0
 
 
@@ -349,6 +443,8 @@ def run_mode(argv):
         return mode_infer(*argv[1:4])
     if mode == "finish":
         return mode_finish(argv[1], argv[2:])
+    if mode == "trial":
+        return mode_trial(argv[1], argv[2])
     emit({"error": f"unknown mode {mode}"})
     return 2
 

@@ -6,7 +6,9 @@
 
 mod beneath;
 mod bwrap;
+pub mod discover;
 pub mod sandbox;
+pub mod trial;
 pub mod watchdog;
 
 use crate::err;

@@ -17,6 +17,7 @@ mod integrity;
 mod hostile_students;
 mod keras_fixtures;
 mod lenient;
+mod loaders;
 mod numpy_crosscheck;
 mod paths;
 mod predict;

@@ -1,4 +1,4 @@
-//! Developer tasks for fmtool: `cargo xtask test | lint-py | wheel | wheel-check | sweep | fixtures | check-fixtures | student-fixtures | hostile-fixtures | integrity-fixtures | path-fixtures | train | bench | measure`. Python work runs in a venv that
+//! Developer tasks for fmtool: `cargo xtask test | lint-py | wheel | wheel-check | sweep | fixtures | check-fixtures | student-fixtures | hostile-fixtures | integrity-fixtures | path-fixtures | loader-fixtures | train | bench | measure`. Python work runs in a venv that
 //! these tasks create themselves (`.venv/` at the repo root, ignored by git), with pinned versions.
 
 mod bubblewrap;
@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Some("integrity-fixtures") => python::run_test_script("xtask/py/make_integrity_repos.py", &args[1..]),
         // Standard library only: .venv-test's Python.
         Some("path-fixtures") => python::run_test_script("xtask/py/make_path_repos.py", &args[1..]),
+        Some("loader-fixtures") => python::run_script("xtask/py/make_loader_repos.py", &args[1..]),
         Some("train") => python::run_script("xtask/py/train.py", &args[1..]),
         Some("bench") => python::run_script("xtask/py/bench.py", &args[1..]),
         Some("bench-student") => python::run_script("xtask/py/bench_student.py", &args[1..]),
@@ -68,6 +69,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "  path-fixtures       regenerate tests/fixtures/paths (repos whose model_test.py or nn_predict.py opens a path of the student's computer)"
+            );
+            eprintln!(
+                "  loader-fixtures     regenerate tests/fixtures/loaders (repos whose nn_predict.py reads other JSON layouts, or imports TensorFlow; needs .venv's Keras)"
             );
             eprintln!(
                 "  train [--arch distilled|ensemble|cnn|mlp] [--views K] [--towers R:S,...] [--epochs N] [--seed S]   train and export a shipped model (default: model/'s distilled CNN, taught by model/ensemble/)"
