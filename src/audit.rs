@@ -50,7 +50,7 @@ pub fn real_run(
     let mut pytest = false;
     let mut steps = Vec::new();
     for step in &workflow.steps {
-        if let Some(Setup::PipInstall { packages }) = step.setup_command.as_deref().map(interpret_setup) {
+        if let Some(Setup::PipInstall { packages, .. }) = step.setup_command.as_deref().map(interpret_setup) {
             pytest |= packages.iter().any(|p| p == "pytest");
         }
         let command = step.command.clone().unwrap_or_default();

@@ -305,7 +305,7 @@ impl<'a> Evaluator<'a> {
         };
         let mut setup_note = None;
         match interpret_setup(&setup) {
-            Setup::PipInstall { packages } => *pytest_installed |= packages.iter().any(|p| p == "pytest"),
+            Setup::PipInstall { packages, .. } => *pytest_installed |= packages.iter().any(|p| p == "pytest"),
             Setup::Empty => {}
             Setup::Other { reason } => setup_note = Some(format!("fmtool did not run the setup-command ({reason})")),
         }

@@ -76,9 +76,16 @@ pub struct ScoreArgs {
     /// Do not run the student's code, even in a student repository.
     #[arg(long, conflicts_with = "nn_predict")]
     pub no_student_code: bool,
-    /// The Python (with NumPy) that runs the student's code; default: python3 on PATH.
+    /// The Python (with NumPy) that runs the student's code; default: python3 on PATH, or the
+    /// environment `--setup` made.
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
+    /// When python3 lacks what your workflow's setup-commands install (NumPy, pytest, pandas...):
+    /// install those packages into a Python environment fmtool keeps for you (in
+    /// ~/.cache/fmtool/envs; with uv when it is on PATH, else python3 -m venv and pip) and run your
+    /// code in it. Later runs use it without --setup. On a terminal fmtool asks first instead.
+    #[arg(long, conflicts_with = "python")]
+    pub setup: bool,
     /// Time limit in seconds for each workflow step's tests (default: each step's own timeout).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
@@ -108,6 +115,10 @@ pub struct ScoreArgs {
     /// Picked by `fmtool grade --audit` for the real run.
     #[arg(skip)]
     pub audit_sampled: bool,
+    /// Set by `fmtool grade`: the staff's Python grades the class, so no environment is made or
+    /// used from a student's workflow.
+    #[arg(skip)]
+    pub class_grading: bool,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ pub mod repo;
 pub mod report;
 pub mod student;
 pub mod text;
+pub mod venv;
 
 pub use error::{Error, Result};
 

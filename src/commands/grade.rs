@@ -637,6 +637,7 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
         nn_predict: None,
         no_student_code: false,
         python: args.python.clone(),
+        setup: false,
         timeout: args.timeout,
         no_isolation: args.no_isolation,
         solutions: args.solutions,
@@ -644,6 +645,7 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
         course: args.course.clone(),
         exact: args.exact,
         audit_sampled: audit_sampled(repo, args.audit),
+        class_grading: true,
     };
     match super::score::run(&score, &super::Silent) {
         Ok(r) => {

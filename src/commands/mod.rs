@@ -17,6 +17,13 @@ pub trait Progress: Sync {
     fn update(&self, done: usize);
     /// The pass is over.
     fn finish(&self);
+    /// One line of what fmtool does besides a pass (making a Python environment), as it does it.
+    fn say(&self, _line: &str) {}
+    /// Asks the person at the terminal a yes/no question; `false` when there is nobody to ask
+    /// (stdin or stderr is not a terminal, or under CI).
+    fn ask(&self, _question: &str) -> bool {
+        false
+    }
 }
 
 /// Reports nothing.

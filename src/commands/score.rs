@@ -62,6 +62,9 @@ pub struct ScoreReport {
     pub plots: Vec<String>,
     /// What the student's own code and the repo's own workflow give (in a student repository).
     pub grade: Option<crate::autograde::RepoGrade>,
+    /// The Python environment fmtool made for the student's workflow (`--setup`), when the
+    /// student's code ran in it.
+    pub environment: Option<crate::venv::Environment>,
     /// The predicted class of every image, in data order (for the plots).
     #[serde(skip)]
     pub predictions: Vec<usize>,
@@ -241,6 +244,7 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
         plots: Vec::new(),
         predictions,
         grade: None,
+        environment: None,
     };
     if let Some(root) = root {
         let files = files.as_ref().ok();
@@ -291,8 +295,16 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
             (false, true) => crate::audit::RealRunPolicy::Sampled,
             (false, false) => crate::audit::RealRunPolicy::Departures,
         };
+        // Without --python, a student's python3 that lacks what the workflow installs is given
+        // the environment --setup makes (never in `fmtool grade`: the staff's Python grades).
+        let (environment, fix) = if args.python.is_none() && !args.class_grading {
+            student_environment(&root, args, progress, &mut report.notes)?
+        } else {
+            (None, None)
+        };
+        let env_python = environment.as_ref().map(|e| e.python.clone());
         let opts = crate::audit::RepoOptions {
-            python: args.python.as_deref(),
+            python: env_python.as_deref().or(args.python.as_deref()),
             timeout: args.timeout.map(std::time::Duration::from_secs_f64),
             images: data.len(),
             workers: args.workers,
@@ -304,6 +316,10 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
         let grade = crate::audit::grade_repo(&root, &opts, &view, &|n| progress.update(n));
         progress.finish();
         let mut grade = grade?;
+        if let (Some(why), Some(fix)) = (&grade.not_run, fix) {
+            grade.not_run = Some(format!("{why}; or {fix}"));
+        }
+        report.environment = environment;
         if args.solutions {
             crate::autograde::show_solutions(&mut grade.diagnosis);
         }
@@ -320,6 +336,61 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
     }
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Without `--python`: when `python3` lacks what the repository's workflow installs, the
+/// environment fmtool made for that workflow: found in the cache, or made now with `--setup` (or
+/// when the student says yes at a terminal). Otherwise none, and a note that says what python3
+/// lacks and how to fix it; a short fix is returned too, for the "not run" line.
+fn student_environment(
+    root: &Path,
+    args: &ScoreArgs,
+    progress: &dyn Progress,
+    notes: &mut Vec<String>,
+) -> Result<(Option<crate::venv::Environment>, Option<String>)> {
+    use crate::venv;
+    let workflows = crate::repo::workflow::find_workflows(root).unwrap_or_default();
+    let requirements = venv::Requirements::of(workflows.iter().find(|w| !w.steps.is_empty()));
+    let base = match venv::probe_base(&requirements.names()) {
+        Ok(base) => base,
+        // No python3 at all: the "not run" rows say so.
+        Err(_) if !args.setup => return Ok((None, None)),
+        Err(why) => {
+            return Err(err!("--setup needs a Python 3 to make the environment from: {why}")
+                .with_hint("install Python 3 (with its venv module), or pass --python with one that has NumPy"));
+        }
+    };
+    if base.missing.is_empty() {
+        return Ok((None, None));
+    }
+    let dir = venv::envs_dir()?.join(venv::cache_key(&base.version, &base.executable, &requirements.install));
+    let broken = match venv::cached(&dir, &requirements) {
+        Some(Ok(env)) => return Ok((Some(env), None)),
+        Some(Err(why)) => Some(format!(" (the one fmtool made in {} no longer works: {why})", dir.display())),
+        None => None,
+    };
+    let lacks = format!("{} lacks {}, which your workflow installs", base.path.display(), base.missing.join(", "));
+    let install = requirements.install.join(" ");
+    let question =
+        format!("fmtool: {lacks}{}. Install {install} into {}?", broken.as_deref().unwrap_or(""), dir.display());
+    if args.setup || progress.ask(&question) {
+        let installer = venv::Installer::find();
+        let recipe = venv::Recipe { base: &base, requirements: &requirements, dir: &dir, installer: &installer };
+        let env = venv::create(&recipe, &|l| progress.say(l))?;
+        return Ok((Some(env), None));
+    }
+    let fix = format!(
+        "run `fmtool score --setup` to install {install} into a Python environment fmtool keeps for you ({}; made once, later runs use it), or pass --python with a Python that has them",
+        dir.display()
+    );
+    let short = "run `fmtool score --setup` to install what your workflow installs into a Python environment fmtool keeps for you";
+    let consequence = if base.missing.iter().any(|p| p == "numpy") {
+        "your code was not run"
+    } else {
+        "code that imports them fails here but not on the grader"
+    };
+    notes.push(format!("{lacks}{}: {consequence}. To fix it, {fix}", broken.as_deref().unwrap_or("")));
+    Ok((None, Some(short.to_string())))
 }
 
 /// The model to score and the student repository to grade with the student's own code: the folder

@@ -69,7 +69,7 @@ pub fn workflow_findings(repo_root: &Path, workflows: &[Workflow], model_test: O
             }
             let title = step.title();
             match step.setup_command.as_deref().map(interpret_setup).unwrap_or(Setup::Empty) {
-                Setup::PipInstall { packages } => installed.extend(packages),
+                Setup::PipInstall { packages, .. } => installed.extend(packages),
                 Setup::Empty => {}
                 Setup::Other { reason } => {
                     setup_unknown = true;

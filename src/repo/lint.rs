@@ -57,6 +57,16 @@ fn package_info(package: &str) -> (&'static [&'static str], &'static [&'static s
     }
 }
 
+/// The top-level names `import` finds once the pip package `package` is installed (`scikit-learn`:
+/// `sklearn`; most packages: their own name with `-` as `_`).
+pub fn import_names(package: &str) -> Vec<String> {
+    let p = package.to_ascii_lowercase().replace('_', "-");
+    match package_info(&p).0 {
+        [] => vec![p.replace('-', "_")],
+        names => names.iter().take(1).map(|n| n.to_string()).collect(),
+    }
+}
+
 impl Available {
     /// `packages` pip-installed (with their dependencies) plus the repo's `own_modules`.
     pub fn new(packages: &[String], own_modules: &[String]) -> Available {
@@ -83,7 +93,7 @@ impl Available {
     pub fn from_repo(repo_root: &Path, workflows: &[Workflow]) -> Available {
         let mut packages: Vec<String> = Vec::new();
         for s in workflows.iter().flat_map(|w| &w.steps) {
-            if let Some(Setup::PipInstall { packages: p }) = s.setup_command.as_deref().map(interpret_setup) {
+            if let Some(Setup::PipInstall { packages: p, .. }) = s.setup_command.as_deref().map(interpret_setup) {
                 for p in p {
                     if !packages.contains(&p) {
                         packages.push(p);

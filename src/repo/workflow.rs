@@ -319,10 +319,12 @@ pub enum Command {
 /// What a step's `setup-command` does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Setup {
-    /// `pip install` / `pip3 install` / `python -m pip install` of these packages (as written,
-    /// without version specifiers, lower case).
+    /// `pip install` / `pip3 install` / `python -m pip install` of these packages (their names,
+    /// without version specifiers, lower case, `_` as `-`).
     PipInstall {
         packages: Vec<String>,
+        /// The same packages as written, version specifiers and all (`numpy==1.26`), in order.
+        requirements: Vec<String>,
     },
     Empty,
     Other {
@@ -534,6 +536,7 @@ pub fn interpret_setup(command: &str) -> Setup {
         _ => return Setup::Other { reason: format!("it runs `{}`, not `pip install`", words.join(" ")) },
     };
     let mut packages = Vec::new();
+    let mut requirements = Vec::new();
     let mut it = rest.iter();
     while let Some(w) = it.next() {
         match *w {
@@ -559,10 +562,11 @@ pub fn interpret_setup(command: &str) -> Setup {
                     return Setup::Other { reason: format!("pip installs `{w}`, which is not a package name") };
                 }
                 packages.push(name);
+                requirements.push(w.to_string());
             }
         }
     }
-    Setup::PipInstall { packages }
+    Setup::PipInstall { packages, requirements }
 }
 
 #[cfg(test)]
@@ -639,11 +643,17 @@ mod tests {
     fn setup_commands() {
         assert_eq!(
             interpret_setup("pip3 install pytest pandas argparse"),
-            Setup::PipInstall { packages: vec!["pytest".into(), "pandas".into(), "argparse".into()] }
+            Setup::PipInstall {
+                packages: vec!["pytest".into(), "pandas".into(), "argparse".into()],
+                requirements: vec!["pytest".into(), "pandas".into(), "argparse".into()]
+            }
         );
         assert_eq!(
             interpret_setup("python -m pip install -q --upgrade 'numpy==1.26' Scikit_Learn"),
-            Setup::PipInstall { packages: vec!["numpy".into(), "scikit-learn".into()] }
+            Setup::PipInstall {
+                packages: vec!["numpy".into(), "scikit-learn".into()],
+                requirements: vec!["numpy==1.26".into(), "Scikit_Learn".into()]
+            }
         );
         assert_eq!(interpret_setup(""), Setup::Empty);
         assert!(matches!(interpret_setup("pip install -r requirements.txt"), Setup::Other { .. }));

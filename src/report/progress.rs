@@ -1,5 +1,6 @@
 //! The progress bar of long passes (`fmtool score`): drawn on stderr when stderr is a terminal,
-//! nothing otherwise, so that logs and pipes never see carriage returns.
+//! nothing otherwise, so that logs and pipes never see carriage returns. Also the lines of other
+//! long work (always on stderr) and the yes/no questions asked at a terminal.
 
 use crate::commands::Progress;
 use std::io::IsTerminal;
@@ -35,5 +36,21 @@ impl Progress for Bar {
         if self.tty {
             eprint!("\r{}\r", " ".repeat(60));
         }
+    }
+
+    fn say(&self, line: &str) {
+        eprintln!("{line}");
+    }
+
+    fn ask(&self, question: &str) -> bool {
+        if !(self.tty && std::io::stdin().is_terminal()) || std::env::var_os("CI").is_some() {
+            return false;
+        }
+        eprint!("{question} [y/N] ");
+        let mut answer = String::new();
+        if std::io::stdin().read_line(&mut answer).is_err() {
+            return false;
+        }
+        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
     }
 }

@@ -64,7 +64,7 @@ impl Human for ScoreReport {
             }
         }
         match &self.grade {
-            Some(g) => grade_human(g, w)?,
+            Some(g) => grade_human(g, self.environment.as_ref(), w)?,
             None => {
                 writeln!(w, "\npoints (credit sheet; fmtool's pass stands in for your nn_inference):")?;
                 for i in &self.points_table.items {
@@ -119,7 +119,11 @@ fn mark(status: crate::autograde::Status) -> &'static str {
 }
 
 /// "What the grader will give you": the student's own code, step by step.
-fn grade_human(g: &crate::autograde::RepoGrade, w: &mut dyn Write) -> io::Result<()> {
+fn grade_human(
+    g: &crate::autograde::RepoGrade,
+    env: Option<&crate::venv::Environment>,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     use crate::text::clip;
     writeln!(w, "\nwhat the grader will give you (your nn_predict.py and model_test.py in {}):", clip(&g.root, 200))?;
     match (&g.python, &g.not_run) {
@@ -129,6 +133,23 @@ fn grade_human(g: &crate::autograde::RepoGrade, w: &mut dyn Write) -> io::Result
         }
         (None, Some(why)) => writeln!(w, "  {why}")?,
         (None, None) => {}
+    }
+    if let Some(env) = env {
+        let how = if env.created {
+            format!("made now with {} in {:.1} s", env.installer, env.seconds)
+        } else {
+            "made by an earlier --setup".to_string()
+        };
+        writeln!(
+            w,
+            "  in the Python environment fmtool keeps for your workflow ({how}; {}): Python {}, {}",
+            env.dir.display(),
+            env.python_version,
+            env.versions()
+        )?;
+        for s in &env.skipped {
+            writeln!(w, "    not installed from your workflow: {}", clip(s, 200))?;
+        }
     }
     if let Some(run) = &g.inference {
         match run.accuracy {

@@ -94,7 +94,8 @@ pub fn find_python(requested: Option<&Path>) -> std::result::Result<Python, Stri
     Ok(Python { path, version: said.version, numpy: said.numpy, executable, folders, pytest: said.pytest })
 }
 
-fn which(name: &Path) -> Option<PathBuf> {
+/// The first `name` on PATH.
+pub(crate) fn which(name: &Path) -> Option<PathBuf> {
     let paths = std::env::var_os("PATH")?;
     std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file())
 }

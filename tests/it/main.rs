@@ -22,6 +22,7 @@ mod numpy_crosscheck;
 mod paths;
 mod predict;
 mod score;
+mod setup;
 mod snapshots;
 mod student;
 mod tidy;

@@ -5,8 +5,8 @@
 //!   to stdout or stderr, and no command uses `report`;
 //! - `cli` (the command-line types) is read by `lib.rs`, `main.rs` and `commands/` only;
 //! - files are touched by the modules that own that job only (`fsguard` reads, `atomic` writes,
-//!   `student/sandbox` copies a repository, `commands/` decide which paths), never by the engine,
-//!   the checks or the reports;
+//!   `student/sandbox` copies a repository, `venv` makes the cached Python environments,
+//!   `commands/` decide which paths), never by the engine, the checks or the reports;
 //! - the allocator policy (`mallopt`) is set in `main.rs` and nowhere else;
 //! - no module depends on itself through others: the top-level modules form no cycle, nor do the
 //!   files inside one module.
@@ -203,11 +203,17 @@ fn files_are_touched_only_where_that_is_the_job() {
     let found = offending(&sources(), &["std::fs", "fs::", "File::", "OpenOptions::new", "read_dir("], |m| {
         matches!(
             m,
-            "fsguard" | "atomic" | "student::sandbox" | "student::beneath" | "student::bwrap" | "student::watchdog"
+            "fsguard"
+                | "atomic"
+                | "student::sandbox"
+                | "student::beneath"
+                | "student::bwrap"
+                | "student::watchdog"
+                | "venv"
         ) || top(m) == "commands"
     });
     assert_none(
-        "file access outside fsguard (reads), atomic (writes), student's sandbox (the copy, its links, the system folders bound, /proc) and commands/",
+        "file access outside fsguard (reads), atomic (writes), student's sandbox (the copy, its links, the system folders bound, /proc), venv (the cached Python environments) and commands/",
         found,
     );
 }

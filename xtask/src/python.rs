@@ -23,6 +23,10 @@ pub const REQUIREMENTS: &[&str] = &[
 pub const TEST_REQUIREMENTS: &[&str] =
     &["numpy==2.4.6", "pre-commit==4.7.0", "pytest==9.2.0", "pyyaml==6.0.4", "ruff==0.17.6"];
 
+/// What `tests/it/setup.rs` installs `fmtool score --setup`'s environment from, offline: the
+/// course workflow's packages (pytest, pandas) and NumPy, pinned, with their dependencies.
+pub const TEST_WHEELS: &[&str] = &["numpy==2.4.6", "pytest==9.2.0", "pandas==3.1.2"];
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the repo root").to_path_buf()
 }
@@ -45,6 +49,24 @@ pub fn ensure_venv(name: &str, requirements: &[&str]) -> Result<PathBuf, String>
         .args(requirements))?;
     std::fs::write(&marker, wanted).map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
     Ok(bin)
+}
+
+/// Returns `target/test-wheels`, where `.venv-test`'s pip downloads [`TEST_WHEELS`] (wheels for
+/// its Python) unless its marker file already lists exactly them: the wheel folder the tests of
+/// `fmtool score --setup` install from, without the network (`$FMTOOL_TEST_WHEELS` for them).
+pub fn ensure_test_wheels(bin: &Path) -> Result<PathBuf, String> {
+    let dir = repo_root().join("target/test-wheels");
+    let marker = dir.join(".fmtool-requirements");
+    let wanted = TEST_WHEELS.join("\n");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(dir);
+    }
+    run(Command::new(bin.join("python"))
+        .args(["-m", "pip", "download", "-q", "--disable-pip-version-check", "--only-binary", ":all:", "-d"])
+        .arg(&dir)
+        .args(TEST_WHEELS))?;
+    std::fs::write(&marker, wanted).map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
+    Ok(dir)
 }
 
 /// Returns the `.venv` python, creating the venv and installing [`REQUIREMENTS`] if needed.
@@ -73,11 +95,12 @@ pub fn run_test_script(script: &str, args: &[String]) -> Result<(), String> {
     run(Command::new(bin.join("python")).arg(root.join(script)).args(args).current_dir(&root))
 }
 
-/// `cargo xtask test`: makes `.venv-test` with [`TEST_REQUIREMENTS`] if needed, puts it first on
-/// PATH, finds (or installs) chromium for the HTML report's test and bubblewrap for the sandbox and runs `cargo test --workspace` with the given extra arguments.
+/// `cargo xtask test`: makes `.venv-test` with [`TEST_REQUIREMENTS`] and the wheel folder of
+/// [`TEST_WHEELS`] if needed, puts the venv first on PATH, finds (or installs) chromium for the HTML report's test and bubblewrap for the sandbox and runs `cargo test --workspace` with the given extra arguments.
 pub fn test(args: &[String]) -> Result<(), String> {
     let root = repo_root();
     let bin = ensure_venv(".venv-test", TEST_REQUIREMENTS)?;
+    let wheels = ensure_test_wheels(&bin)?;
     let chromium = crate::chromium::ensure()?;
     crate::bubblewrap::ensure()?;
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -91,6 +114,7 @@ pub fn test(args: &[String]) -> Result<(), String> {
         .env("PATH", path)
         .env("FMTOOL_PYTHON", bin.join("python"))
         .env("FMTOOL_CHROMIUM", chromium)
+        .env("FMTOOL_TEST_WHEELS", wheels)
         .current_dir(&root))
 }
 
