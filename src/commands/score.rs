@@ -361,6 +361,13 @@ fn student_environment(
         }
     };
     if base.missing.is_empty() {
+        if args.setup {
+            notes.push(format!(
+                "--setup: {} already has what your workflow installs ({}); nothing was installed",
+                base.path.display(),
+                requirements.names().join(", ")
+            ));
+        }
         return Ok((None, None));
     }
     let dir = venv::envs_dir()?.join(venv::cache_key(&base.version, &base.executable, &requirements.install));
