@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::Instant;
 
 /// The file that says an environment is complete (this struct's JSON), written last.
@@ -250,7 +249,7 @@ fn versions(dir: &Path, names: &[String]) -> std::result::Result<(String, Vec<Pa
         version: String,
         packages: Vec<Package>,
     }
-    let said: Said = ask(&dir.join("bin/python"), ASK_VERSIONS, names)?;
+    let said: Said = ask(&venv_python(dir), ASK_VERSIONS, names)?;
     Ok((said.version, said.packages))
 }
 
@@ -261,6 +260,11 @@ fn shown_packages(requirements: &Requirements) -> Vec<String> {
         names.push("pytest".into());
     }
     names
+}
+
+/// The interpreter of the venv at `dir`.
+fn venv_python(dir: &Path) -> PathBuf {
+    if cfg!(windows) { dir.join("Scripts").join("python.exe") } else { dir.join("bin").join("python") }
 }
 
 /// The first of the requirements' packages that is not installed.
@@ -375,7 +379,7 @@ fn make(recipe: &Recipe, say: &(dyn Fn(&str) + Sync)) -> Result<Environment> {
         base.version,
         base.executable.display()
     ));
-    let python = dir.join("bin/python");
+    let python = venv_python(dir);
     let mut install = match installer {
         Installer::Uv(uv) => {
             let mut venv = Command::new(uv);
@@ -431,35 +435,43 @@ fn run_logged(cmd: &mut Command, what: &str, say: &(dyn Fn(&str) + Sync)) -> Res
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| err!("cannot run {what} ({:?}): {e}", cmd.get_program()))?;
-    let tail = Mutex::new(std::collections::VecDeque::new());
-    let forward = |pipe: &mut dyn std::io::Read| {
-        for line in std::io::BufReader::new(pipe).lines().map_while(std::result::Result::ok) {
+    // Both pipes are read on threads of their own, but every line is said from this one: the
+    // caller may hold stderr's lock (lib.rs does), which another thread would wait for forever.
+    let (send, lines) = std::sync::mpsc::channel::<String>();
+    let mut tail = std::collections::VecDeque::new();
+    let pipes: [Option<Box<dyn std::io::Read + Send>>; 2] = [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    ];
+    std::thread::scope(|s| {
+        for pipe in pipes.into_iter().flatten() {
+            let send = send.clone();
+            s.spawn(move || {
+                for line in std::io::BufReader::new(pipe).lines().map_while(std::result::Result::ok) {
+                    if send.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(send);
+        for line in lines {
             let line = crate::text::clip(line.trim_end(), 300);
             if line.trim().is_empty() {
                 continue;
             }
             say(&format!("  {line}"));
-            let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
-            t.push_back(line);
-            if t.len() > 8 {
-                t.pop_front();
+            tail.push_back(line);
+            if tail.len() > 8 {
+                tail.pop_front();
             }
-        }
-    };
-    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
-    std::thread::scope(|s| {
-        if let Some(e) = err.as_mut() {
-            s.spawn(|| forward(e));
-        }
-        if let Some(o) = out.as_mut() {
-            forward(o);
         }
     });
     let status = child.wait().map_err(|e| err!("{what}: {e}"))?;
     if status.success() {
         return Ok(());
     }
-    let tail: Vec<String> = tail.into_inner().unwrap_or_else(|p| p.into_inner()).into();
+    let tail: Vec<String> = tail.into();
     Err(err!("{what} failed ({status}): {}", tail.join(" | ")).with_hint(
         "check your network (pip reads PyPI, or PIP_INDEX_URL), or make the environment yourself and pass `--python PATH`",
     ))
@@ -561,6 +573,27 @@ mod tests {
 
         // No workflow: the course's.
         assert_eq!(Requirements::of(None).install, ["pytest", "pandas", "numpy"]);
+    }
+
+    /// Regression: the installer's stderr lines were said from a thread of their own, which waited
+    /// forever for the stderr lock that lib.rs holds while a command runs (uv writes to stderr).
+    #[cfg(unix)]
+    #[test]
+    fn the_installers_lines_are_said_while_the_caller_holds_stderr() {
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _stderr = std::io::stderr().lock();
+            let said = std::sync::Mutex::new(Vec::new());
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", "echo to stdout; echo to stderr >&2; exit 3"]);
+            let outcome = run_logged(&mut cmd, "sh", &|l| said.lock().unwrap().push(l.to_string()));
+            done.send((outcome.map_err(|e| e.message), said.into_inner().unwrap())).unwrap();
+        });
+        let (outcome, mut said) = result.recv_timeout(std::time::Duration::from_secs(60)).expect("run_logged returns");
+        said.sort();
+        assert_eq!(said, ["  to stderr", "  to stdout"]);
+        let message = outcome.unwrap_err();
+        assert!(message.starts_with("sh failed (exit status: 3): "), "{message}");
     }
 
     #[test]

@@ -361,9 +361,22 @@ fn student_environment(
         }
     };
     if base.missing.is_empty() {
+        if args.setup {
+            notes.push(format!(
+                "--setup: {} already has what your workflow installs ({}); nothing was installed",
+                base.path.display(),
+                requirements.names().join(", ")
+            ));
+        }
         return Ok((None, None));
     }
-    let dir = venv::envs_dir()?.join(venv::cache_key(&base.version, &base.executable, &requirements.install));
+    let envs = match venv::envs_dir() {
+        Ok(envs) => envs,
+        // No cache folder (no HOME): only --setup needs one.
+        Err(_) if !args.setup => return Ok((None, None)),
+        Err(e) => return Err(e),
+    };
+    let dir = envs.join(venv::cache_key(&base.version, &base.executable, &requirements.install));
     let broken = match venv::cached(&dir, &requirements) {
         Some(Ok(env)) => return Ok((Some(env), None)),
         Some(Err(why)) => Some(format!(" (the one fmtool made in {} no longer works: {why})", dir.display())),

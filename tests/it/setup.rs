@@ -86,8 +86,8 @@ fn not_run_rows(v: &Value) -> usize {
 /// The laptop, step by step: `score` says what is missing and installs nothing; `--setup`
 /// makes the environment from the course workflow's setup-command (pytest, pandas; argparse is
 /// the standard library's), runs the rows in it and gives the points `--python` with NumPy gives;
-/// the next run uses the cache without installing; an environment without its marker (a killed
-/// install) is never used.
+/// the next run uses the cache without installing, and `grade` does not; an environment without
+/// its marker (a killed install) is never used.
 #[test]
 fn score_setup_makes_the_workflows_environment_once_and_grades_in_it() {
     let Some(wheels) = wheels() else { return };
@@ -153,6 +153,13 @@ fn score_setup_makes_the_workflows_environment_once_and_grades_in_it() {
     assert!(stdout.contains("numpy 2.4.6") && stdout.contains("pytest 9.2.0"), "{stdout}");
     let total = stdout.lines().find(|l| l.trim_start().starts_with("total")).unwrap_or("");
     assert!(total.ends_with(&format!(" {} / 100", made["points"])), "{total}");
+
+    // `fmtool grade` never uses what a student's workflow asks for, even where it is made.
+    let (code, stdout, stderr) = laptop.fmtool(repo, &["grade", repo.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("0/100") && stdout.contains("cannot import NumPy"), "{stdout}");
+    assert!(!stdout.contains("--setup") && !stderr.contains("installing"), "{stdout}\n{stderr}");
+    assert_eq!(laptop.envs().len(), 1, "{:?}", laptop.envs());
 
     // A folder without its marker (an install that was killed) is not an environment.
     let env_dir = laptop.envs().remove(0);
