@@ -119,6 +119,10 @@ pub struct ScoreArgs {
     /// used from a student's workflow.
     #[arg(skip)]
     pub class_grading: bool,
+    /// Run the model even when one image costs more than fmtool's budget (0.5 GFLOP, 256 MiB of
+    /// layer outputs alive at once): it may then take hours or all the memory.
+    #[arg(long)]
+    pub no_budget: bool,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +145,10 @@ pub struct PredictArgs {
     pub force: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Run the model even when one image costs more than fmtool's budget (0.5 GFLOP, 256 MiB of
+    /// layer outputs alive at once).
+    #[arg(long)]
+    pub no_budget: bool,
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +200,10 @@ pub struct CheckArgs {
     /// Never run the student's own code: judge the files alone.
     #[arg(long)]
     pub no_student_code: bool,
+    /// A model over fmtool's budget per image (0.5 GFLOP, 256 MiB of layer outputs alive at once)
+    /// is a warning instead of an error.
+    #[arg(long)]
+    pub no_budget: bool,
 }
 
 #[derive(Debug, Args)]

@@ -95,6 +95,27 @@ pub struct InputShape {
 pub struct Model {
     pub nodes: Vec<Node>,
     pub input: InputShape,
+    /// What one image costs, counted over the layers as built (before any fusion), as `check`
+    /// counts it.
+    pub cost: crate::cost::Cost,
+}
+
+/// One built layer as the cost sees it (`check`'s shape flow makes the same).
+pub fn layer_cost(e: &ArchEntry, op: &dyn Op, output_shape: &[usize], inputs: &[Source]) -> crate::cost::LayerCost {
+    crate::cost::LayerCost {
+        name: e.name.clone(),
+        class_name: e.class_name.clone(),
+        flops: op.flops_per_sample(),
+        output_values: layers::shape_values(output_shape).unwrap_or(usize::MAX) as u64,
+        inputs: inputs
+            .iter()
+            .map(|s| match s {
+                Source::ModelInput => None,
+                Source::Node(j) => Some(*j),
+            })
+            .collect(),
+        identity: op.is_identity() && inputs.len() == 1,
+    }
 }
 
 impl Model {
@@ -137,6 +158,7 @@ impl Model {
         let input = input_shape(arch, &weights)?;
         layers::check_shape(&format!("the model's input ({})", crate::text::clip(&input.source, 100)), &input.shape)?;
         let mut nodes: Vec<Node> = Vec::with_capacity(arch.len());
+        let mut costs = Vec::with_capacity(arch.len());
         let mut wiring = Wiring::new(arch);
         for (i, e) in arch.iter().enumerate() {
             let inputs = wiring.inputs(i, e).map_err(|bad| {
@@ -177,6 +199,7 @@ impl Model {
                 _ => None,
             };
             wiring.built(nodes.len(), e);
+            costs.push(layer_cost(e, op.as_ref(), &output_shape, &inputs));
             nodes.push(Node {
                 name: e.name.clone(),
                 class_name: e.class_name.clone(),
@@ -187,15 +210,24 @@ impl Model {
                 alias,
             });
         }
+        let cost = crate::cost::cost(&costs, layers::shape_values(&input.shape).unwrap_or(usize::MAX) as u64);
         if fuse {
             fuse_posts(&mut nodes);
         }
-        Ok(Model { nodes, input })
+        Ok(Model { nodes, input, cost })
     }
 
     /// The per-sample output shape (of the last layer).
     pub fn output_shape(&self) -> &Shape {
         &self.nodes.last().expect("a model has at least one layer").output_shape
+    }
+
+    /// The model within `budget`, or an error naming the layer and the figures.
+    pub fn within(&self, budget: &crate::cost::Budget) -> Result<()> {
+        match self.cost.over(budget) {
+            None => Ok(()),
+            Some(why) => Err(err!("the model is {}: {why}", crate::cost::TOO_EXPENSIVE).with_hint(crate::cost::HINT)),
+        }
     }
 
     pub fn params(&self) -> usize {

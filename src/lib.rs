@@ -7,6 +7,7 @@ pub mod autograde;
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod cost;
 pub mod dataset;
 pub mod engine;
 pub mod error;

@@ -279,6 +279,8 @@ codes! {
     InferenceFails => "inference-fails",
     /// fmtool could not run the student's own code, so a finding about the model was decided from the files alone
     StudentCodeNotRun => "student-code-not-run",
+    /// one image costs more than fmtool's budget (0.5 GFLOP, 256 MiB of layer outputs alive at once): score and predict refuse to run the model
+    OverBudget => "over-budget",
 }
 
 impl serde::Serialize for Code {

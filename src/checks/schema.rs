@@ -113,7 +113,7 @@ pub fn check_report_schema() -> Value {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["json", "npz", "keras", "layers", "input", "output_shape", "parameters"],
+                    "required": ["json", "npz", "keras", "layers", "input", "output_shape", "parameters", "flops", "live_bytes"],
                     "additionalProperties": false,
                     "properties": {
                         "json": {"type": "string"},
@@ -136,7 +136,9 @@ pub fn check_report_schema() -> Value {
                             ]
                         },
                         "output_shape": {"oneOf": [{"type": "null"}, shape], "description": "Per image, without the batch axis; null when the shapes do not flow through."},
-                        "parameters": {"type": ["integer", "null"], "minimum": 0}
+                        "parameters": {"type": ["integer", "null"], "minimum": 0},
+                        "flops": {"type": ["integer", "null"], "minimum": 0, "description": "Floating-point operations per image, over every layer (at least one per output value); null when the shapes do not flow to the end."},
+                        "live_bytes": {"type": ["integer", "null"], "minimum": 0, "description": "The most bytes of layer outputs (float32) alive at once per image."}
                     }
                 }
             },

@@ -20,12 +20,14 @@ pub struct ShapeSummary {
     pub output_shape: Option<Shape>,
     /// `None` when some weights are missing or unreadable.
     pub parameters: Option<usize>,
+    /// What one image costs (`crate::cost`); `None` when the shapes do not flow to the end.
+    pub cost: Option<crate::cost::Cost>,
 }
 
 /// How far the shapes flowed from a given input.
 enum Flow {
-    /// Every layer built; the output shape of each.
-    Done(Vec<Shape>),
+    /// Every layer built; the output shape of each, and what one image costs.
+    Done(Vec<Shape>, crate::cost::Cost),
     /// Layer `i` (position in the arch slice) refused its input shapes.
     Broken { at: usize, error: Error, inputs: Vec<Shape>, before: Vec<Shape> },
     /// Entry `i` names an inbound layer `name` that is not an earlier layer (its `k`-th).
@@ -64,12 +66,14 @@ pub fn check(view: &ModelView) -> (Vec<Finding>, Option<ShapeSummary>) {
     // The engine's gate on the input shape (no empty axis, a bounded size), before any layer.
     if let Err(e) = layers::check_shape("the model's input", &input.shape) {
         out.push(Finding::error(Code::InputShape, Location::entry(view.json_file, &arch[0]), e.message));
-        return (out, Some(ShapeSummary { input: Some(input), output_shape: None, parameters }));
+        return (out, Some(ShapeSummary { input: Some(input), output_shape: None, parameters, cost: None }));
     }
     let flow = run_flow(arch, &weights, &input.shape);
     let mut output_shape = None;
+    let mut cost = None;
     match flow {
-        Flow::Done(shapes) => {
+        Flow::Done(shapes, c) => {
+            cost = Some(c);
             let last = shapes.last().expect("a non-empty model").clone();
             if last != [10] {
                 out.push(output_finding(view, arch.last().expect("non-empty"), &last));
@@ -96,38 +100,42 @@ pub fn check(view: &ModelView) -> (Vec<Finding>, Option<ShapeSummary>) {
         }
         Flow::Blocked => {}
     }
-    (out, Some(ShapeSummary { input: Some(input), output_shape, parameters }))
+    (out, Some(ShapeSummary { input: Some(input), output_shape, parameters, cost }))
 }
 
 /// Builds the layers in order from per-sample input `input`, wiring them as the engine does.
 fn run_flow(arch: &[ArchEntry], weights: &[Option<Vec<Weight>>], input: &Shape) -> Flow {
     let mut shapes: Vec<Shape> = Vec::with_capacity(arch.len());
+    let mut costs = Vec::with_capacity(arch.len());
     let mut wiring = Wiring::new(arch);
     for (i, e) in arch.iter().enumerate() {
         let Some(ws) = &weights[i] else { return Flow::Blocked };
         if layers::lookup(&e.class_name).is_none() {
             return Flow::Blocked;
         }
-        let inputs: Vec<Shape> = match wiring.inputs(i, e) {
-            Ok(sources) => sources
-                .iter()
-                .map(|s| match s {
-                    Source::ModelInput => input.clone(),
-                    Source::Node(j) => shapes[*j].clone(),
-                })
-                .collect(),
+        let sources = match wiring.inputs(i, e) {
+            Ok(sources) => sources,
             Err(bad) => return Flow::BadInbound { at: i, k: bad.k, name: bad.name.to_string() },
         };
+        let inputs: Vec<Shape> = sources
+            .iter()
+            .map(|s| match s {
+                Source::ModelInput => input.clone(),
+                Source::Node(j) => shapes[*j].clone(),
+            })
+            .collect();
         let ctx = BuildCtx { layer: e.layer(), weights: ws.clone(), input_shapes: &inputs };
         match layers::build(&ctx) {
             Ok(b) => {
+                costs.push(crate::engine::layer_cost(e, b.op.as_ref(), &b.output_shape, &sources));
                 shapes.push(b.output_shape);
                 wiring.built(i, e);
             }
             Err(error) => return Flow::Broken { at: i, error, inputs, before: shapes },
         }
     }
-    Flow::Done(shapes)
+    let input_values = layers::shape_values(input).unwrap_or(usize::MAX) as u64;
+    Flow::Done(shapes, crate::cost::cost(&costs, input_values))
 }
 
 /// `input (None, 784) → dense (None, 128) → dense_1 ✗`, for hints.
@@ -225,8 +233,8 @@ fn input_finding(
     }
     let flat = vec![IMAGE_VALUES];
     let problem = match run_flow(arch, weights, &flat) {
-        Flow::Done(shapes) if shapes.last() == Some(declared_out) => return None,
-        Flow::Done(shapes) => format!(
+        Flow::Done(shapes, _) if shapes.last() == Some(declared_out) => return None,
+        Flow::Done(shapes, _) => format!(
             "it runs, but gives {} instead of {}",
             fmt_shape(shapes.last().expect("non-empty")),
             fmt_shape(declared_out)

@@ -29,6 +29,10 @@ pub struct ModelSummary {
     pub input: Option<InputShape>,
     pub output_shape: Option<Shape>,
     pub parameters: Option<usize>,
+    /// What one image costs: floating-point operations, and the most bytes of layer outputs alive
+    /// at once (`crate::cost`); absent when the shapes do not flow to the end.
+    pub flops: Option<u64>,
+    pub live_bytes: Option<u64>,
 }
 
 /// The result of `fmtool check`; its JSON form is `schemas/check-report.schema.json`.
@@ -202,7 +206,7 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
     // Each model's findings, with the student repository it belongs to (judged with it below).
     let mut by_repo: Vec<(Option<PathBuf>, Vec<Finding>)> = Vec::new();
     for unit in &units {
-        let (findings, summary, checked) = check_unit(unit, args.grader);
+        let (findings, summary, checked) = check_unit(unit, args.grader, args.no_budget);
         by_repo.push((unit.json.as_deref().and_then(student_repo_root), findings));
         report.models.extend(summary);
         report.checked.extend(checked);
@@ -419,10 +423,10 @@ fn shown(p: &Path) -> String {
 }
 
 /// Checks one model; returns its findings in file and position order, its summary and the files read.
-pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSummary>, Vec<String>) {
+pub fn check_unit(unit: &Unit, grader: Grader, no_budget: bool) -> (Vec<Finding>, Option<ModelSummary>, Vec<String>) {
     let (Some(json), Some(npz_path)) = (&unit.json, &unit.npz) else {
         let keras = unit.keras.as_ref().expect("a unit has a json or a Keras file");
-        return check_keras_alone(keras, grader);
+        return check_keras_alone(keras, grader, no_budget);
     };
     let json_s = shown(json);
     let npz_s = shown(npz_path);
@@ -477,6 +481,7 @@ pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSum
     if parsed.is_some() {
         let (f, s) = checks::check_model(&view);
         findings.extend(f);
+        findings.extend(budget_finding(&json_s, arch, s.as_ref(), no_budget));
         summary = s;
     } else if let Some(n) = &npz {
         // The JSON is unusable, but the arrays can still be checked on their own.
@@ -512,13 +517,19 @@ pub fn check_unit(unit: &Unit, grader: Grader) -> (Vec<Finding>, Option<ModelSum
         input: summary.as_ref().and_then(|s: &ShapeSummary| s.input.clone()),
         output_shape: summary.as_ref().and_then(|s| s.output_shape.clone()),
         parameters: summary.as_ref().and_then(|s| s.parameters),
+        flops: summary.as_ref().and_then(|s| s.cost.as_ref()).map(|c| c.flops),
+        live_bytes: summary.as_ref().and_then(|s| s.cost.as_ref()).map(|c| c.live_bytes),
     };
     (findings, Some(model), checked)
 }
 
 /// A Keras file given on its own: the checks run on what `fmtool convert` would write from it, and
 /// findings point into that (`model.h5::$[3]`).
-fn check_keras_alone(keras: &Path, grader: Grader) -> (Vec<Finding>, Option<ModelSummary>, Vec<String>) {
+fn check_keras_alone(
+    keras: &Path,
+    grader: Grader,
+    no_budget: bool,
+) -> (Vec<Finding>, Option<ModelSummary>, Vec<String>) {
     let ks = shown(keras);
     let mut m = match crate::keras::read_model(keras) {
         Ok(m) => m,
@@ -530,6 +541,7 @@ fn check_keras_alone(keras: &Path, grader: Grader) -> (Vec<Finding>, Option<Mode
     let (entries, npz) = m.take_course(keras);
     let view = ModelView::new(&ks, &ks, &entries, true, Some(&npz), grader);
     let (mut findings, s) = checks::check_model(&view);
+    findings.extend(budget_finding(&ks, &entries, s.as_ref(), no_budget));
     sort_by_place(&mut findings, &[&ks], Some(&npz));
     let model = ModelSummary {
         json: ks.clone(),
@@ -539,8 +551,44 @@ fn check_keras_alone(keras: &Path, grader: Grader) -> (Vec<Finding>, Option<Mode
         input: s.as_ref().and_then(|s| s.input.clone()),
         output_shape: s.as_ref().and_then(|s| s.output_shape.clone()),
         parameters: s.as_ref().and_then(|s| s.parameters),
+        flops: s.as_ref().and_then(|s| s.cost.as_ref()).map(|c| c.flops),
+        live_bytes: s.as_ref().and_then(|s| s.cost.as_ref()).map(|c| c.live_bytes),
     };
     (findings, Some(model), vec![ks])
+}
+
+/// A model whose image costs more than the budget: an error at the layer where its operations pass
+/// the budget (the one at the live bytes' peak when only those are over), with the figures; a
+/// warning under `--no-budget`.
+fn budget_finding(
+    json: &str,
+    arch: &[crate::model::ArchEntry],
+    s: Option<&ShapeSummary>,
+    no_budget: bool,
+) -> Option<Finding> {
+    use crate::cost::Budget;
+    let cost = s?.cost.as_ref()?;
+    let why = cost.over(&Budget::PER_IMAGE)?;
+    let layer = cost.culprit(&Budget::PER_IMAGE);
+    let location = match arch.iter().find(|e| Some(e.name.as_str()) == layer) {
+        Some(e) => Location::entry(json, e),
+        None => Location::file(json),
+    };
+    let severity = if no_budget { Severity::Warning } else { Severity::Error };
+    let then = if no_budget {
+        "with --no-budget fmtool runs it, for hours or all the memory"
+    } else {
+        "fmtool score and predict refuse to run it"
+    };
+    Some(
+        Finding::new(
+            Code::OverBudget,
+            severity,
+            location,
+            format!("the model is {}: {why}; {then}", crate::cost::TOO_EXPENSIVE),
+        )
+        .hint(crate::cost::HINT),
+    )
 }
 
 fn modified(p: &Path) -> Option<std::time::SystemTime> {

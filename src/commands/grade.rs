@@ -646,6 +646,7 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
         exact: args.exact,
         audit_sampled: audit_sampled(repo, args.audit),
         class_grading: true,
+        no_budget: false,
     };
     match super::score::run(&score, &super::Silent) {
         Ok(r) => {
@@ -721,6 +722,7 @@ fn grade_one(repo: &Path, args: &GradeArgs, workers: usize) -> GradeRow {
         python: None,
         // Score ran the student's code on every image; check judges the files.
         no_student_code: true,
+        no_budget: false,
     };
     match super::check::run(&check) {
         Ok(c) => {

@@ -91,9 +91,12 @@ pub fn run(args: &PredictArgs) -> Result<PredictReport> {
 }
 
 /// Builds the model and checks it gives 10 class scores per image.
-fn build(model_dir: &Path) -> Result<(Model, String, Vec<String>)> {
+fn build(model_dir: &Path, no_budget: bool) -> Result<(Model, String, Vec<String>)> {
     let files = model::load(model_dir)?;
     let m = Model::build(&files.arch, &files.npz)?;
+    if !no_budget {
+        m.within(&crate::cost::Budget::PER_IMAGE)?;
+    }
     let mut notes = Vec::new();
     if m.input.inferred {
         notes.push(format!(
@@ -118,7 +121,7 @@ fn outputs(args: &PredictArgs, out: &Path) -> Result<OutputsReport> {
     // Refuse before the run rather than after it; `write_atomic` checks again at the rename.
     atomic::check_target(out, args.force)?;
     crate::engine::start_workers();
-    let (m, model_shown, mut notes) = build(&args.model)?;
+    let (m, model_shown, mut notes) = build(&args.model, args.no_budget)?;
     let data = super::score::load_data(args.data.as_deref(), &args.split)?;
     let y = m.predict_pixels(data.pixel_rows(), &|_| {})?;
     let non_finite = y.iter().filter(|v| !v.is_finite()).count();
@@ -158,7 +161,7 @@ fn outputs(args: &PredictArgs, out: &Path) -> Result<OutputsReport> {
 
 fn classify(args: &PredictArgs, image: &Path) -> Result<ImageReport> {
     let picture = picture::load(image)?;
-    let (m, model_shown, mut notes) = build(&args.model)?;
+    let (m, model_shown, mut notes) = build(&args.model, args.no_budget)?;
     let row =
         Array2::from_shape_vec((1, picture::SIDE * picture::SIDE), picture.input_row()).expect("a picture is 28x28");
     let y = m.predict(row.view(), &|_| {})?;

@@ -158,12 +158,13 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
     let mut notes = Vec::new();
     let model_dir = paths.json.parent().map(|p| p.display().to_string()).unwrap_or_default();
     let mut model_accuracy = None;
+    let budget = (!args.no_budget).then_some(&crate::cost::Budget::PER_IMAGE);
     let graded = match args.grader {
         Grader::Full => match &files {
             Err(e) => Graded { failure: Some(e.one_line()), ..Graded::default() },
             // In a student repository the engine's verdict is information: the student's own code
             // decides the points, so nothing the engine finds stops the grading.
-            Ok(files) => match grade_full(files, &data, &mut notes, true, progress, &mut timings) {
+            Ok(files) => match grade_full(files, budget, &data, &mut notes, true, progress, &mut timings) {
                 Ok(g) => g,
                 Err(e) if root.is_some() => Graded { failure: Some(e.one_line()), ..Graded::default() },
                 Err(e) => return Err(e),
@@ -177,7 +178,7 @@ pub fn run(args: &ScoreArgs, progress: &dyn Progress) -> Result<ScoreReport> {
                 // The template crashes; say what the model itself would score once it runs.
                 let mut ignored = Vec::new();
                 if let Ok(Graded { predictions: Some(preds), .. }) =
-                    grade_full(files, &data, &mut ignored, false, progress, &mut Timings::default())
+                    grade_full(files, budget, &data, &mut ignored, false, progress, &mut Timings::default())
                 {
                     let acc = accuracy_of(&preds, &data.labels);
                     model_accuracy = Some(acc);
@@ -446,6 +447,7 @@ fn accuracy_of(predictions: &[usize], labels: &[u8]) -> f64 {
 /// error (the weights are broken, whatever the grader makes of them).
 fn grade_full(
     files: &ModelFiles,
+    budget: Option<&crate::cost::Budget>,
     data: &Dataset,
     notes: &mut Vec<String>,
     template_note: bool,
@@ -455,8 +457,15 @@ fn grade_full(
     let phase = Instant::now();
     let m = match Model::build(&files.arch, &files.npz) {
         Ok(m) => m,
+        // A layer over its own cap is refused as a model over the budget is.
+        Err(e) if crate::cost::is_too_expensive(&e) => return Err(e),
         Err(e) => return Ok(Graded { failure: Some(e.one_line()), ..Graded::default() }),
     };
+    // Over the budget: refused before it runs (exit 2; in a student repository the engine's pass
+    // is skipped and the workflow's steps still run).
+    if let Some(b) = budget {
+        m.within(b)?;
+    }
     if m.input.inferred {
         notes.push(format!(
             "the export carries no input shape; fmtool used {} ({})",

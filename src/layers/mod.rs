@@ -662,8 +662,10 @@ pub fn build(ctx: &BuildCtx) -> Result<Built> {
             let flops = built.op.flops_per_sample();
             if flops > MAX_LAYER_FLOPS {
                 return Err(crate::err!(
-                    "{what} would cost {flops} floating-point operations per image, more than fmtool runs ({MAX_LAYER_FLOPS})"
-                ));
+                    "{what} is {}: it would cost {flops} floating-point operations per image, more than fmtool runs in one layer ({MAX_LAYER_FLOPS})",
+                    crate::cost::TOO_EXPENSIVE
+                )
+                .with_hint(crate::cost::HINT));
             }
             Ok(built)
         }

@@ -52,6 +52,9 @@ impl Human for CheckReport {
             if let Some(p) = m.parameters {
                 parts.push(format!("{} parameters", thousands(p)));
             }
+            if let (Some(f), Some(b)) = (m.flops, m.live_bytes) {
+                parts.push(format!("{} and {} of outputs per image", crate::cost::gflop(f), crate::cost::mib(b)));
+            }
             let files = if m.json == m.npz { m.json.clone() } else { format!("{} + {}", m.json, m.npz) };
             let keras = match &m.keras {
                 Some(k) if *k != m.json => format!(" (compared with {k})"),

@@ -61,7 +61,7 @@ fn bounded(args: &[&str]) -> Bounded {
 }
 
 /// Writes a course-format model: `layers` after a (28, 28, 1) InputLayer, and `arrays`.
-fn model(dir: &Path, layers: Value, arrays: &[(&str, &[usize])]) {
+pub fn model(dir: &Path, layers: Value, arrays: &[(&str, &[usize])]) {
     let mut all =
         vec![json!({"name": "in", "type": "InputLayer", "config": {"batch_shape": [null, 28, 28, 1]}, "weights": []})];
     all.extend(layers.as_array().unwrap().iter().cloned());

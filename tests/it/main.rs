@@ -2,6 +2,7 @@
 //! fixtures written by real Keras and read by real NumPy.
 
 mod browser;
+mod budget;
 mod check;
 mod common;
 mod convert;
