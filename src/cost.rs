@@ -55,6 +55,11 @@ impl Budget {
     pub const PER_IMAGE: Budget = Budget { flops: 500_000_000, live_bytes: 256 << 20 };
 }
 
+/// The longest the engine's pass over the test set may take under the budget: the shipped
+/// ensemble takes 9 s on two cores; a model at the budget's limit about a minute at the engine's
+/// speed; ten minutes leaves room for a slow laptop.
+pub const TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The cost of layers given in the order they run.
 pub fn cost(layers: &[LayerCost], input_values: u64) -> Cost {
     // Where an identity layer's output really comes from.

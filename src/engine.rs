@@ -98,6 +98,9 @@ pub struct Model {
     /// What one image costs, counted over the layers as built (before any fusion), as `check`
     /// counts it.
     pub cost: crate::cost::Cost,
+    /// The longest a pass over many images may take, checked before each chunk (`None`: no
+    /// limit). A model within the budget can still take minutes on a slow machine.
+    pub time_limit: Option<std::time::Duration>,
 }
 
 /// One built layer as the cost sees it (`check`'s shape flow makes the same).
@@ -214,7 +217,7 @@ impl Model {
         if fuse {
             fuse_posts(&mut nodes);
         }
-        Ok(Model { nodes, input, cost })
+        Ok(Model { nodes, input, cost, time_limit: None })
     }
 
     /// The per-sample output shape (of the last layer).
@@ -349,14 +352,25 @@ impl Model {
         }
         let out_len: usize = self.output_shape().iter().product();
         let done = std::sync::atomic::AtomicUsize::new(0);
-        // Fewer images per chunk when a layer is large, so one chunk's largest tensor stays
-        // under 64 M values (256 MB) even for a layer at the engine's size limit.
-        let widest = self.nodes.iter().map(|n| layers::shape_values(&n.output_shape).unwrap_or(usize::MAX)).max();
-        let chunk = CHUNK.min((1usize << 26) / widest.unwrap_or(1).max(1)).max(1);
+        // Fewer images per chunk when the outputs alive at once are large, so that one chunk's
+        // stay under 256 MB (64 M values) even for a model at the budget's limit.
+        let live = usize::try_from(self.cost.live_bytes / 4).unwrap_or(usize::MAX).max(1);
+        let chunk = CHUNK.min((1usize << 26) / live).max(1);
         let chunks: Vec<ArrayView2<T>> = images.axis_chunks_iter(Axis(0), chunk).collect();
+        let deadline = self.time_limit.map(|l| (std::time::Instant::now() + l, l));
         let results: Vec<Result<Tensor>> = chunks
             .par_iter()
             .map(|chunk| {
+                if let Some((at, limit)) = deadline
+                    && std::time::Instant::now() > at
+                {
+                    return Err(err!(
+                        "the model's pass over the images took longer than fmtool's limit of {:.0} s; it stopped after {} images",
+                        limit.as_secs_f64(),
+                        done.load(std::sync::atomic::Ordering::Relaxed)
+                    )
+                    .with_hint("a model of this assignment takes seconds: make it smaller, or pass --no-budget to let it run"));
+                }
                 let y = forward(chunk.view())?;
                 let n = done.fetch_add(chunk.nrows(), std::sync::atomic::Ordering::Relaxed) + chunk.nrows();
                 progress(n);
@@ -517,6 +531,24 @@ mod tests {
         let m = Model::build_with_weights(&arch, ws)?;
         let images = Array2::from_shape_fn((3, IMAGE_VALUES), |(i, j)| ((i * 31 + j * 17) % 255) as f32 / 255.0);
         m.predict(images.view(), &|_| {})
+    }
+
+    /// A pass past its time limit stops at the next chunk with an error saying so; without a
+    /// limit the same pass runs.
+    #[test]
+    fn a_pass_past_its_time_limit_stops() {
+        let arch = parse_arch(&json!([
+            {"name": "dense", "type": "Dense", "config": {"units": 10, "activation": "softmax"}, "weights": ["d_0", "d_1"]},
+        ]))
+        .unwrap();
+        let mut m =
+            Model::build_with_weights(&arch, weights(&arch, &[("d_0", vec![784, 10]), ("d_1", vec![10])])).unwrap();
+        let images = Array2::from_elem((40 * CHUNK, IMAGE_VALUES), 0.5f32);
+        assert!(m.predict(images.view(), &|_| {}).is_ok());
+        m.time_limit = Some(std::time::Duration::ZERO);
+        let e = m.predict(images.view(), &|_| {}).unwrap_err();
+        assert!(e.message.contains("longer than fmtool's limit of 0 s"), "{}", e.message);
+        assert!(e.hint.unwrap().contains("--no-budget"));
     }
 
     fn cnn(

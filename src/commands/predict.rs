@@ -93,9 +93,10 @@ pub fn run(args: &PredictArgs) -> Result<PredictReport> {
 /// Builds the model and checks it gives 10 class scores per image.
 fn build(model_dir: &Path, no_budget: bool) -> Result<(Model, String, Vec<String>)> {
     let files = model::load(model_dir)?;
-    let m = Model::build(&files.arch, &files.npz)?;
+    let mut m = Model::build(&files.arch, &files.npz)?;
     if !no_budget {
         m.within(&crate::cost::Budget::PER_IMAGE)?;
+        m.time_limit = Some(crate::cost::TIME_LIMIT);
     }
     let mut notes = Vec::new();
     if m.input.inferred {

@@ -463,8 +463,10 @@ fn grade_full(
     };
     // Over the budget: refused before it runs (exit 2; in a student repository the engine's pass
     // is skipped and the workflow's steps still run).
+    let mut m = m;
     if let Some(b) = budget {
         m.within(b)?;
+        m.time_limit = Some(crate::cost::TIME_LIMIT);
     }
     if m.input.inferred {
         notes.push(format!(
