@@ -33,8 +33,6 @@ pub struct Cost {
     pub flops: u64,
     /// The most bytes of layer outputs (float32) alive at once.
     pub live_bytes: u64,
-    /// The layer that costs the most operations, and what it costs.
-    pub heaviest: Option<(String, String, u64)>,
     /// The layer whose output brings the live bytes to their peak.
     pub peak_at: Option<(String, String)>,
     /// Each layer that does work, in order: name, class and operations.
@@ -96,16 +94,12 @@ pub fn cost(layers: &[LayerCost], input_values: u64) -> Cost {
     }
     let mut flops = 0u64;
     let mut steps = Vec::new();
-    let mut heaviest: Option<(String, String, u64)> = None;
     let mut live = input_values.saturating_mul(4);
     let mut peak = (live, None::<usize>);
     for (i, l) in layers.iter().enumerate().filter(|(_, l)| !l.identity) {
         let work = l.flops.max(l.output_values);
         flops = flops.saturating_add(work);
         steps.push((l.name.clone(), l.class_name.clone(), work));
-        if heaviest.as_ref().is_none_or(|h| work > h.2) {
-            heaviest = Some((l.name.clone(), l.class_name.clone(), work));
-        }
         live = live.saturating_add(l.output_values.saturating_mul(4));
         if live > peak.0 {
             peak = (live, Some(i));
@@ -119,10 +113,15 @@ pub fn cost(layers: &[LayerCost], input_values: u64) -> Cost {
         }
     }
     let peak_at = peak.1.map(|i| (layers[i].name.clone(), layers[i].class_name.clone()));
-    Cost { flops, live_bytes: peak.0, heaviest, peak_at, steps }
+    Cost { flops, live_bytes: peak.0, peak_at, steps }
 }
 
 impl Cost {
+    /// The layer that costs the most operations (the first of equals): name, class, operations.
+    pub fn heaviest(&self) -> Option<&(String, String, u64)> {
+        self.steps.iter().rev().max_by_key(|s| s.2)
+    }
+
     /// The layer at which the operations so far pass `budget`, if they do.
     pub fn crossing(&self, budget: &Budget) -> Option<&str> {
         let mut total = 0u64;
@@ -145,7 +144,7 @@ impl Cost {
     pub fn over(&self, budget: &Budget) -> Option<String> {
         let mut why = Vec::new();
         if self.flops > budget.flops {
-            let (name, class, work) = self.heaviest.clone().unwrap_or_default();
+            let (name, class, work) = self.heaviest().cloned().unwrap_or_default();
             let at = self.steps.iter().find(|s| Some(s.0.as_str()) == self.crossing(budget));
             let crossed = at.map(|s| format!(": the layers up to {} ({}) pass it", s.0, s.1)).unwrap_or_default();
             why.push(format!(
@@ -223,7 +222,7 @@ mod tests {
         let c = cost(&layers, 784);
         assert_eq!(c.flops, 3000);
         assert_eq!(c.live_bytes, (784 + 100) * 4);
-        assert_eq!(c.heaviest, Some(("b".into(), "X".into(), 2000)));
+        assert_eq!(c.heaviest(), Some(&("b".into(), "X".into(), 2000)));
         assert_eq!(c.peak_at, Some(("a".into(), "X".into())));
     }
 
